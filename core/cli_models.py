@@ -1,0 +1,61 @@
+"""CLI commands about backbones: backbones, describe, imagenet, scenarios."""
+from __future__ import annotations
+
+from core import backbones, imagenet, scenarios
+from core.cli import command, table
+from core.errors import UserError
+from core.images import ImageRejected, load_path
+
+
+@command("backbones", "list every backbone with its facts and whether its weights are here now",
+         lambda p: p.add_argument("--source", choices=["torchvision", "timm", "bundled"], help="only this source"))
+def backbones_cmd(args):
+    rows = [b.to_dict() for b in backbones.list_backbones() if not args.source or b.source == args.source]
+    cols = ["name", "source", "family", "params", "gflops", "top1", "input_size", "weights"]
+    return rows, table(rows, cols)
+
+
+def _describe_args(p):
+    p.add_argument("backbone")
+
+
+@command("describe", "stages (with parameters) a person can freeze, and the preprocessing", _describe_args)
+def describe_cmd(args):
+    info = backbones.describe(args.backbone)
+    lines = [f"{info['name']} ({info['source']}, {info['family']}): {info['params']:,} parameters, "
+             f"weights {info['weights']}", table(info["stages"], ["name", "params"]),
+             f"preprocess: {info['preprocess']}"]
+    return info, "\n".join(lines)
+
+
+def _imagenet_args(p):
+    p.add_argument("backbone")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top", type=int, default=5)
+
+
+@command("imagenet", "the pretrained network's own ImageNet top-k for each image", _imagenet_args)
+def imagenet_cmd(args):
+    backbones.get(args.backbone)  # unknown names fail before images are read
+    if args.top < 1:
+        raise UserError("--top must be 1 or more")
+    images = []
+    for path in args.images:
+        try:
+            images.append(load_path(path))
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such file") from None
+        except (ImageRejected, IsADirectoryError) as exc:
+            raise UserError(f"{path}: {exc}") from None
+    tops = imagenet.top_k(imagenet.probabilities(args.backbone, images), args.top)
+    rows = [{"image": path, "top": top} for path, top in zip(args.images, tops)]
+    text = "\n".join(f"{r['image']}:\n" + "\n".join(f"  {t['prob']:.3f}  {t['index']:4d}  {t['label']}"
+                                                    for t in r["top"]) for r in rows)
+    return rows, text
+
+
+@command("scenarios", "the four scenarios and what each means for freezing and learning rate")
+def scenarios_cmd(args):
+    rows = scenarios.describe_all()
+    return rows, "\n\n".join(f"{r['code']} {r['title']}: {r['strategy']}\n  {r['freezing']}\n  {r['learning_rate']}"
+                             for r in rows)

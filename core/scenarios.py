@@ -1,0 +1,105 @@
+"""The four transfer-learning scenarios: where a dataset sits on the size × similarity grid, and
+what that means for freezing and learning rates.
+
+Thresholds (documented, tunable in one place):
+- SMALL_PER_CLASS: a dataset with fewer labelled images per class than this is "small". Below a few
+  hundred images per class, fine-tuning millions of weights overfits; the pretrained features are
+  worth more than what the data can teach.
+- SIMILAR_CONFIDENCE: the pretrained model's mean top-1 ImageNet probability over a sample of the
+  images. Photos of everyday objects score high; digits, X-rays or satellite tiles score low because
+  no ImageNet class fits them.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from core.config import AugmentSpec, FreezePlan, RunConfig
+
+SMALL_PER_CLASS = 250
+SIMILAR_CONFIDENCE = 0.35
+
+
+@dataclass(frozen=True)
+class Scenario:
+    code: str
+    title: str
+    size: str  # "small" | "large"
+    similarity: str  # "similar" | "dissimilar"
+    strategy: str
+    explanation: str
+    freezing: str
+    learning_rate: str
+
+
+SCENARIOS = {
+    "S1": Scenario(
+        "S1", "Small dataset, similar to ImageNet", "small", "similar", "Feature extraction",
+        "Your images look like the photos the backbone learned from, and there are few of them. "
+        "Its features already describe your classes well; only a new head has to learn how to "
+        "combine them. Training more than the head would mostly memorise your few images.",
+        "Freeze the whole backbone; train only the new head.",
+        "A normal learning rate for the head (1e-3). Fast: features can be computed once."),
+    "S2": Scenario(
+        "S2", "Small dataset, different from ImageNet", "small", "dissimilar", "Fine-tune the top",
+        "Your images differ from everyday photos, and there are few of them. The early stages "
+        "(edges, textures) still transfer; the later stages encode ImageNet-specific parts and "
+        "objects, so they are retrained while the early stages stay frozen to avoid overfitting.",
+        "Freeze the early stages; retrain the higher stages and the head.",
+        "Train the head first, then fine-tune the open stages at a lower rate (3e-4)."),
+    "S3": Scenario(
+        "S3", "Large dataset, different from ImageNet", "large", "dissimilar", "Train everything",
+        "You have plenty of images and they differ from ImageNet. The data can support training "
+        "every layer; pretrained weights are still a good starting point, and a from-scratch run "
+        "beside it shows how much the transfer helps.",
+        "Freeze nothing; compare against training from scratch.",
+        "A higher fine-tune rate (1e-3) with the same rate for every stage."),
+    "S4": Scenario(
+        "S4", "Large dataset, similar to ImageNet", "large", "similar", "Fine-tune everything gently",
+        "You have plenty of images that resemble ImageNet photos. Every layer can adapt a little "
+        "without forgetting what it knows, so the whole network is fine-tuned at a low rate.",
+        "Freeze nothing after a short head-only warm-up.",
+        "A low rate (1e-4), lower still for early stages (discriminative rates)."),
+}
+
+
+def place(images_per_class: float, similarity: float) -> str:
+    """The scenario for a dataset's size and measured similarity."""
+    small = images_per_class < SMALL_PER_CLASS
+    similar = similarity >= SIMILAR_CONFIDENCE
+    return {(True, True): "S1", (True, False): "S2", (False, False): "S3", (False, True): "S4"}[(small, similar)]
+
+
+def preset(code: str, backbone: str = "efficientnet_lite0", stage_count: int | None = None,
+           base: RunConfig | None = None) -> RunConfig:
+    """A runnable RunConfig for the scenario; `stage_count` (backbone stages) sizes S2's freeze."""
+    base = base or RunConfig()
+    if code not in SCENARIOS:
+        from core.errors import ConfigError
+
+        raise ConfigError("scenario", f"'{code}' is not one of {', '.join(SCENARIOS)}")
+    train, freeze, extra = _recipe(code, stage_count)
+    return dataclasses.replace(base, scenario=code, backbone=backbone, freeze=freeze,
+                               train=dataclasses.replace(base.train, **train), **extra)
+
+
+def _recipe(code: str, stage_count: int | None):
+    if code == "S1":
+        return ({"head_epochs": 8, "finetune_epochs": 0, "head_lr": 1e-3},
+                FreezePlan(mode="all_but_head"), {"augment": AugmentSpec(preset="none")})
+    if code == "S2":
+        k = max(1, (stage_count or 4) // 2)
+        return ({"head_epochs": 3, "finetune_epochs": 6, "head_lr": 1e-3, "finetune_lr": 3e-4,
+                 "lr_factor": 0.5}, FreezePlan(mode="first_k", k=k), {"augment": AugmentSpec(preset="light")})
+    if code == "S3":
+        return ({"head_epochs": 1, "finetune_epochs": 10, "head_lr": 1e-3, "finetune_lr": 1e-3,
+                 "lr_factor": 1.0}, FreezePlan(mode="none"),
+                {"augment": AugmentSpec(preset="strong"), "baselines": ("scratch",)})
+    return ({"head_epochs": 2, "finetune_epochs": 6, "head_lr": 1e-3, "finetune_lr": 1e-4,
+             "lr_factor": 0.3}, FreezePlan(mode="none"), {"augment": AugmentSpec(preset="light")})
+
+
+def describe_all() -> list[dict]:
+    return [dataclasses.asdict(s) for s in SCENARIOS.values()]
+
+

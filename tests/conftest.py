@@ -1,0 +1,29 @@
+"""Shared fixtures. Every test gets its own data home; nothing touches the network."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")  # CI has no internet; be honest about it
+
+
+@pytest.fixture(autouse=True)
+def data_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def chelsea_png(tmp_path_factory) -> Path:
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("img") / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(path)
+    return path

@@ -1,0 +1,56 @@
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_backbones_json_lists_required_models():
+    out = cli("backbones", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert len(rows) >= 40
+    for key in ("name", "source", "params", "input_size", "weights"):
+        assert key in rows["resnet18"]
+    assert rows["efficientnet_lite0"]["weights"] == "bundled"
+    assert rows["resnet50"]["weights"] in ("unavailable", "cached", "download")
+
+
+def test_describe_json_stage_params_sum_to_total():
+    out = cli("describe", "mobilenet_v3_large", "--json")
+    info = json.loads(out.stdout)
+    assert sum(s["params"] for s in info["stages"]) == info["params"]
+    assert info["preprocess"]["crop"] == 224
+
+
+def test_imagenet_json_shape(chelsea_png):
+    out = cli("imagenet", "efficientnet_lite0", str(chelsea_png), "--top", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    [row] = json.loads(out.stdout)
+    assert row["image"] == str(chelsea_png)
+    assert len(row["top"]) == 3 and set(row["top"][0]) == {"index", "label", "prob"}
+
+
+def test_bad_input_exits_2_with_a_message(tmp_path):
+    out = cli("describe", "resnt50")
+    assert out.returncode == 2 and "resnet50" in out.stderr
+    not_image = tmp_path / "notes.jpg"
+    not_image.write_text("hello")
+    out = cli("imagenet", "efficientnet_lite0", str(not_image), "--json")
+    assert out.returncode == 2
+    assert "notes.jpg" in json.loads(out.stdout)["error"] and "not an image" in out.stderr
+
+
+def test_offline_pretrained_download_is_a_clear_error(tmp_path):
+    img = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(img)
+    out = cli("imagenet", "resnet18", str(img))
+    assert out.returncode == 2
+    assert "resnet18-f37072fd.pth" in out.stderr and "Traceback" not in out.stderr
