@@ -79,7 +79,7 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
     arr = np.asarray(image, dtype=np.float64)
     lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
     scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
-    gray = Image.fromarray(np.nan_to_num(scaled).astype(np.uint8), mode="L")
+    gray = Image.fromarray(np.nan_to_num(scaled).astype(np.uint8))
     return gray.convert("RGB")
 
 
