@@ -65,7 +65,7 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
 
 def _load_commands() -> None:
     """Importing a command module registers its commands."""
-    from core import cli_data, cli_models  # noqa: F401
+    from core import cli_data, cli_models, cli_train  # noqa: F401
 
 
 def table(rows: list[dict], columns: list[str]) -> str:

@@ -7,10 +7,17 @@ from core.errors import UserError
 from core.images import ImageRejected, load_path
 
 
-@command("backbones", "list every backbone with its facts and whether its weights are here now",
-         lambda p: p.add_argument("--source", choices=["torchvision", "timm", "bundled"], help="only this source"))
+def _backbones_args(p):
+    p.add_argument("--source", choices=["torchvision", "timm", "bundled", "run"], help="only this source")
+    p.add_argument("--owner", help="also list this owner's finished runs (the develop-model approach)")
+
+
+@command("backbones", "list every backbone with its facts and whether its weights are here now", _backbones_args)
 def backbones_cmd(args):
-    rows = [b.to_dict() for b in backbones.list_backbones() if not args.source or b.source == args.source]
+    from core import runs_backbone
+
+    found = backbones.list_backbones() + (runs_backbone.finished_runs(args.owner) if args.owner else [])
+    rows = [b.to_dict() for b in found if not args.source or b.source == args.source]
     cols = ["name", "source", "family", "params", "gflops", "top1", "input_size", "weights"]
     return rows, table(rows, cols)
 

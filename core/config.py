@@ -17,7 +17,8 @@ import yaml
 from core.errors import ConfigError
 
 SCENARIOS = ("S1", "S2", "S3", "S4")
-WEIGHTS = ("imagenet", "none")  # or "file:PATH" (imported checkpoint) / "run:ID" (a finished run)
+WEIGHTS = ("imagenet", "none")  # or "file:PATH" (an imported checkpoint); "imagenet" means the
+# backbone's pretrained weights, which for a "run:ID" backbone are that run's trained weights
 FREEZE_MODES = ("none", "all_but_head", "first_k", "explicit")
 BN_POLICIES = ("frozen_stages", "all_eval")
 POOLS = ("auto", "avg", "max")
@@ -129,6 +130,7 @@ class TrainSpec:
     grad_clip: float | None = 1.0
     early_stop_patience: int | None = None
     batch_size: int = 32
+    cached_views: int = 0  # frozen backbone + augmentation: cache this many augmented views (0: augment live)
 
     def __post_init__(self):
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
@@ -149,6 +151,8 @@ class TrainSpec:
             raise ConfigError("train.batch_size", "must be between 1 and 4096")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError("train.grad_clip", "must be > 0, or null for no clipping")
+        if not 0 <= self.cached_views <= 16:
+            raise ConfigError("train.cached_views", "must be between 0 and 16")
         if self.early_stop_patience is not None and self.early_stop_patience < 1:
             raise ConfigError("train.early_stop_patience", "must be 1 or more, or null to train all epochs")
 
@@ -172,8 +176,8 @@ class RunConfig:
         _choice("device", self.device, DEVICES)
         for i, name in enumerate(self.baselines):
             _choice(f"baselines[{i}]", name, BASELINES)
-        if self.weights not in WEIGHTS and not self.weights.startswith(("file:", "run:")):
-            raise ConfigError("weights", "use 'imagenet', 'none', 'file:PATH' or 'run:RUN_ID'")
+        if self.weights not in WEIGHTS and not self.weights.startswith("file:"):
+            raise ConfigError("weights", "use 'imagenet' (pretrained), 'none' (random init) or 'file:PATH'")
 
     # --- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

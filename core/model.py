@@ -133,7 +133,7 @@ class TransferModel(nn.Module):
     def param_groups(self, base_lr: float, factor: float, names: list[str] | None = None) -> list[dict]:
         """One optimizer group per trainable stage; `lr_scale` kept for schedulers."""
         groups = []
-        for name in names or self.stage_names:
+        for name in self.stage_names if names is None else names:
             params = [p for p in self.stage_parameters(name) if p.requires_grad]
             if params:
                 scale = self.lr_scale(name, factor)

@@ -1,0 +1,65 @@
+"""Evaluation on held-out data, with torchmetrics: accuracy, per-class precision/recall/F1,
+confusion matrix, top losses, calibration (ECE + reliability bins). Plain dicts for the store."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchmetrics.functional.classification import (
+    multiclass_accuracy, multiclass_calibration_error, multiclass_confusion_matrix, multiclass_f1_score,
+    multiclass_precision, multiclass_recall)
+from torchmetrics.functional.classification.calibration_error import _binning_bucketize
+
+BINS = 10
+TOP_LOSSES = 24
+
+
+def report(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], image_ids: list[int]) -> dict:
+    n = len(classes)
+    probs = logits.float().softmax(-1)
+    kwargs = {"num_classes": n, "average": None, "zero_division": 0}
+    precision, recall, f1 = (fn(probs, labels, **kwargs) for fn in (multiclass_precision, multiclass_recall,
+                                                                     multiclass_f1_score))
+    return {
+        "images": len(labels),
+        "accuracy": round(float(multiclass_accuracy(probs, labels, num_classes=n, average="micro")), 6),
+        "per_class": [{"class": c, "precision": round(float(p), 4), "recall": round(float(r), 4),
+                       "f1": round(float(f), 4), "support": int((labels == i).sum())}
+                      for i, (c, p, r, f) in enumerate(zip(classes, precision, recall, f1))],
+        "confusion": multiclass_confusion_matrix(probs, labels, num_classes=n).tolist(),
+        "top_losses": top_losses(logits, labels, classes, image_ids),
+        "calibration": calibration(probs, labels, n),
+        "predictions": [{"image_id": i, "true": int(t), "pred": int(p), "prob": round(float(q), 4)}
+                        for i, t, p, q in zip(image_ids, labels, probs.argmax(-1), probs.max(-1).values)],
+    }
+
+
+def top_losses(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], image_ids: list[int],
+               k: int = TOP_LOSSES) -> list[dict]:
+    losses = F.cross_entropy(logits.float(), labels, reduction="none")
+    probs = logits.float().softmax(-1)
+    order = losses.argsort(descending=True)[:k]
+    return [{"image_id": image_ids[i], "true": classes[int(labels[i])], "pred": classes[int(probs[i].argmax())],
+             "prob": round(float(probs[i].max()), 4), "true_prob": round(float(probs[i, labels[i]]), 4),
+             "loss": round(float(losses[i]), 4)} for i in order.tolist()]
+
+
+def calibration(probs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
+    ece = multiclass_calibration_error(probs, labels, num_classes=num_classes, n_bins=BINS, norm="l1")
+    confidences, predictions = probs.max(-1)
+    accuracies = (predictions == labels).float()
+    edges = torch.linspace(0, 1, BINS + 1)
+    acc_bin, conf_bin, prop_bin = _fold_last(*_binning_bucketize(confidences, accuracies, edges))
+    return {"ece": round(float(ece), 5), "bins": [
+        {"low": round(float(edges[i]), 2), "high": round(float(edges[i + 1]), 2), "accuracy": round(float(a), 4),
+         "confidence": round(float(c), 4), "fraction": round(float(p), 4)}
+        for i, (a, c, p) in enumerate(zip(acc_bin, conf_bin, prop_bin))]}
+
+
+def _fold_last(acc: torch.Tensor, conf: torch.Tensor, prop: torch.Tensor):
+    """torchmetrics keeps confidence == 1.0 in an extra bin; it belongs to the top bin [0.9, 1]."""
+    total = prop[-2] + prop[-1]
+    if total > 0:
+        acc[-2] = (acc[-2] * prop[-2] + acc[-1] * prop[-1]) / total
+        conf[-2] = (conf[-2] * prop[-2] + conf[-1] * prop[-1]) / total
+        prop[-2] = total
+    return acc[:-1], conf[:-1], prop[:-1]

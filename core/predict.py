@@ -1,0 +1,53 @@
+"""Predictions from a finished run, rebuilt from its files alone (config.json, meta.json,
+model.safetensors)."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from core import store
+from core.backbones import Preprocess
+from core.config import RunConfig
+from core.errors import UserError
+from core.model import TransferModel, build_model
+from core.preprocess import batch
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    model: TransferModel
+    classes: list[str]
+    pre: Preprocess
+    config: RunConfig
+
+
+@functools.lru_cache(maxsize=4)
+def load_run(run_id: str) -> LoadedRun:
+    folder = store.run_dir(run_id)
+    if not (folder / "model.safetensors").exists():
+        raise UserError(f"run {run_id} has no trained model (it has not finished successfully)")
+    config = RunConfig.from_json((folder / "config.json").read_text())
+    meta = json.loads((folder / "meta.json").read_text())
+    skeleton = dataclasses.replace(config, weights="none")  # the weights come from the run's own file
+    model = build_model(skeleton, len(meta["classes"]))
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    pre = Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["preprocess"].items()})
+    return LoadedRun(model.eval(), meta["classes"], pre, config)
+
+
+def probabilities(run_id: str, images: list) -> torch.Tensor:
+    loaded = load_run(run_id)
+    with torch.inference_mode():
+        return loaded.model(batch(images, loaded.pre)).float().softmax(-1)
+
+
+def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
+    classes = load_run(run_id).classes
+    probs = probabilities(run_id, images)
+    values, indices = probs.topk(min(k, probs.shape[-1]), dim=-1)
+    return [[{"index": int(i), "label": classes[int(i)], "prob": round(float(v), 6)} for v, i in zip(vs, ix)]
+            for vs, ix in zip(values, indices)]
