@@ -181,3 +181,29 @@ def worker_cmd(args):
 
     done = worker.main(max(1, args.concurrency), args.max_jobs, args.idle_exit)
     return {"jobs": done}, f"worker stopped after {done} job(s)"
+
+
+def _bench_args(p):
+    p.add_argument("--backbone", default="efficientnet_lite0")
+    p.add_argument("--per-class", type=int, default=30, help="MNIST images per class")
+    p.add_argument("--target", type=float, default=0.7, help="validation accuracy both loops must reach")
+    p.add_argument("--plain-epochs", type=int, default=14, help="most epochs the plain loop gets for (a)")
+    p.add_argument("--finetune-epochs", type=int, default=2)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+
+
+@command("bench", "this engine vs a plain tutorial loop: seconds to accuracy and images/s", _bench_args)
+def bench_cmd(args):
+    from core import bench
+
+    settings = bench.BenchSettings(backbone=args.backbone, per_class=args.per_class, target=args.target,
+                                   plain_epochs=args.plain_epochs, finetune_epochs=args.finetune_epochs,
+                                   device=args.device)
+    result = bench.run(settings)
+    lines = [f"device {result['device']}, {result['backbone']}, {result['dataset']}, target val acc "
+             f"{result['target_val_accuracy']}"]
+    for key in ("feature_extraction", "fine_tuning"):
+        part = result[key]
+        lines.append(f"{key}: engine {part['engine']['seconds_to_target']}s vs plain {part['plain']['seconds_to_target']}s "
+                     f"to target (ratio {part['seconds_to_target_ratio']}); images/s ratio {part['images_per_second_ratio']}")
+    return result, "\n".join(lines)

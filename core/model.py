@@ -200,3 +200,22 @@ def build_model(config: RunConfig, num_classes: int, state: dict | None = None) 
     model.set_frozen(model.backbone_stages if config.train.head_epochs else
                      planned_frozen(config.freeze, model.backbone_stages))
     return model
+
+
+def plan_summary(config: RunConfig, num_classes: int) -> dict:
+    """Parameters per stage and which are trained in each phase, without building the weights:
+    stage sizes come from the registry (meta device), the head's from its layer shapes."""
+    info = backbones.describe(config.backbone)
+    stages = [s for s in info["stages"] if s["name"] != HEAD]
+    names = [s["name"] for s in stages]
+    frozen2 = set(planned_frozen(config.freeze, names))
+    head = sum(p.numel() for p in build_head(config.head, info["feature_dim"], max(num_classes, 2)).parameters())
+    rows = [{"name": s["name"], "params": s["params"], "phase1": "frozen" if config.train.head_epochs else
+             ("frozen" if s["name"] in frozen2 else "trainable"),
+             "phase2": "frozen" if s["name"] in frozen2 else "trainable"} for s in stages]
+    rows.append({"name": HEAD, "params": head, "phase1": "trainable", "phase2": "trainable"})
+    total = sum(r["params"] for r in rows)
+    trainable = {phase: sum(r["params"] for r in rows if r[phase] == "trainable") for phase in ("phase1", "phase2")}
+    return {"stages": rows, "total": total, "trainable_phase1": trainable["phase1"],
+            "trainable_phase2": trainable["phase2"] if config.train.finetune_epochs else trainable["phase1"],
+            "feature_dim": info["feature_dim"]}

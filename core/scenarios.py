@@ -103,3 +103,21 @@ def describe_all() -> list[dict]:
     return [dataclasses.asdict(s) for s in SCENARIOS.values()]
 
 
+
+
+AVAILABLE = ("bundled", "cached", "download", "trained")
+RECOMMEND_MAX_PARAMS = {"S1": 30e6, "S2": 30e6, "S3": 100e6, "S4": 100e6}
+
+
+def recommend(code: str, infos: list, count: int = 3) -> list[str]:
+    """Backbones to suggest: weights usable right now, small enough for the scenario's data
+    (small datasets overfit big networks), best published ImageNet top-1 first; a bundled
+    backbone is always among them so the suggestion works offline."""
+    limit = RECOMMEND_MAX_PARAMS.get(code, 30e6)
+    usable = [b for b in infos if b.weights in AVAILABLE and b.source != "run" and (b.params or 0) <= limit]
+    ranked = sorted(usable, key=lambda b: (b.top1 is None, -(b.top1 or 0), b.params or 0))
+    picks = [b.name for b in ranked if b.top1 is not None][:count]
+    bundled = [b.name for b in usable if b.weights == "bundled"]
+    if bundled and not set(bundled) & set(picks):
+        picks = picks[:count - 1] + [bundled[0]]
+    return picks or bundled[:count]

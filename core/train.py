@@ -230,9 +230,11 @@ class Trainer:
             generator = torch.Generator().manual_seed(self.config.seed * 7919 + epoch + (0 if phase == "head" else 10_000))
             train_loss, train_acc = self._train_epoch(phase, epoch, optimizer, train_src, generator,
                                                       base_lr, epoch * steps_per_epoch, epochs * steps_per_epoch)
+            train_seconds = time.monotonic() - started
             val_loss, val_acc = self._validate(val_src)
             row = {"phase": phase, "epoch": epoch, "train_loss": _r(train_loss), "train_accuracy": _r(train_acc),
                    "val_loss": _r(val_loss), "val_accuracy": _r(val_acc), "seconds": round(time.monotonic() - started, 3),
+                   "train_seconds": round(train_seconds, 3),
                    "lr": optimizer.param_groups[-1]["lr"], **self._memory()}
             self.progress.history.append(row)
             self.progress.epoch = epoch + 1

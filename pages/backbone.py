@@ -1,0 +1,89 @@
+"""Step 2: pick a pretrained backbone from the registry (or one of your own finished runs)."""
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from core import data, runs_backbone, scenarios
+from core.backbones import BackboneInfo
+from ui import cached, figures, state
+from ui.widgets import weights_ready
+
+st.title("2 · Backbone")
+st.write("The backbone is the pretrained network whose knowledge you reuse. Bigger ones know more but train "
+         "slower and overfit small datasets more easily. ★ marks this scenario's recommendations; "
+         "**weights** says whether pretrained weights are usable right now.")
+cfg = state.config()
+rows = cached.backbone_rows()
+own = [b.to_dict() for b in runs_backbone.finished_runs(state.token())]
+recommended = scenarios.recommend(cfg.scenario, [BackboneInfo(**r) for r in rows])
+
+with st.expander("Filters", expanded=True):
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
+    sources = c1.multiselect("Source", ["bundled", "torchvision", "timm"], default=["bundled", "torchvision", "timm"],
+                             key="bb_sources")
+    ready_only = c2.toggle("Weights available now", value=False, key="bb_ready")
+    max_params = c3.select_slider("At most (parameters)", options=[5e6, 10e6, 30e6, 100e6, 1e9], value=1e9,
+                                  format_func=figures.human, key="bb_params")
+    search = c4.text_input("Name contains", key="bb_search")
+
+table = pd.DataFrame([{
+    "★": "★" if r["name"] in recommended else "", "name": r["name"], "source": r["source"], "family": r["family"],
+    "params (M)": round(r["params"] / 1e6, 2) if r["params"] else None, "GFLOPs": r["gflops"],
+    "ImageNet top-1": r["top1"], "input": r["input_size"], "weights": r["weights"]} for r in rows
+    if r["source"] in sources and (not ready_only or r["weights"] in scenarios.AVAILABLE)
+    and (r["params"] or 0) <= max_params and search.lower() in r["name"].lower()])
+st.dataframe(table, hide_index=True, width="stretch", height=320, key="bb_table")
+st.caption(f"{len(table)} of {len(rows)} backbones. Recommended for {cfg.scenario}: {', '.join(recommended)}.")
+
+if own:
+    st.subheader("Your own trained runs (the develop-model approach)")
+    st.caption("A run you trained can be the starting point of a new one: its network without its head, same stages.")
+    st.dataframe(pd.DataFrame([{"name": r["name"], "based on": r["family"], "note": r["weights_note"]} for r in own]),
+                 hide_index=True, width="stretch")
+
+names = [r["name"] for r in rows] + [r["name"] for r in own]
+current = cfg.backbone if cfg.backbone in names else names[0]
+choice = st.selectbox("Backbone", names, index=names.index(current), key="bb_choice",
+                      format_func=lambda n: f"★ {n}" if n in recommended else n)
+detail = cached.describe(choice)
+st.subheader(choice)
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(figures.stage_params(detail["stages"]), width="stretch", key="bb_stages")
+    st.caption("Stages from input (stem) to output. The ImageNet head is replaced by your new head.")
+with right:
+    st.markdown(f"**Family** {detail['family']} · **source** {detail['source']}  \n"
+                f"**Parameters** {figures.human(detail['params'])} · **GFLOPs** {detail['gflops'] or '–'} · "
+                f"**ImageNet top-1** {detail['top1'] or '–'}  \n"
+                f"**Input** {detail['preprocess']['crop']} px (resize {detail['preprocess']['resize']}, "
+                f"{detail['preprocess']['interpolation']}), mean {detail['preprocess']['mean']}")
+    if weights_ready(choice):
+        st.success(f"Pretrained weights: {detail['weights']} — {detail['weights_note']}")
+    else:
+        st.warning(f"Pretrained weights are not available here: {detail['weights_note']}. You can still train it "
+                   "from random initialisation (a fair from-scratch comparison), or pick a ★ backbone.")
+    images = len(data.records(cfg.data.dataset, "train")) if cfg.data.dataset else 1000
+    frozen = cached.epoch_estimate(choice, images, True)
+    tuned = cached.epoch_estimate(choice, images, False)
+    if frozen["seconds"] is not None:
+        st.metric(f"Estimated time per epoch, {images} images ({frozen['device']})",
+                  f"{tuned['seconds']:.0f} s fine-tuning", f"{frozen['seconds']:.0f} s feature extraction, once",
+                  delta_color="off", help=frozen["basis"])
+
+ready = weights_ready(choice)
+pretrained = ready and st.toggle("Start from pretrained weights", value=ready and cfg.weights != "none",
+                                 disabled=not ready, key=f"bb_pretrained:{choice}",
+                                 help="off: random initialisation, i.e. training from scratch")
+if st.button("Use this backbone", type="primary", key="use_backbone"):
+    keep_file = cfg.weights.startswith("file:") and cfg.backbone == choice
+    weights = cfg.weights if keep_file else ("imagenet" if pretrained else "none")
+    updated = cfg.replace(backbone=choice, weights=weights)
+    if updated.freeze.mode == "first_k":  # keep "freeze the early half" meaningful for the new stage count
+        stages = len(detail["stages"]) - 1
+        updated = updated.replace(freeze=dataclasses.replace(updated.freeze, k=max(1, stages // 2)))
+    state.save(updated)
+    state.mark_done("backbone")
+    st.rerun()
+if cfg.backbone == choice and state.done("backbone"):
+    st.caption(f"Using **{choice}** with weights: {cfg.weights}.")

@@ -1,0 +1,162 @@
+"""Step 3: bring images. Per-class uploads, a folder, a zip, camera snapshots or a sample dataset;
+every file is checked, rejections are listed with their reason, the health check is drawn."""
+import pandas as pd
+import streamlit as st
+
+from core import data, samples
+from core.errors import UserError
+from core.ingest import from_uploads
+from ui import cached, figures, state
+
+st.title("3 · Data")
+cfg = state.config()
+
+
+def ingest(pairs, class_name=None, label="files"):
+    """Validate and store, with a progress bar; remember rejections and duplicates to show them."""
+    entries = from_uploads(pairs, class_name)
+    bar = st.progress(0.0, text=f"Checking {label}…")
+    report = data.ingest(cfg.data.dataset, entries, progress=lambda done, total: bar.progress(
+        done / total, text=f"Checking {label}: {done}/{total}"))
+    bar.empty()
+    log = st.session_state.setdefault("ingest_log", [])
+    log[:0] = [{"file": r["file"], "problem": r["reason"]} for r in report.rejected] + \
+              [{"file": d["file"], "problem": f"duplicate of {d['duplicate_of']} ({d['class']}): stored once"}
+               for d in report.duplicates]
+    st.session_state["last_ingest"] = {"stored": report.stored, "rejected": len(report.rejected),
+                                       "duplicates": len(report.duplicates), "label": label}
+    cached.health_report.clear()
+
+
+def new_uploads(files, key: str) -> list:
+    """Only files this uploader has not already stored (reruns hand the same files again)."""
+    seen = st.session_state.setdefault(f"seen:{key}", set())
+    fresh = [f for f in (files or []) if f.file_id not in seen]
+    seen.update(f.file_id for f in fresh)
+    return fresh
+
+
+# ---- choose the dataset -----------------------------------------------------------------------
+existing = [d["name"] for d in data.list_datasets()]
+left, right = st.columns(2)
+with left.container(border=True):
+    st.markdown("**Your datasets**")
+    if existing:
+        index = existing.index(cfg.data.dataset) if cfg.data.dataset in existing else 0
+        picked = st.selectbox("Dataset", existing, index=index, key="ds_pick")
+        if picked != cfg.data.dataset and st.button("Use this dataset", key="ds_use"):
+            state.set_dataset(picked)
+            st.rerun()
+    name = st.text_input("New dataset name", key="ds_new_name", placeholder="e.g. my-plants")
+    if st.button("Create", key="ds_create", disabled=not name):
+        try:
+            data.create(name, exist_ok=False)
+            state.set_dataset(data.clean_dataset_name(name))
+            st.rerun()
+        except UserError as exc:
+            st.error(str(exc))
+with right.container(border=True):
+    st.markdown("**Or a sample dataset**")
+    catalog = {s["name"]: s for s in samples.catalog()}
+    sample = st.selectbox("Sample", list(catalog), key="sample_pick",
+                          format_func=lambda n: f"{catalog[n]['title']}{'' if catalog[n]['available'] else ' (offline)'}")
+    st.caption(catalog[sample]["description"] + " " + catalog[sample]["note"])
+    per_class = st.slider("Images per class", 5, 500, 30, step=5, key="sample_per_class")
+    if st.button("Load sample", key="sample_load", disabled=not catalog[sample]["available"]):
+        target = f"{sample}-{per_class}"
+        with st.spinner("Loading the sample…"):
+            report = samples.materialize(sample, target, per_class=per_class)
+        state.set_dataset(report.dataset)
+        st.rerun()
+
+if not cfg.data.dataset:
+    st.info("Create a dataset or load a sample to start adding images.")
+    st.stop()
+
+dataset = cfg.data.dataset
+st.subheader(f"Dataset: {dataset}")
+tabs = st.tabs(["Per class", "Folder", "Zip", "Camera"])
+with tabs[0]:
+    c1, c2 = st.columns([3, 1])
+    new_class = c1.text_input("Add a class", key="class_name", placeholder="e.g. daisy")
+    if c2.button("Add class", key="class_add", disabled=not new_class):
+        try:
+            data.add_class(dataset, new_class)
+            st.rerun()
+        except UserError as exc:
+            st.error(str(exc))
+    for class_name in data.class_counts(dataset):
+        files = st.file_uploader(f"Images for **{class_name}**", accept_multiple_files=True, key=f"up:{class_name}")
+        fresh = new_uploads(files, f"up:{class_name}")
+        if fresh:
+            ingest([(f.name, f.getvalue()) for f in fresh], class_name=class_name, label=f"{class_name} images")
+with tabs[1]:
+    st.caption("A folder with one sub-folder per class (cats/…, dogs/…).")
+    files = st.file_uploader("Folder", accept_multiple_files="directory", key="up:folder")
+    fresh = new_uploads(files, "up:folder")
+    if fresh:
+        ingest([(f.name, f.getvalue()) for f in fresh], label="the folder")
+with tabs[2]:
+    st.caption("A zip in class-folder layout. It is read in memory and checked member by member.")
+    archive = st.file_uploader("Zip archive", type=["zip"], key="up:zip")
+    fresh = new_uploads([archive] if archive else [], "up:zip")
+    if fresh:
+        ingest([(fresh[0].name, fresh[0].getvalue())], label=fresh[0].name)
+with tabs[3]:
+    classes = list(data.class_counts(dataset))
+    if not classes:
+        st.info("Add a class first; snapshots go into a class.")
+    else:
+        target = st.selectbox("Class for the snapshot", classes, key="cam_class")
+        shot = st.camera_input("Take a picture", key="cam")
+        fresh = new_uploads([shot] if shot else [], "cam")
+        if fresh:
+            ingest([(f"camera-{fresh[0].file_id}.jpg", fresh[0].getvalue())], class_name=target, label="the snapshot")
+
+last = st.session_state.get("last_ingest")
+if last:
+    st.success(f"{last['label']}: stored {last['stored']} image(s), rejected {last['rejected']}, "
+               f"duplicates {last['duplicates']}.")
+if st.session_state.get("ingest_log"):
+    st.markdown("**Rejected files and duplicates**")
+    st.dataframe(pd.DataFrame(st.session_state["ingest_log"]), hide_index=True, width="stretch", key="rejected")
+
+# ---- gallery and health -----------------------------------------------------------------------
+version = cached.dataset_version(dataset)
+report = cached.health_report(dataset, version)
+st.subheader("Gallery")
+by_class: dict[str, list] = {}
+for record in data.records(dataset):
+    by_class.setdefault(record.class_name, []).append(record)
+for class_name, count in report["classes"].items():
+    shown = by_class.get(class_name, [])[:10]
+    st.markdown(f"**{class_name}** · {count} image(s)")
+    if shown:
+        st.image([cached.thumbnail(r.sha256) for r in shown], width=72, caption=[r.original.split("/")[-1][:14] for r in shown])
+    else:
+        st.caption("no images yet")
+
+st.subheader("Health check")
+if not report["trainable"]["ok"]:
+    st.error(report["trainable"]["message"])
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("images", report["images"])
+m2.metric("imbalance (largest / smallest)", report["imbalance_ratio"] or "–")
+m3.metric("images per class", report["images_per_class"], help=f"size bucket: {report['size_bucket']}")
+m4.metric("leaks across splits", report["leaks"]["count"])
+g1, g2 = st.columns(2)
+g1.plotly_chart(figures.class_counts(report["classes"]), width="stretch", key="health_counts")
+g2.plotly_chart(figures.split_sizes(report["splits_by_class"]), width="stretch", key="health_splits")
+if report["tiny"]["count"]:
+    st.warning(f"{report['tiny']['count']} image(s) are smaller than 32 px; they will be upscaled a lot.")
+if report["mixed_color"]:
+    st.info(f"Mix of grayscale ({report['grayscale']}) and colour ({report['color']}) images: if colour carries no "
+            "meaning for your classes, grayscale augmentation helps.")
+if report["leaks"]["pairs"]:
+    st.warning("Near-identical images sit in different splits: the test score would flatter the model.")
+    st.dataframe(pd.DataFrame(report["leaks"]["pairs"]), hide_index=True, width="stretch", key="leaks")
+if report["duplicates"]:
+    st.dataframe(pd.DataFrame(report["duplicates"]), hide_index=True, width="stretch", key="dups")
+if report["trainable"]["ok"] and st.button("Use this data", type="primary", key="use_data"):
+    state.mark_done("data")
+    st.rerun()

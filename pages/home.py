@@ -1,0 +1,24 @@
+import streamlit as st
+
+from core import scenarios
+from ui import state
+
+st.title("TransferLab")
+st.write("Transfer learning on images, step by step. A network pretrained on millions of photos already "
+         "knows edges, textures and object parts; you remove its last layer, keep what should stay frozen, "
+         "add a new head for **your** classes and train only what your data can support.")
+cols = st.columns(4)
+for col, (step, text) in zip(cols, [
+        ("1 · Scenario", "How much data, and how much like everyday photos? That decides what to freeze."),
+        ("2 · Backbone", "Pick a pretrained network; see its stages, size and speed here."),
+        ("3 · Data", "Upload images per class, a folder, a zip, camera shots, or pick a sample."),
+        ("4 · Layers & head", "Freeze stages, design the new head, choose augmentation.")]):
+    with col.container(border=True):
+        st.markdown(f"**{step}**")
+        st.caption(text)
+upcoming = state.next_step() or "layers"
+st.page_link(f"pages/{upcoming}.py", label=f"Start with: {state.TITLES[upcoming]}", icon=":material/arrow_forward:",
+             query_params={"s": state.token()})
+with st.expander("The four scenarios in one table"):
+    st.table([{"scenario": s.code, "data": f"{s.size}, {s.similarity}", "strategy": s.strategy,
+               "freezing": s.freezing} for s in scenarios.SCENARIOS.values()])

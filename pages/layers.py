@@ -1,0 +1,112 @@
+"""Step 4: what stays frozen, what new head is added, how the phases train, which augmentation."""
+import dataclasses
+
+import streamlit as st
+
+from core import data
+from core.config import AugmentSpec, FreezePlan, HeadSpec, TrainSpec
+from core.errors import ConfigError, UserError
+from ui import cached, figures, state
+from ui.widgets import apply_scenario
+
+st.title("4 · Layers & head")
+st.write("Frozen stages keep what they learned on ImageNet (and their BatchNorm statistics); trainable ones "
+         "adapt to your data. Phase 1 always trains the new head alone; phase 2 fine-tunes what you open here.")
+cfg = state.config()
+classes = len(data.class_names(cfg.data.dataset)) if cfg.data.dataset else 2
+summary = cached.plan_summary(cfg.to_json(), classes)
+stage_names = [r["name"] for r in summary["stages"] if r["name"] != "head"]
+
+m1, m2, m3 = st.columns(3)
+m1.metric("total parameters", f"{summary['total']:,}")
+m2.metric("trainable in phase 1 (head)", f"{summary['trainable_phase1']:,}")
+m3.metric("trainable in phase 2 (fine-tune)", f"{summary['trainable_phase2']:,}",
+          help="the same as phase 1 when there are no fine-tune epochs")
+tab2, tab1 = st.tabs(["Phase 2 · fine-tune", "Phase 1 · head only"])
+tab2.plotly_chart(figures.stage_map(summary["stages"], "phase2"), width="stretch", key="map2")
+tab1.plotly_chart(figures.stage_map(summary["stages"], "phase1"), width="stretch", key="map1")
+if st.button(f"Reset to the {cfg.scenario} preset", key="preset"):
+    apply_scenario(cfg.scenario)
+    st.rerun()
+
+MODES = {"all_but_head": "Freeze the whole backbone", "first_k": "Freeze the first k stages",
+         "explicit": "Pick stages to freeze", "none": "Freeze nothing"}
+freeze_col, head_col = st.columns(2)
+with freeze_col.container(border=True):
+    st.markdown("**Freezing (phase 2)**")
+    mode = st.radio("Plan", list(MODES), index=list(MODES).index(cfg.freeze.mode), format_func=MODES.get, key="fz_mode")
+    k, chosen = cfg.freeze.k, cfg.freeze.stages
+    if mode == "first_k":
+        k = st.slider("Stages frozen, counted from the input", 0, len(stage_names), min(cfg.freeze.k, len(stage_names)),
+                      key="fz_k")
+    if mode == "explicit":
+        chosen = tuple(n for n in stage_names if st.toggle(n, value=n in cfg.freeze.stages, key=f"fz_{n}"))
+    bn = st.radio("BatchNorm", ["frozen_stages", "all_eval"], index=["frozen_stages", "all_eval"].index(cfg.freeze.bn),
+                  key="fz_bn", format_func={"frozen_stages": "frozen stages keep their statistics",
+                                            "all_eval": "every BatchNorm keeps its statistics (tiny batches)"}.get)
+with head_col.container(border=True):
+    st.markdown("**New head**")
+    hidden_text = st.text_input("Hidden layers (sizes, comma separated; empty = a single linear layer)",
+                                ", ".join(str(h) for h in cfg.head.hidden), key="hd_hidden")
+    activation = st.selectbox("Activation", ["relu", "gelu", "silu", "tanh"],
+                              index=["relu", "gelu", "silu", "tanh"].index(cfg.head.activation), key="hd_act")
+    dropout = st.slider("Dropout", 0.0, 0.8, float(cfg.head.dropout), 0.05, key="hd_dropout")
+    pool = st.selectbox("Pooling", ["auto", "avg", "max"], index=["auto", "avg", "max"].index(cfg.head.pool),
+                        key="hd_pool", help="auto: the backbone's own (average, or the class token for ViTs)")
+
+with st.container(border=True):
+    st.markdown("**Training phases**")
+    t = cfg.train
+    c1, c2, c3, c4 = st.columns(4)
+    head_epochs = c1.number_input("Head epochs", 0, 200, t.head_epochs, key="tr_head")
+    finetune_epochs = c2.number_input("Fine-tune epochs", 0, 200, t.finetune_epochs, key="tr_ft")
+    lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+    head_lr = c3.select_slider("Head LR", lrs, value=min(lrs, key=lambda v: abs(v - t.head_lr)), key="tr_hlr")
+    finetune_lr = c4.select_slider("Fine-tune LR", lrs, value=min(lrs, key=lambda v: abs(v - t.finetune_lr)), key="tr_flr")
+    c5, c6, c7, c8 = st.columns(4)
+    lr_factor = c5.slider("LR factor per stage", 0.1, 1.0, float(t.lr_factor), 0.05, key="tr_factor",
+                          help="each stage further from the head learns this much slower (discriminative LRs)")
+    optimizer = c6.selectbox("Optimizer", ["adamw", "sgd"], index=["adamw", "sgd"].index(t.optimizer), key="tr_opt")
+    schedule = c7.selectbox("Schedule", ["onecycle", "cosine", "constant"],
+                            index=["onecycle", "cosine", "constant"].index(t.schedule), key="tr_sched")
+    batch = c8.select_slider("Batch size", [8, 16, 32, 64, 128], value=min([8, 16, 32, 64, 128],
+                             key=lambda v: abs(v - t.batch_size)), key="tr_bs")
+
+with st.container(border=True):
+    st.markdown("**Augmentation** (each training image gets its own random draw)")
+    a = cfg.augment
+    presets = ["none", "light", "strong", "custom"]
+    preset = st.segmented_control("Preset", presets, default=a.preset, key="au_preset") or a.preset
+    custom = dict(flip=a.flip, rotation=a.rotation, random_resized_crop=a.random_resized_crop,
+                  color_jitter=a.color_jitter, grayscale=a.grayscale)
+    if preset == "custom":
+        d1, d2, d3, d4, d5 = st.columns(5)
+        custom = dict(flip=d1.toggle("Flip", a.flip, key="au_flip"),
+                      random_resized_crop=d2.toggle("Random crop", a.random_resized_crop, key="au_rrc"),
+                      rotation=d3.slider("Rotation °", 0, 45, int(a.rotation), key="au_rot"),
+                      color_jitter=d4.slider("Colour jitter", 0.0, 0.5, float(a.color_jitter), 0.05, key="au_cj"),
+                      grayscale=d5.slider("Grayscale p", 0.0, 1.0, float(a.grayscale), 0.05, key="au_gray"))
+    augment_spec = AugmentSpec(preset=preset, **custom)
+    views = cached.augment_preview(cfg.data.dataset, cfg.backbone, augment_spec.__repr__(), dataclasses.asdict(augment_spec))
+    st.image(views, width=110, caption=[f"view {i + 1}" for i in range(len(views))])
+
+try:
+    hidden = tuple(int(x) for x in hidden_text.replace(" ", "").split(",") if x)
+    new = cfg.replace(
+        freeze=FreezePlan(mode=mode, k=k, stages=chosen, unfreeze_at=cfg.freeze.unfreeze_at, bn=bn),
+        head=HeadSpec(pool=pool, hidden=hidden, activation=activation, dropout=dropout),
+        train=dataclasses.replace(t, head_epochs=int(head_epochs), finetune_epochs=int(finetune_epochs),
+                                  head_lr=head_lr, finetune_lr=finetune_lr, lr_factor=lr_factor,
+                                  optimizer=optimizer, schedule=schedule, batch_size=batch),
+        augment=augment_spec)
+    if new != cfg:
+        state.save(new)
+        st.rerun()
+except ValueError:
+    st.error("Hidden layers: write whole numbers separated by commas, e.g. 256, 128")
+except (ConfigError, UserError) as exc:
+    st.error(str(exc))
+
+if st.button("These layers are ready", type="primary", key="use_layers"):
+    state.mark_done("layers")
+    st.rerun()

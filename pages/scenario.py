@@ -1,0 +1,64 @@
+"""Step 1: where the data sits on the size × similarity grid, and what that means."""
+import streamlit as st
+
+from core import data, scenarios
+from ui import cached, figures, state
+from ui.widgets import apply_scenario, weights_ready
+
+st.title("1 · Scenario")
+st.write("Two questions decide how to transfer: **how many images per class** you have, and **how much they "
+         "look like ImageNet photos** (the data the backbone learned from). Click a quadrant or choose below.")
+cfg = state.config()
+measured = state.wizard_state().get("measured")
+
+left, right = st.columns([3, 2])
+with left:
+    fig = figures.scenario_grid(scenarios.SCENARIOS, cfg.scenario, scenarios.SMALL_PER_CLASS,
+                                scenarios.SIMILAR_CONFIDENCE, measured)
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="grid", width="stretch")
+    clicked = [p.get("customdata") for p in (event.selection.points if event else []) if p.get("customdata")]
+with right:
+    codes = list(scenarios.SCENARIOS)
+    choice = st.radio("Scenario", codes, index=codes.index(cfg.scenario), horizontal=True, key="scenario_choice",
+                      format_func=lambda c: f"{c} · {scenarios.SCENARIOS[c].strategy}")
+    picked = clicked[0] if clicked and clicked[0] != cfg.scenario else choice
+    info = scenarios.SCENARIOS[picked]
+    with st.container(border=True):
+        st.markdown(f"#### {info.code} · {info.title}")
+        st.write(info.explanation)
+        st.markdown(f"**Freezing:** {info.freezing}  \n**Learning rate:** {info.learning_rate}")
+    if picked != cfg.scenario:
+        apply_scenario(picked)
+        st.rerun()
+    if st.button("Use this scenario", type="primary", key="use_scenario"):
+        apply_scenario(picked)
+        state.mark_done("scenario")
+        st.rerun()
+
+st.subheader("Measure my data")
+if not cfg.data.dataset:
+    st.info("Choose or upload a dataset on the **Data** step, then come back to measure where it lands.")
+    st.stop()
+counts = data.class_counts(cfg.data.dataset)
+probe = cfg.backbone if weights_ready(cfg.backbone) else "efficientnet_lite0"
+st.caption(f"Dataset **{cfg.data.dataset}**: {sum(counts.values())} images in {len(counts)} classes. "
+           f"Similarity is measured with **{probe}**'s own ImageNet predictions on a sample.")
+if st.button("Measure my data", key="measure"):
+    version = cached.dataset_version(cfg.data.dataset)
+    result = cached.similarity(cfg.data.dataset, probe, version)
+    nonzero = [n for n in counts.values() if n]
+    per_class = sum(nonzero) / max(len(nonzero), 1)
+    code = scenarios.place(per_class, result["mean_top1"])
+    state.save(measured={"per_class": per_class, "similarity": result["mean_top1"], "entropy": result["mean_entropy"],
+                         "images": result["images"], "scenario": code, "dataset": cfg.data.dataset})
+    st.rerun()
+if measured and measured.get("dataset") == cfg.data.dataset:
+    a, b, c = st.columns(3)
+    a.metric("images per class", f"{measured['per_class']:.0f}", help=f"small below {scenarios.SMALL_PER_CLASS}")
+    b.metric("mean ImageNet top-1 confidence", f"{measured['similarity']:.2f}",
+             help=f"similar at {scenarios.SIMILAR_CONFIDENCE} or more")
+    c.metric("lands in", measured["scenario"])
+    if measured["scenario"] != cfg.scenario and st.button(f"Use {measured['scenario']} and its preset", key="use_measured"):
+        apply_scenario(measured["scenario"])
+        state.mark_done("scenario")
+        st.rerun()

@@ -1,0 +1,129 @@
+"""The wizard pages through Streamlit's AppTest: they render, their widgets change the draft
+RunConfig in the store, uploads show gallery counts and rejection reasons."""
+import pytest
+
+from core import data, drafts, jobs
+from core.config import RunConfig, TrainSpec
+from tests import corpus
+from tests.app.conftest import no_exceptions, open_app, with_data
+
+def rejected_table(at):
+    [table] = [d.value for d in at.dataframe if list(d.value.columns) == ["file", "problem"]]
+    return table
+
+
+PAGES = ["pages/home.py", "pages/scenario.py", "pages/backbone.py", "pages/data.py", "pages/layers.py"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_and_with_a_dataset(page, sample_dataset):
+    for config in (RunConfig(), with_data(sample_dataset)):
+        at, _ = open_app(config, page)
+        no_exceptions(at)
+        assert at.title
+
+
+def test_defaults_walk_to_a_runnable_config(sample_dataset):
+    at, token = open_app(with_data(sample_dataset), "pages/scenario.py")
+    at.button(key="use_scenario").click().run()
+    at.switch_page("pages/backbone.py").run()
+    at.button(key="use_backbone").click().run()
+    at.switch_page("pages/data.py").run()
+    at.button(key="use_data").click().run()
+    at.switch_page("pages/layers.py").run()
+    at.button(key="use_layers").click().run()
+    no_exceptions(at)
+    config, state = drafts.load(token)
+    assert all(state[s] for s in ("scenario", "backbone", "data", "layers"))
+    assert RunConfig.from_json(config.to_json()) == config
+    submitted = jobs.submit(config, token)  # the queue accepts it as it is
+    assert submitted["run_id"]
+
+
+def test_scenario_choice_survives_page_switches_and_a_refresh():
+    at, token = open_app(page="pages/scenario.py")
+    at.radio(key="scenario_choice").set_value("S2").run()
+    no_exceptions(at)
+    at.switch_page("pages/backbone.py").run()
+    at.switch_page("pages/scenario.py").run()
+    assert at.radio(key="scenario_choice").value == "S2"
+    assert drafts.load(token)[0].scenario == "S2"
+    assert drafts.load(token)[0].freeze.mode == "first_k"  # the S2 preset came with it
+    fresh, _ = open_app(drafts.load(token)[0], "pages/scenario.py")  # a new session, same draft
+    assert fresh.radio(key="scenario_choice").value == "S2"
+
+
+def test_per_class_upload_shows_gallery_counts_and_rejections():
+    data.create("pets")
+    data.add_class("pets", "cats")
+    at, _ = open_app(with_data("pets"), "pages/data.py")
+    at.file_uploader(key="up:cats").set_value([
+        ("good1.jpg", corpus.jpeg(1), "image/jpeg"), ("good2.png", corpus.png(2), "image/png"),
+        ("notes.jpg", b"plain text", "image/jpeg"), ("empty.png", b"", "image/png")]).run()
+    no_exceptions(at)
+    assert data.class_counts("pets") == {"cats": 2}
+    assert any("**cats** · 2 image(s)" in m.value for m in at.markdown)
+    rejected = rejected_table(at)
+    reasons = dict(zip(rejected["file"], rejected["problem"]))
+    assert "not an image" in reasons["notes.jpg"] and "empty file" in reasons["empty.png"]
+    at.run()  # a rerun hands the same files again: they must not be stored twice
+    assert data.class_counts("pets") == {"cats": 2}
+
+
+def test_directory_upload_creates_classes_from_folders():
+    data.create("dirs")
+    at, _ = open_app(with_data("dirs"), "pages/data.py")
+    at.file_uploader(key="up:folder").set_value([
+        ("cats/a.jpg", corpus.jpeg(1), "image/jpeg"), ("dogs/b.jpg", corpus.jpeg(2), "image/jpeg"),
+        ("dogs/bad.gif", b"GIF89a broken", "image/gif")]).run()
+    no_exceptions(at)
+    assert data.class_counts("dirs") == {"cats": 1, "dogs": 1}
+    rejected = rejected_table(at)
+    assert list(rejected["file"]) == ["dogs/bad.gif"]
+
+
+def test_freeze_slider_changes_the_trainable_total(sample_dataset):
+    config = with_data(sample_dataset).replace(train=TrainSpec(head_epochs=1, finetune_epochs=2))
+    at, token = open_app(config, "pages/layers.py")
+    at.radio(key="fz_mode").set_value("first_k").run()
+    totals = {}
+    for k in (0, 3):
+        at.slider(key="fz_k").set_value(k).run()
+        no_exceptions(at)
+        totals[k] = next(m.value for m in at.metric if m.label == "trainable in phase 2 (fine-tune)")
+        assert drafts.load(token)[0].freeze.k == k
+    assert int(totals[0].replace(",", "")) > int(totals[3].replace(",", ""))  # freezing more trains less
+
+
+def test_head_builder_and_augmentation_preview(sample_dataset):
+    at, token = open_app(with_data(sample_dataset), "pages/layers.py")
+    at.text_input(key="hd_hidden").set_value("128, 64").run()
+    no_exceptions(at)
+    assert drafts.load(token)[0].head.hidden == (128, 64)
+    at.text_input(key="hd_hidden").set_value("big").run()
+    assert any("whole numbers" in e.value for e in at.error)
+    [gallery] = [g for g in at.get("image") if len(g.proto.imgs) == 8]  # one image, augmented 8 ways
+    assert [i.caption for i in gallery.proto.imgs] == [f"view {n}" for n in range(1, 9)]
+
+
+def test_measure_my_data_places_it_on_the_grid_and_presets_the_scenario(sample_dataset):
+    at, token = open_app(with_data(sample_dataset), "pages/scenario.py")
+    at.button(key="measure").click().run()
+    no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["images per class"] == "8"
+    measured = drafts.load(token)[1]["measured"]
+    assert 0.0 <= measured["similarity"] <= 1.0 and measured["scenario"] in ("S1", "S2")  # 8 per class: small
+    assert metrics["lands in"] == measured["scenario"]
+
+
+def test_backbone_without_weights_is_explained_and_falls_back_to_random_init():
+    at, token = open_app(page="pages/backbone.py")
+    at.selectbox(key="bb_choice").set_value("resnet50").run()
+    no_exceptions(at)
+    assert any("not available here" in w.value and "resnet50-" in w.value for w in at.warning)
+    at.button(key="use_backbone").click().run()
+    config = drafts.load(token)[0]
+    assert (config.backbone, config.weights) == ("resnet50", "none")
+    at.selectbox(key="bb_choice").set_value("efficientnet_lite2").run()
+    assert any("bundled" in s.value for s in at.success)

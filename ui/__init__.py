@@ -1,0 +1,1 @@
+"""Streamlit pieces shared by the pages: wizard state, sidebar, cached calls into core, figures."""

@@ -1,0 +1,84 @@
+"""Heavy read-only calls into core, cached across reruns (and sessions) by Streamlit."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core import backbones, data, estimate, health, imagenet
+from core.model import plan_summary as _plan_summary
+
+
+@st.cache_data(show_spinner=False)
+def backbone_rows() -> list[dict]:
+    return [b.to_dict() for b in backbones.list_backbones()]
+
+
+@st.cache_data(show_spinner=False)
+def describe(name: str) -> dict:
+    return backbones.describe(name)
+
+
+@st.cache_data(show_spinner="Measuring this machine…")
+def epoch_estimate(name: str, images: int, frozen: bool) -> dict:
+    return estimate.epoch_seconds(name, images, frozen)
+
+
+@st.cache_data(show_spinner=False)
+def plan_summary(config_json: str, num_classes: int) -> dict:
+    from core.config import RunConfig
+
+    return _plan_summary(RunConfig.from_json(config_json), num_classes)
+
+
+def dataset_version(name: str) -> tuple:
+    """Changes whenever the dataset's content or split does: the key for cached health data."""
+    counts = data.class_counts(name)
+    return tuple(sorted(counts.items())), tuple(sorted(data.split_counts(name).items()))
+
+
+@st.cache_data(show_spinner="Checking the dataset…")
+def health_report(name: str, version: tuple) -> dict:
+    return health.check(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def thumbnail(sha: str, size: int = 96):
+    from core.tensors import decode_square
+
+    return decode_square(data.read_bytes(sha), size).permute(1, 2, 0).numpy()
+
+
+@st.cache_data(show_spinner="Asking the pretrained network what it sees…")
+def similarity(dataset: str, backbone: str, version: tuple, sample: int = 48) -> dict:
+    """Mean ImageNet top-1 confidence over an evenly spread sample of the dataset's images."""
+    from core.images import decode
+
+    records = data.records(dataset)
+    step = max(1, len(records) // sample)
+    pictures = [decode(data.read_bytes(r.sha256)) for r in records[::step][:sample]]
+    probs = imagenet.probabilities(backbone, pictures)
+    return imagenet.similarity(probs)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def augment_preview(dataset: str | None, backbone_name: str, spec_key: str, spec: dict, n: int = 8) -> list:
+    """One image of the dataset (or a sample photo) augmented n ways with the current settings."""
+    from core.config import AugmentSpec
+    from core.tensors import preview
+
+    raw = _preview_bytes(dataset)
+    return preview(raw, AugmentSpec(**spec), backbones.get(backbone_name).preprocess(), n=n)
+
+
+def _preview_bytes(dataset: str | None) -> bytes:
+    if dataset:
+        records = data.records(dataset)
+        if records:
+            return data.read_bytes(records[0].sha256)
+    import io
+
+    from PIL import Image
+    from skimage import data as skdata
+
+    buffer = io.BytesIO()
+    Image.fromarray(skdata.chelsea()).save(buffer, format="PNG")
+    return buffer.getvalue()
