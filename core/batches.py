@@ -28,9 +28,7 @@ class ImageBatches:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size].tolist()
             x = torch.stack([self.images[i][0] for i in idx]).to(self.device, non_blocking=True)
-            x = normalize(x, self.pre)
-            if self.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = normalize(x, self.pre).contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx].to(self.device)
 
     def forward(self, model, x: torch.Tensor) -> torch.Tensor:

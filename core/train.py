@@ -27,6 +27,7 @@ from core.model import TransferModel, build_model, planned_frozen, unfreeze_due
 
 Emit = Callable[[dict], None]
 STEP_EVENT_SECONDS = 0.2
+EXTRACT_BATCH_CPU = 16  # small batches stay in CPU caches: 2x the images/s of batch 64 (measured, Lite0)
 
 
 class Cancelled(Exception):
@@ -148,10 +149,11 @@ class Trainer:
 
     def _build(self) -> TransferModel:
         model = build_model(self.config, len(self.splits.classes))
-        model = model.to(self.device)
+        # channels_last: measured 1.8x faster CPU inference for EfficientNet-Lite0 (oneDNN), and the
+        # layout tensor cores want on CUDA.
+        model = model.to(self.device, memory_format=torch.channels_last)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-            model = model.to(memory_format=torch.channels_last)
         return model
 
     def _phases(self) -> None:
@@ -176,7 +178,7 @@ class Trainer:
         views = self.config.train.cached_views
         if not tensors.is_identity(self.config.augment) and views == 0:
             return train_images, val_images  # live augmentation: the backbone runs every epoch
-        bs = self.config.train.batch_size * 2
+        bs = EXTRACT_BATCH_CPU if self.device.type == "cpu" else self.config.train.batch_size * 2
         extract = lambda src, name: extract_features(self.model, src, bs, self.emit, name, self.should_stop)  # noqa: E731
         train_views = [extract(train_images, "train")] if views == 0 else \
             [self._augmented_view(k, extract) for k in range(views)]
