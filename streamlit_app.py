@@ -14,6 +14,13 @@ PAGES = {
         st.Page("pages/data.py", title="3 · Data", icon=":material/photo_library:"),
         st.Page("pages/layers.py", title="4 · Layers & head", icon=":material/layers:"),
     ],
+    "Train and use it": [
+        st.Page("pages/train.py", title="5 · Train", icon=":material/monitoring:"),
+        st.Page("pages/evaluate.py", title="6 · Evaluate", icon=":material/insights:"),
+        st.Page("pages/predict.py", title="7 · Predict", icon=":material/image_search:"),
+        st.Page("pages/export.py", title="8 · Export", icon=":material/download:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+    ],
 }
 page = st.navigation(PAGES)
 sidebar.render()

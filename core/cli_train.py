@@ -207,3 +207,30 @@ def bench_cmd(args):
         lines.append(f"{key}: engine {part['engine']['seconds_to_target']}s vs plain {part['plain']['seconds_to_target']}s "
                      f"to target (ratio {part['seconds_to_target_ratio']}); images/s ratio {part['images_per_second_ratio']}")
     return result, "\n".join(lines)
+
+
+def _export_args(p):
+    p.add_argument("--run", required=True)
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript", "safetensors"])
+    p.add_argument("--out", required=True, help="output file (safetensors: a zip with weights, config and card)")
+    _owner_arg(p)
+
+
+@command("export", "export a run and verify it against the app's own predictions", _export_args)
+def export_cmd(args):
+    from core import export
+
+    store.run_row(args.run, args.owner or jobs.default_owner())
+    result = export.export(args.run, args.format, args.out)
+    return result, (f"{result['format']} → {result['path']}: top-1 agreement {result['agreement']:.4f} on "
+                    f"{result['images']} validation images, max probability difference {result['max_prob_diff']:.2e}")
+
+
+def _sweep_args(p):
+    _config_args(p)
+
+
+@command("sweep", "queue one run per freeze depth (0..N stages frozen)", _sweep_args)
+def sweep_cmd(args):
+    result = jobs.sweep(config_from_args(args), args.owner)
+    return result, f"queued freeze sweep {result['sweep']}: {len(result['runs'])} runs"

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 from core import data, db, store
 from core.config import FreezePlan, RunConfig
@@ -55,6 +56,36 @@ def submit(config: RunConfig, owner: str | None = None) -> dict:
         store.add_job(cid, owner)
         companions[role] = cid
     return {"run_id": run_id, "job_id": job_id, "companions": companions}
+
+
+def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None = None) -> dict:
+    """One run per freeze depth (0..N stages frozen from the input), same data, split and seed;
+    each trains the head first, then fine-tunes what its depth leaves open."""
+    from core import backbones
+
+    owner = owner or default_owner()
+    config.check_backbone()
+    data.check_trainable(config.data.dataset or "")
+    stages = stage_count or len(backbones.get(config.backbone).stage_list())
+    train = dataclasses.replace(config.train, head_epochs=max(1, config.train.head_epochs),
+                                finetune_epochs=max(1, config.train.finetune_epochs))
+    group = f"sweep-{uuid.uuid4().hex[:8]}"
+    ids = []
+    for k in range(stages + 1):
+        variant = dataclasses.replace(config, freeze=FreezePlan(mode="first_k", k=k, bn=config.freeze.bn),
+                                      train=train, baselines=())
+        run_id = store.new_run(variant, owner, parent=group, role=f"sweep:{k}")
+        store.add_job(run_id, owner)
+        ids.append(run_id)
+    return {"sweep": group, "runs": ids}
+
+
+def sweep_results(group: str, owner: str | None = None) -> list[dict]:
+    rows = [r for r in store.list_runs(owner or default_owner()) if r["parent"] == group]
+    out = [{"frozen_stages": int(r["role"].split(":")[1]), "run_id": r["id"], "status": r["status"],
+            "test_accuracy": r["test_accuracy"], "val_accuracy": r["val_accuracy"], "seconds": r["seconds"]}
+           for r in rows]
+    return sorted(out, key=lambda r: r["frozen_stages"])
 
 
 def runs(owner: str | None = None) -> list[dict]:

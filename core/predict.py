@@ -30,6 +30,11 @@ def load_run(run_id: str) -> LoadedRun:
     folder = store.run_dir(run_id)
     if not (folder / "model.safetensors").exists():
         raise UserError(f"run {run_id} has no trained model (it has not finished successfully)")
+    return rebuild(folder)
+
+
+def rebuild(folder) -> LoadedRun:
+    """A run's network from its files alone: config.json, meta.json, model.safetensors."""
     config = RunConfig.from_json((folder / "config.json").read_text())
     meta = json.loads((folder / "meta.json").read_text())
     skeleton = dataclasses.replace(config, weights="none")  # the weights come from the run's own file
@@ -51,3 +56,22 @@ def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
     values, indices = probs.topk(min(k, probs.shape[-1]), dim=-1)
     return [[{"index": int(i), "label": classes[int(i)], "prob": round(float(v), 6)} for v, i in zip(vs, ix)]
             for vs, ix in zip(values, indices)]
+
+
+def explain(run_id: str, picture, class_index: int | None = None) -> dict:
+    """Grad-CAM for one PIL image: the cropped picture the model saw, the heat map over it, the
+    class explained and its probability."""
+    import numpy as np
+
+    from core.explain import grad_cam, overlay
+    from core.preprocess import eval_transform
+
+    loaded = load_run(run_id)
+    x = eval_transform(loaded.pre)(picture).unsqueeze(0)
+    heat, index = grad_cam(loaded.model, x, class_index)
+    mean, std = torch.tensor(loaded.pre.mean).view(3, 1, 1), torch.tensor(loaded.pre.std).view(3, 1, 1)
+    seen = ((x[0] * std + mean).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
+    with torch.inference_mode():
+        prob = float(loaded.model(x).softmax(-1)[0, index])
+    return {"picture": seen, "overlay": overlay(seen, heat), "heat": heat, "index": index,
+            "label": loaded.classes[index], "prob": prob}

@@ -156,3 +156,23 @@ def test_cli_train_json_and_run_predict(chelsea_png):
     [pred] = json.loads(cli("predict", "--run", result["run_id"], str(chelsea_png), "--top", "3", "--json").stdout)
     assert len(pred["top"]) == 3 and pred["top"][0]["label"] in [str(d) for d in range(10)]
     assert cli("cancel", result["run_id"]).returncode == 2  # finished runs cannot be cancelled
+
+
+def test_freeze_sweep_runs_one_depth_each_on_the_same_split():
+    from core.curves import compare, epoch_series
+
+    ds = digits(per_class=6)
+    result = jobs.sweep(finetune(ds, epochs=1).replace(freeze=finetune(ds).freeze), "alice")
+    assert len(result["runs"]) == 7  # mobilenet_v3_small: stem + 5 stages → depths 0..6
+    w = worker.Worker(poll=0.01)
+    w.start()
+    assert w.serve(max_jobs=7) == 7
+    w.stop()
+    rows = jobs.sweep_results(result["sweep"], "alice")
+    assert [r["frozen_stages"] for r in rows] == list(range(7))
+    assert all(r["status"] == "succeeded" and r["test_accuracy"] is not None for r in rows)
+    configs = [store.run_row(r["run_id"])["config"] for r in rows]
+    assert [c["freeze"]["k"] for c in configs] == list(range(7))
+    assert len({json.dumps(c["data"]) for c in configs}) == 1 and len({c["seed"] for c in configs}) == 1
+    a, b = (epoch_series(store.metrics(rows[i]["run_id"], "epoch")) for i in (0, 6))
+    assert compare(a, b)["verdict"][0].endswith("start")

@@ -82,3 +82,75 @@ def split_sizes(by_class: dict[str, dict[str, int]]) -> go.Figure:
         fig.add_trace(go.Bar(name=split, x=list(by_class), y=[v[split] for v in by_class.values()], marker_color=color))
     fig.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=30, b=10), title="split sizes per class")
     return fig
+
+
+COMPANION_COLORS = {"main": "#2e7dd7", "scratch": "#d64545", "linear_probe": "#3ba776"}
+
+
+def curves(series_by_role: dict[str, list[dict]], metric: str, switch: float | None, title: str) -> go.Figure:
+    """Train (dashed) and val (solid) per epoch for the run and its companions; phase switch marked."""
+    fig = go.Figure()
+    for role, series in series_by_role.items():
+        color = COMPANION_COLORS.get(role, "#7b8794")
+        for split, dash in (("train", "dot"), ("val", "solid")):
+            ys = [r.get(f"{split}_{metric}") for r in series]
+            if any(y is not None for y in ys):
+                fig.add_trace(go.Scatter(x=[r["x"] for r in series], y=ys, mode="lines+markers", name=f"{role} {split}",
+                                         line=dict(color=color, dash=dash)))
+    if switch:
+        fig.add_vline(x=switch, line_dash="dash", line_color="#7b8794", annotation_text="fine-tune starts")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title=title, xaxis_title="epoch")
+    return fig
+
+
+def step_chart(steps: list[dict], key: str, title: str) -> go.Figure:
+    fig = go.Figure(go.Scatter(y=[s[key] for s in steps], mode="lines", line=dict(color=TRAINABLE)))
+    fig.update_layout(height=220, margin=dict(l=10, r=10, t=40, b=10), title=title, xaxis_title="logged step")
+    return fig
+
+
+def confusion(matrix: list[list[int]], classes: list[str]) -> go.Figure:
+    """Heatmap plus an invisible marker per cell, so a click selects (true, predicted)."""
+    fig = go.Figure(go.Heatmap(z=matrix, x=classes, y=classes, colorscale="Blues", showscale=False,
+                               text=matrix, texttemplate="%{text}", hoverinfo="skip"))
+    cells = [(t, p) for t in range(len(classes)) for p in range(len(classes))]
+    fig.add_trace(go.Scatter(x=[classes[p] for _, p in cells], y=[classes[t] for t, _ in cells], mode="markers",
+                             marker=dict(size=28, opacity=0.01, symbol="square"), customdata=[list(c) for c in cells],
+                             hovertemplate="true %{y}, predicted %{x}<extra></extra>", showlegend=False))
+    fig.update_xaxes(title="predicted", type="category")
+    fig.update_yaxes(title="true", type="category", autorange="reversed")
+    fig.update_layout(height=80 + 42 * len(classes), margin=dict(l=10, r=10, t=10, b=10), clickmode="event+select")
+    return fig
+
+
+def reliability(bins: list[dict]) -> go.Figure:
+    centers = [(b["low"] + b["high"]) / 2 for b in bins]
+    fig = go.Figure(go.Bar(x=centers, y=[b["accuracy"] for b in bins], width=0.09, name="accuracy",
+                           marker_color=TRAINABLE, customdata=[b["fraction"] for b in bins],
+                           hovertemplate="confidence %{x:.2f}: accuracy %{y:.2f} (%{customdata:.0%} of images)<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#7b8794"), name="perfect"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="confidence",
+                      yaxis_title="accuracy", xaxis_range=[0, 1], yaxis_range=[0, 1])
+    return fig
+
+
+def top_k(top: list[dict], threshold: float) -> go.Figure:
+    top = list(reversed(top))
+    fig = go.Figure(go.Bar(x=[t["prob"] for t in top], y=[t["label"] for t in top], orientation="h",
+                           marker_color=[TRAINABLE if t["prob"] >= threshold else FROZEN for t in top],
+                           text=[f"{t['prob']:.1%}" for t in top], textposition="outside"))
+    fig.add_vline(x=threshold, line_dash="dot", line_color="#d64545")
+    fig.update_layout(height=60 + 32 * len(top), margin=dict(l=10, r=30, t=10, b=10), xaxis_range=[0, 1.1])
+    return fig
+
+
+def sweep(results: list[dict]) -> go.Figure:
+    done = [r for r in results if r["test_accuracy"] is not None]
+    fig = go.Figure(go.Scatter(x=[r["frozen_stages"] for r in done], y=[r["test_accuracy"] for r in done],
+                               mode="lines+markers", name="test accuracy", line=dict(color=TRAINABLE)))
+    fig.add_trace(go.Bar(x=[r["frozen_stages"] for r in done], y=[r["seconds"] for r in done], name="seconds",
+                         yaxis="y2", marker_color=FROZEN, opacity=0.5))
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="stages frozen (from the input)",
+                      yaxis=dict(title="test accuracy", range=[0, 1]),
+                      yaxis2=dict(title="training seconds", overlaying="y", side="right"))
+    return fig

@@ -20,9 +20,9 @@ def render() -> None:
             f"**{cfg.scenario}**", cfg.backbone, f"data: {cfg.data.dataset or '—'}",
             f"freeze: {_freeze_text(cfg)}", f"head: {_head_text(cfg)}"]))
         upcoming = state.next_step()
-        if upcoming:
-            st.page_link(PAGE_FILES[upcoming], label=f"Continue: {state.TITLES[upcoming]}", icon=":material/arrow_forward:",
-                         query_params={"s": state.token()})
+        target, title = (PAGE_FILES[upcoming], state.TITLES[upcoming]) if upcoming else ("pages/train.py", "Train")
+        st.page_link(target, label=f"Continue: {title}", icon=":material/arrow_forward:",
+                     query_params={"s": state.token()})
 
 
 def _freeze_text(cfg) -> str:

@@ -1,0 +1,62 @@
+"""Step 7: the playground. Upload images, take a picture or pick a test image: top-k, Grad-CAM,
+and "not sure" below a confidence threshold."""
+import pandas as pd
+import streamlit as st
+
+from core import data, predict
+from core.errors import UserError
+from core.images import ImageRejected, decode
+from ui import figures, runs, state
+
+st.title("7 · Predict")
+run_id = runs.pick()
+if not run_id:
+    st.info("No finished run yet: train one on the **Train** step.")
+    st.stop()
+loaded = predict.load_run(run_id)
+threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, 0.5, 0.05, key="threshold")
+show_cam = st.toggle("Show where the model looks (Grad-CAM)", value=True, key="cam_on")
+
+tab_upload, tab_camera, tab_test = st.tabs(["Upload", "Camera", "From the test split"])
+pictures: list[tuple[str, object]] = []
+with tab_upload:
+    for upload in st.file_uploader("Images", accept_multiple_files=True, key="pred_upload") or []:
+        try:
+            pictures.append((upload.name, decode(upload.getvalue())))
+        except ImageRejected as exc:
+            st.error(f"{upload.name}: {exc}")
+with tab_camera:
+    shot = st.camera_input("Take a picture", key="pred_cam")
+    if shot:
+        pictures.append(("camera", decode(shot.getvalue())))
+with tab_test:
+    test = data.records(loaded.config.data.dataset, "test")
+    if test:
+        picks = st.multiselect("Test images", [r.id for r in test], key="pred_test",
+                               format_func=lambda i: next(f"{r.class_name}/{r.original.split('/')[-1]}" for r in test if r.id == i))
+        pictures += [(f"test #{r.id} ({r.class_name})", decode(data.read_bytes(r.sha256))) for r in test if r.id in picks]
+
+if not pictures:
+    st.caption(f"Classes this model knows: {', '.join(loaded.classes)}.")
+    st.stop()
+tops = predict.top_k(run_id, [p for _, p in pictures], k=min(5, len(loaded.classes)))
+if len(pictures) > 1:
+    st.dataframe(pd.DataFrame([{"image": name, "prediction": top[0]["label"] if top[0]["prob"] >= threshold else "not sure",
+                                "top-1": top[0]["label"], "confidence": round(top[0]["prob"], 4)}
+                               for (name, _), top in zip(pictures, tops)]), hide_index=True, width="stretch")
+for (name, picture), top in zip(pictures, tops):
+    with st.container(border=True):
+        verdict = top[0]["label"] if top[0]["prob"] >= threshold else "not sure"
+        st.markdown(f"**{name}** → **{verdict}**" + ("" if verdict != "not sure" else
+                                                   f" (best guess {top[0]['label']} at {top[0]['prob']:.0%})"))
+        left, right = st.columns([1, 2])
+        if show_cam:
+            try:
+                cam = predict.explain(run_id, picture)
+                left.image(cam["overlay"], caption=f"evidence for {cam['label']}", width="stretch")
+            except UserError as exc:
+                left.image(picture, width="stretch")
+                left.caption(str(exc))
+        else:
+            left.image(picture, width="stretch")
+        right.plotly_chart(figures.top_k(top, threshold), width="stretch", key=f"topk-{name}")

@@ -1,0 +1,29 @@
+"""Your runs: history, reopen one in Evaluate or Predict, delete one (files and rows)."""
+import pandas as pd
+import streamlit as st
+
+from core import jobs, store
+from core.errors import UserError
+from ui import runs, state
+
+st.title("Runs")
+owner = state.token()
+rows = jobs.runs(owner)
+if not rows:
+    st.info("No runs yet.")
+    st.stop()
+table = pd.DataFrame([{"id": r["id"], "status": r["status"], "role": r["role"], "backbone": r["backbone"],
+                       "scenario": r["scenario"], "dataset": r["dataset"], "val accuracy": r["val_accuracy"],
+                       "test accuracy": r["test_accuracy"], "seconds": r["seconds"]} for r in rows])
+st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
+chosen = st.selectbox("Run", [r["id"] for r in rows], key="runs_pick")
+c1, c2, c3, c4 = st.columns(4)
+c1.page_link("pages/train.py", label="Watch", icon=":material/monitoring:", query_params=runs.link_params(chosen))
+c2.page_link("pages/evaluate.py", label="Evaluate", icon=":material/insights:", query_params=runs.link_params(chosen))
+c3.page_link("pages/predict.py", label="Predict", icon=":material/image_search:", query_params=runs.link_params(chosen))
+if c4.button("Delete", key="delete"):
+    try:
+        store.delete_run(chosen, owner)
+        st.rerun()
+    except UserError as exc:
+        st.error(str(exc))

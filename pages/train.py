@@ -1,0 +1,140 @@
+"""Step 5: train on the worker. Live charts read the store once a second; the run id is in the URL,
+so a refresh or a second tab reattaches to the same run."""
+import streamlit as st
+
+from core import curves, jobs, store
+from core.errors import UserError
+from ui import figures, state
+from ui.widgets import require_dataset
+
+FINAL = ("succeeded", "failed", "cancelled", "interrupted")
+
+st.title("5 · Train")
+cfg = state.config()
+require_dataset()
+owner = state.token()
+
+with st.container(border=True):
+    st.markdown(f"**{cfg.backbone}** · {cfg.scenario} · data **{cfg.data.dataset}** · head {cfg.train.head_epochs} "
+                f"epochs + fine-tune {cfg.train.finetune_epochs} · freeze {cfg.freeze.mode} · augmentation "
+                f"{cfg.augment.preset}")
+    baselines = st.pills("Companion runs on the same split", ["scratch", "linear_probe"], selection_mode="multi",
+                         default=list(cfg.baselines), key="baselines",
+                         format_func={"scratch": "from scratch", "linear_probe": "linear probe"}.get)
+    left, right = st.columns(2)
+    if left.button("Start training", type="primary", key="start"):
+        try:
+            submitted = jobs.submit(state.save(cfg.replace(baselines=tuple(baselines))), owner)
+            jobs.ensure_worker()
+            state.save(run=submitted["run_id"])
+            st.query_params["run"] = submitted["run_id"]
+            st.rerun()
+        except UserError as exc:
+            st.error(str(exc))
+    if right.button("Freeze sweep: one run per frozen depth", key="sweep_start",
+                    help="0..N stages frozen, same data, split and seed: see accuracy and time against depth"):
+        try:
+            result = jobs.sweep(cfg, owner)
+            jobs.ensure_worker()
+            state.save(sweep=result["sweep"])
+            st.rerun()
+        except UserError as exc:
+            st.error(str(exc))
+
+run_id = st.query_params.get("run") or state.wizard_state().get("run")
+
+
+def series_for(run: dict) -> dict:
+    out = {run["role"]: curves.epoch_series(store.metrics(run["id"], "epoch"))}
+    for companion in run["companions"]:
+        row = store.run_row(companion, owner)
+        out[row["role"]] = curves.epoch_series(store.metrics(companion, "epoch"))
+    return out
+
+
+def render(run_id: str) -> str:
+    try:
+        run = jobs.run(run_id, owner)
+    except UserError:
+        st.warning(f"Run {run_id} is not one of yours (or was deleted).")
+        return "missing"
+    status = run["status"]
+    st.markdown(f"#### Run `{run_id}` · {status}")
+    if status == "queued":
+        st.info(f"Queued: position {run['queue_position']} (one job at a time on this server).")
+    if status in ("failed", "interrupted", "cancelled") and run["message"]:
+        (st.error if status == "failed" else st.warning)(run["message"])
+    if status in ("queued", "running") and st.button("Stop", key=f"stop-{run_id}"):
+        jobs.cancel(run_id, owner)
+    all_events = store.metrics(run_id)
+    progress(run, all_events)
+    series = series_for(run)
+    switch = curves.phase_switch(series.get(run["role"], []))
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.curves(series, "loss", switch, "loss"), width="stretch", key=f"loss-{run_id}")
+    c2.plotly_chart(figures.curves(series, "accuracy", switch, "accuracy"), width="stretch", key=f"acc-{run_id}")
+    annotate(series, run["role"])
+    steps = [e for e in all_events if e["event"] == "step"]
+    if steps:
+        s1, s2, s3 = st.columns(3)
+        s1.plotly_chart(figures.step_chart(steps, "loss", "loss per step"), width="stretch", key=f"sl-{run_id}")
+        s2.plotly_chart(figures.step_chart(steps, "lr", "learning rate"), width="stretch", key=f"lr-{run_id}")
+        s3.plotly_chart(figures.step_chart(steps, "images_per_second", "images / s"), width="stretch", key=f"ips-{run_id}")
+    if status == "succeeded":
+        summary = run.get("summary") or {}
+        st.success(f"Done: validation accuracy {summary.get('val_accuracy')}, test accuracy "
+                   f"{summary.get('test_accuracy')}, {summary.get('seconds')} s on {summary.get('device')}.")
+        st.page_link("pages/evaluate.py", label="Evaluate this run", icon=":material/insights:",
+                     query_params={"s": owner, "run": run_id})
+    return status
+
+
+def progress(run: dict, events: list[dict]) -> None:
+    extract = [e for e in events if e["event"] == "extract"]
+    if extract and run["status"] == "running" and not [e for e in events if e["event"] == "epoch"]:
+        last = extract[-1]
+        st.progress(last["done"] / max(last["total"], 1), text=f"Computing features ({last['split']}): "
+                    f"{last['done']}/{last['total']} images")
+    total = cfg_epochs(run)
+    done = len(curves.epoch_series([e for e in events if e["event"] == "epoch"]))
+    if total:
+        st.progress(min(done / total, 1.0), text=f"Epoch {done} of {total}")
+
+
+def cfg_epochs(run: dict) -> int:
+    train = run["config"]["train"]
+    return train["head_epochs"] + train["finetune_epochs"]
+
+
+def annotate(series: dict, role: str) -> None:
+    main = series.get(role, [])
+    for other in ("scratch", "linear_probe"):
+        if other in series:
+            result = curves.compare(main, series[other])
+            if result:
+                st.caption(f"Against **{other.replace('_', ' ')}**: " + ", ".join(result["verdict"]) +
+                           f" (start {result['start']:+.2f}, slope {result['slope']:+.3f}/epoch, end {result['end']:+.2f})")
+
+
+@st.fragment(run_every=1.0)
+def live(run_id: str) -> None:
+    if render(run_id) in FINAL:
+        st.rerun()  # leave the polling fragment once the run is over
+
+
+if run_id:
+    try:
+        status = jobs.run(run_id, owner)["status"]
+    except UserError:
+        status = "missing"
+    if status in ("queued", "running"):
+        live(run_id)
+    else:
+        render(run_id)
+
+group = state.wizard_state().get("sweep")
+if group:
+    st.subheader("Freeze sweep")
+    results = jobs.sweep_results(group, owner)
+    st.plotly_chart(figures.sweep(results), width="stretch", key="sweep_chart")
+    st.dataframe(results, hide_index=True, width="stretch")

@@ -1,0 +1,115 @@
+"""Train, Evaluate, Predict, Export and Runs pages on runs prepared by the real engine."""
+import pytest
+import torch
+
+from core import jobs, store, train, worker
+from tests import corpus
+from tests.app.conftest import no_exceptions, open_app
+from tests.training import digits, probe
+
+
+def finished_run(token: str, epochs: int = 4, **changes) -> str:
+    config = probe(digits(per_class=10), epochs=epochs).replace(**changes)
+    submitted = jobs.submit(config, token)
+    for run_id in [submitted["run_id"], *submitted["companions"].values()]:
+        worker.process(worker.claim_specific(store.latest_job(run_id)["id"]))
+    return submitted["run_id"]
+
+
+def show(at, page: str, run_id: str | None = None):
+    if run_id:
+        at.query_params["run"] = run_id
+    at.switch_page(page).run()
+    no_exceptions(at)
+    return at
+
+
+def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
+    ds = digits(per_class=10)
+    at, token = open_app(probe(ds, epochs=3))
+    done = finished_run(token, epochs=3, baselines=("scratch",))
+    show(at, "pages/train.py", done)
+    assert any("Done: validation accuracy" in s.value for s in at.success)
+    assert any("Against **scratch**" in c.value and "asymptote" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) >= 2  # loss and accuracy curves
+
+    queued = jobs.submit(probe(ds, epochs=3), token)
+    jobs.submit(probe(ds, epochs=3), "someone-else")
+    show(at, "pages/train.py", queued["run_id"])
+    assert any("Queued: position 1" in i.value for i in at.info)
+
+    worker.claim_next(0)  # the queued run is now running; feed it the finished run's epoch rows
+    for event in store.metrics(done, "epoch")[:2]:
+        store.add_metric(queued["run_id"], event)
+    show(at, "pages/train.py", queued["run_id"])
+    assert at.button(key=f"stop-{queued['run_id']}")
+    assert any("Epoch 2 of 3" in p.proto.text for p in at.get("progress"))
+    at.button(key=f"stop-{queued['run_id']}").click().run()
+    assert store.job_row(queued["job_id"])["cancel"] == 1
+
+    monkeypatch.setattr(train.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    failed = jobs.submit(probe(ds, epochs=1), token)
+    worker.process(worker.claim_specific(failed["job_id"]))
+    show(at, "pages/train.py", failed["run_id"])
+    assert any("loss became nan" in e.value for e in at.error)
+    assert not any("Traceback" in e.value for e in at.error)
+
+
+def test_start_training_queues_a_run_and_puts_it_in_the_url(monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda: 0)  # no process spawned from a unit test
+    at, token = open_app(probe(digits(per_class=6), epochs=1))
+    show(at, "pages/train.py")
+    at.button(key="start").click().run()
+    no_exceptions(at)
+    [run] = jobs.runs(token)
+    assert at.query_params["run"] == [run["id"]] or at.query_params["run"] == run["id"]
+
+
+def test_evaluate_confusion_selection_filters_thumbnails():
+    at, token = open_app()
+    run_id = finished_run(token)
+    show(at, "pages/evaluate.py", run_id)
+    report = store.run_row(run_id)["evaluation"]
+    classes = store.run_row(run_id)["summary"]["classes"]
+    t, p = next((t, p) for t in range(10) for p in range(10) if report["confusion"][t][p] and t != p)
+    at.selectbox(key="cm_true").set_value(classes[t]).run()
+    at.selectbox(key="cm_pred").set_value(classes[p]).run()
+    no_exceptions(at)
+    count = report["confusion"][t][p]
+    assert any(f"**{count} true {classes[t]}, predicted {classes[p]}**" == m.value for m in at.markdown)
+    [gallery] = [g for g in at.get("image") if g.proto.imgs and g.proto.imgs[0].caption.startswith(classes[p])]
+    assert len(gallery.proto.imgs) == min(count, 24)
+
+
+def test_predict_page_gives_top_k_for_an_uploaded_image():
+    at, token = open_app()
+    run_id = finished_run(token)
+    show(at, "pages/predict.py", run_id)
+    at.file_uploader(key="pred_upload").set_value([("seven.png", corpus.png(7, (64, 64)), "image/png")]).run()
+    no_exceptions(at)
+    assert any(m.value.startswith("**seven.png** →") for m in at.markdown)
+    assert at.get("plotly_chart")  # the top-k bars
+    at.slider(key="threshold").set_value(1.0).run()
+    assert any("not sure" in m.value for m in at.markdown)
+
+
+def test_export_page_verifies_and_offers_downloads():
+    at, token = open_app()
+    run_id = finished_run(token)
+    show(at, "pages/export.py", run_id)
+    at.button(key="build-torchscript").click().run()
+    no_exceptions(at)
+    assert any("top-1 agreement 100.00%" in s.value for s in at.success)
+
+
+def test_deleting_a_run_removes_its_files_and_rows():
+    at, token = open_app()
+    run_id = finished_run(token, epochs=1)
+    folder = store.run_dir(run_id)
+    assert (folder / "model.safetensors").exists()
+    show(at, "pages/runs.py")
+    at.selectbox(key="runs_pick").set_value(run_id).run()
+    at.button(key="delete").click().run()
+    no_exceptions(at)
+    assert not folder.exists()
+    assert jobs.runs(token) == [] and store.metrics(run_id) == []
