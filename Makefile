@@ -5,6 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
+CHROMIUM ?= /usr/bin/chromium
 export TRANSFERLAB_HOME ?= $(CURDIR)/.transferlab
 
 .PHONY: run test setup setup-dev worker clean
@@ -13,7 +14,7 @@ run: $(VENV)/.installed-app
 	$(PY) -m streamlit run streamlit_app.py --server.address $(HOST) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(PY) -m pytest
 
 setup: $(VENV)/.installed-app
@@ -32,3 +33,8 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-app
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) for the browser tests"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium

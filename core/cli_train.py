@@ -234,3 +234,13 @@ def _sweep_args(p):
 def sweep_cmd(args):
     result = jobs.sweep(config_from_args(args), args.owner)
     return result, f"queued freeze sweep {result['sweep']}: {len(result['runs'])} runs"
+
+
+@command("demo", "the one-click demo, in this process, timed", _owner_arg)
+def demo_cmd(args):
+    from core import demo
+
+    result = demo.run_in_process(args.owner or "demo")
+    lines = [f"demo: {result['scenario']} on {result['measured']['dataset']} in {result['seconds']} s"]
+    lines += [f"  {role}: {r['status']} test acc {r['test_accuracy']} ({r['seconds']} s)" for role, r in result["runs"].items()]
+    return result, "\n".join(lines)

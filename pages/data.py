@@ -119,7 +119,7 @@ if last:
                f"duplicates {last['duplicates']}.")
 if st.session_state.get("ingest_log"):
     st.markdown("**Rejected files and duplicates**")
-    st.dataframe(pd.DataFrame(st.session_state["ingest_log"]), hide_index=True, width="stretch", key="rejected")
+    st.table(pd.DataFrame(st.session_state["ingest_log"][:200]))  # plain HTML: readable and searchable
 
 # ---- gallery and health -----------------------------------------------------------------------
 version = cached.dataset_version(dataset)

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from core import scenarios
+from core import demo, jobs, scenarios
 from ui import state
 
 st.title("TransferLab")
@@ -22,3 +22,19 @@ st.page_link(f"pages/{upcoming}.py", label=f"Start with: {state.TITLES[upcoming]
 with st.expander("The four scenarios in one table"):
     st.table([{"scenario": s.code, "data": f"{s.size}, {s.similarity}", "strategy": s.strategy,
                "freezing": s.freezing} for s in scenarios.SCENARIOS.values()])
+
+st.divider()
+st.subheader("In a hurry? Run the demo")
+st.caption("Loads 120 offline MNIST digits, measures where they land on the scenario grid, picks the recommended "
+           "backbone and preset, and trains it beside a from-scratch baseline: about a minute on a small CPU.")
+if st.button("Run the demo", type="primary", key="demo"):
+    jobs.ensure_worker()  # start it first: its imports overlap with the preparation below
+    with st.status("Preparing the demo…", expanded=True) as progress:
+        st.write("Loading the sample and asking the pretrained network what it sees…")
+        config, measured = demo.prepare()
+        st.write(f"Your data lands in **{config.scenario}**; using **{config.backbone}**.")
+        submitted = jobs.submit(config, state.token())
+        progress.update(label="Demo queued", state="complete")
+    state.save(config, run=submitted["run_id"], demo=submitted["run_id"], measured=measured,
+               scenario=True, backbone=True, data=True, layers=True)
+    st.switch_page("pages/train.py", query_params={"s": state.token(), "run": submitted["run_id"]})

@@ -43,7 +43,9 @@ with freeze_col.container(border=True):
         chosen = tuple(n for n in stage_names if st.toggle(n, value=n in cfg.freeze.stages, key=f"fz_{n}"))
     bn = st.radio("BatchNorm", ["frozen_stages", "all_eval"], index=["frozen_stages", "all_eval"].index(cfg.freeze.bn),
                   key="fz_bn", format_func={"frozen_stages": "frozen stages keep their statistics",
-                                            "all_eval": "every BatchNorm keeps its statistics (tiny batches)"}.get)
+                                            "all_eval": "every BatchNorm keeps its statistics (small data or batches)"}.get,
+                  help="BatchNorm in train mode re-estimates its statistics from each batch; with few or unusual "
+                       "images that can wreck pretrained features the moment fine-tuning starts")
 with head_col.container(border=True):
     st.markdown("**New head**")
     hidden_text = st.text_input("Hidden layers (sizes, comma separated; empty = a single linear layer)",

@@ -15,7 +15,7 @@ if not rows:
 table = pd.DataFrame([{"id": r["id"], "status": r["status"], "role": r["role"], "backbone": r["backbone"],
                        "scenario": r["scenario"], "dataset": r["dataset"], "val accuracy": r["val_accuracy"],
                        "test accuracy": r["test_accuracy"], "seconds": r["seconds"]} for r in rows])
-st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
+st.table(table.head(100).set_index("id"))
 chosen = st.selectbox("Run", [r["id"] for r in rows], key="runs_pick")
 c1, c2, c3, c4 = st.columns(4)
 c1.page_link("pages/train.py", label="Watch", icon=":material/monitoring:", query_params=runs.link_params(chosen))

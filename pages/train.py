@@ -8,6 +8,8 @@ from ui import figures, state
 from ui.widgets import require_dataset
 
 FINAL = ("succeeded", "failed", "cancelled", "interrupted")
+POLL_SECONDS = 1.5  # each poll redraws five charts: on a 2-core server that competes with training
+STEP_POINTS = 300
 
 st.title("5 · Train")
 cfg = state.config()
@@ -74,7 +76,7 @@ def render(run_id: str) -> str:
     c1.plotly_chart(figures.curves(series, "loss", switch, "loss"), width="stretch", key=f"loss-{run_id}")
     c2.plotly_chart(figures.curves(series, "accuracy", switch, "accuracy"), width="stretch", key=f"acc-{run_id}")
     annotate(series, run["role"])
-    steps = [e for e in all_events if e["event"] == "step"]
+    steps = [e for e in all_events if e["event"] == "step"][-STEP_POINTS:]
     if steps:
         s1, s2, s3 = st.columns(3)
         s1.plotly_chart(figures.step_chart(steps, "loss", "loss per step"), width="stretch", key=f"sl-{run_id}")
@@ -116,21 +118,31 @@ def annotate(series: dict, role: str) -> None:
                            f" (start {result['start']:+.2f}, slope {result['slope']:+.3f}/epoch, end {result['end']:+.2f})")
 
 
-@st.fragment(run_every=1.0)
+def active(run_id: str) -> bool:
+    """The run or one of its companions is still queued or running: keep polling."""
+    try:
+        run = jobs.run(run_id, owner)
+    except UserError:
+        return False
+    statuses = [run["status"]] + [store.run_row(c, owner)["status"] for c in run["companions"]]
+    return any(s in ("queued", "running") for s in statuses)
+
+
+@st.fragment(run_every=POLL_SECONDS)
 def live(run_id: str) -> None:
-    if render(run_id) in FINAL:
-        st.rerun()  # leave the polling fragment once the run is over
+    render(run_id)
+    if not active(run_id):
+        st.rerun()  # leave the polling fragment once everything is over
 
 
 if run_id:
-    try:
-        status = jobs.run(run_id, owner)["status"]
-    except UserError:
-        status = "missing"
-    if status in ("queued", "running"):
+    if active(run_id):
         live(run_id)
     else:
         render(run_id)
+        if state.wizard_state().get("demo") == run_id:  # the demo ends on the Evaluate page
+            state.save(demo=None)
+            st.switch_page("pages/evaluate.py", query_params={"s": owner, "run": run_id})
 
 group = state.wizard_state().get("sweep")
 if group:

@@ -137,3 +137,12 @@ def test_original_classifier_is_removed():
     model = make("efficientnet_b0", classes=7)
     assert not any(isinstance(m, nn.Linear) and m.out_features == 1000 for m in model.modules())
     assert not any(isinstance(m, nn.Dropout) for m in model.trunk.modules())
+
+
+def test_all_eval_policy_keeps_every_batchnorm_statistic():
+    model = make("resnet18", freeze=FreezePlan(mode="none", bn="all_eval"))
+    model.train()
+    before = [m.running_mean.clone() for m in _norms(model.trunk)]
+    model(batch_for("resnet18", 4) * 3 + 1).sum().backward()
+    assert all(torch.equal(a, m.running_mean) for a, m in zip(before, _norms(model.trunk)))
+    assert all(p.grad is not None for p in model.stage_parameters("stem"))  # still trained, only BN stats kept

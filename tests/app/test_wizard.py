@@ -8,7 +8,7 @@ from tests import corpus
 from tests.app.conftest import no_exceptions, open_app, with_data
 
 def rejected_table(at):
-    [table] = [d.value for d in at.dataframe if list(d.value.columns) == ["file", "problem"]]
+    [table] = [t.value for t in at.table if list(t.value.columns) == ["file", "problem"]]
     return table
 
 

@@ -1,0 +1,62 @@
+"""The one-click demo: an offline sample, the scenario it measures as, the recommended backbone
+and preset, trained beside a from-scratch baseline. Sized to finish in about a minute on a
+2-core CPU: few images per class, and epochs capped."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from core import backbones, data, imagenet, scenarios, samples
+from core.config import DataSpec, RunConfig
+from core.images import decode
+
+SAMPLE, PER_CLASS, PROBE_IMAGES = "mnist", 12, 32
+HEAD_EPOCHS, FINETUNE_EPOCHS, HEAD_LR = 8, 2, 3e-3  # head epochs on cached features cost ~nothing
+
+
+def dataset_name() -> str:
+    return f"demo-{SAMPLE}-{PER_CLASS}"
+
+
+def prepare() -> tuple[RunConfig, dict]:
+    """The demo's RunConfig and what was measured on the way."""
+    name = dataset_name()
+    if name not in [d["name"] for d in data.list_datasets()]:
+        samples.materialize(SAMPLE, name, per_class=PER_CLASS)
+    measured = measure(name, "efficientnet_lite0")
+    infos = [b for b in backbones.list_backbones()]
+    backbone = scenarios.recommend(measured["scenario"], infos, count=3)
+    choice = "efficientnet_lite0" if "efficientnet_lite0" in backbone else backbone[0]
+    stages = len(backbones.get(choice).stage_list())
+    config = scenarios.preset(measured["scenario"], choice, stages, RunConfig(data=DataSpec(dataset=name)))
+    train = dataclasses.replace(config.train, head_epochs=HEAD_EPOCHS, head_lr=HEAD_LR,
+                                finetune_epochs=FINETUNE_EPOCHS if config.train.finetune_epochs else 0)
+    return dataclasses.replace(config, train=train, baselines=("scratch",)), {**measured, "backbone": choice}
+
+
+def measure(dataset: str, probe: str) -> dict:
+    records = data.records(dataset)
+    step = max(1, len(records) // PROBE_IMAGES)
+    pictures = [decode(data.read_bytes(r.sha256)) for r in records[::step][:PROBE_IMAGES]]
+    similarity = imagenet.similarity(imagenet.probabilities(probe, pictures))
+    counts = [n for n in data.class_counts(dataset).values() if n]
+    per_class = sum(counts) / max(len(counts), 1)
+    return {"per_class": per_class, "similarity": similarity["mean_top1"], "entropy": similarity["mean_entropy"],
+            "images": similarity["images"], "scenario": scenarios.place(per_class, similarity["mean_top1"]),
+            "dataset": dataset}
+
+
+def run_in_process(owner: str = "demo") -> dict:
+    """The whole demo without the UI, timed: what `python -m core demo` reports."""
+    from core import jobs, store, worker
+
+    started = time.monotonic()
+    config, measured = prepare()
+    submitted = jobs.submit(config, owner)
+    for run_id in [submitted["run_id"], *submitted["companions"].values()]:
+        worker.process(worker.claim_specific(store.latest_job(run_id)["id"]))
+    rows = {role: store.run_row(rid) for role, rid in [("main", submitted["run_id"]), *submitted["companions"].items()]}
+    return {"seconds": round(time.monotonic() - started, 1), "scenario": config.scenario, "measured": measured,
+            "runs": {role: {"run_id": r["id"], "status": r["status"],
+                            "test_accuracy": (r.get("summary") or {}).get("test_accuracy"),
+                            "seconds": (r.get("summary") or {}).get("seconds")} for role, r in rows.items()}}

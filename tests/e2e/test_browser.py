@@ -1,0 +1,181 @@
+"""What a person sees in a real browser: the full walk, a refresh mid-training, bad uploads,
+two students on one server, and never a Streamlit exception box."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from core import drafts, jobs, samples
+from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
+from tests import corpus
+from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.helpers import SLOW, click, epochs_shown, no_exception, open_page, plotted_points, settle, shoot, token
+
+pytestmark = pytest.mark.slow
+
+
+def quick_config(dataset: str, epochs: int = 3) -> RunConfig:
+    return RunConfig(data=DataSpec(dataset=dataset), augment=AugmentSpec(preset="none"),
+                     train=TrainSpec(head_epochs=epochs, head_lr=3e-3))
+
+
+def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
+    open_page(page, server)
+    no_exception(page)
+    shoot(page, "01-home")
+    me = token(page)
+
+    open_page(page, f"{server}/data?s={me}")
+    page.get_by_role("button", name="Load sample").click()
+    expect(page.get_by_text("Dataset: mnist-30")).to_be_visible(timeout=SLOW)
+    settle(page)
+    expect(page.get_by_text("Health check")).to_be_visible()
+    no_exception(page)
+    shoot(page, "02-data")
+    click(page, "Use this data")
+
+    open_page(page, f"{server}/scenario?s={me}")
+    click(page, "Use this scenario")
+    shoot(page, "03-scenario")
+    open_page(page, f"{server}/backbone?s={me}")
+    expect(page.get_by_text("efficientnet_lite0").first).to_be_visible()
+    click(page, "Use this backbone")
+    no_exception(page)
+    shoot(page, "04-backbone")
+    open_page(page, f"{server}/layers?s={me}")
+    expect(page.get_by_text("Freeze the whole backbone")).to_be_visible()
+    head_epochs = page.get_by_label("Head epochs")
+    head_epochs.fill("3")
+    head_epochs.press("Enter")
+    settle(page)
+    page.locator("[data-testid='stButtonGroup']").get_by_text("light", exact=True).click()  # live augmentation:
+    settle(page)  # the backbone runs every epoch, slow enough to watch the chart grow
+    click(page, "These layers are ready")
+    no_exception(page)
+    shoot(page, "05-layers")
+    config = drafts.load(me)[0]
+    assert (config.backbone, config.freeze.mode, config.data.dataset) == ("efficientnet_lite0", "all_but_head", "mnist-30")
+    assert (config.train.head_epochs, config.augment.preset) == (3, "light")
+
+    open_page(page, f"{server}/train?s={me}")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text("Epoch 1 of 3")).to_be_visible(timeout=SLOW)
+    first = plotted_points(page)
+    shoot(page, "06-train-live")
+    expect(page.get_by_text("Epoch 2 of 3")).to_be_visible(timeout=SLOW)
+    page.wait_for_timeout(1500)  # the next poll redraws the chart
+    assert plotted_points(page) > first > 0  # the live chart gains points while training
+    expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)
+    no_exception(page)
+    shoot(page, "07-train-done")
+
+    page.get_by_text("Evaluate this run").click()
+    expect(page.get_by_text("Confusion matrix")).to_be_visible(timeout=60_000)
+    settle(page)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    no_exception(page)
+    shoot(page, "08-evaluate")
+
+    open_page(page, f"{server}/predict?s={me}")
+    picture = tmp_path / "digit.png"
+    picture.write_bytes(corpus.png(3, (64, 64)))
+    page.locator("input[type='file']").first.set_input_files(str(picture))
+    expect(page.get_by_text(re.compile(r"digit\.png → "))).to_be_visible(timeout=60_000)
+    settle(page)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()  # the top-k bars
+    no_exception(page)
+    shoot(page, "09-predict")
+
+
+def test_refresh_during_training_reattaches_to_the_same_run(server, page, store_env):
+    samples.materialize("digits", "refresh-digits", per_class=20)
+    me = drafts.new(quick_config("refresh-digits", epochs=12))
+    open_page(page, f"{server}/train?s={me}")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text(re.compile(r"Epoch [1-9]\d* of 12"))).to_be_visible(timeout=SLOW)
+    run_id = re.search(r"[?&]run=([0-9a-f]+)", page.url).group(1)
+    page.reload()
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']")
+    expect(page.get_by_text(f"Run {run_id}")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)
+    assert [r["id"] for r in jobs.runs(me)] == [run_id]  # reattached, not resubmitted
+    no_exception(page)
+
+
+def test_bad_uploads_are_named_in_the_rejected_table(server, page, tmp_path, store_env):
+    from core import data
+
+    data.create("uploads-e2e")
+    data.add_class("uploads-e2e", "cats")
+    me = drafts.new(RunConfig(data=DataSpec(dataset="uploads-e2e")))
+    files = {"good.jpg": corpus.jpeg(1), "notes.jpg": b"just text", "empty.png": b"",
+             "cut.jpg": corpus.truncated_jpeg()}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    folder = tmp_path / "pets"
+    for name, content in {"dogs/ok.png": corpus.png(5), "dogs/broken.gif": b"GIF89a nope"}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    open_page(page, f"{server}/data?s={me}")
+    page.locator("input[type='file']").first.set_input_files([str(tmp_path / n) for n in files])
+    table = page.locator("[data-testid='stTable']")
+    expect(table).to_contain_text("notes.jpg", timeout=60_000)
+    for name, reason in (("notes.jpg", "not an image"), ("empty.png", "empty file"), ("cut.jpg", "truncated")):
+        expect(table).to_contain_text(name)
+        expect(table).to_contain_text(reason)
+    page.get_by_role("tab", name="Folder").click()
+    page.locator("input[webkitdirectory]").set_input_files(str(folder))
+    expect(table).to_contain_text("broken.gif", timeout=60_000)
+    assert data.class_counts("uploads-e2e") == {"cats": 1, "dogs": 1}
+    no_exception(page)
+    shoot(page, "10-bad-uploads")
+
+
+def test_two_students_see_only_their_own_runs(server, browser, store_env):
+    samples.materialize("digits", "class-digits", per_class=10)
+    students = [drafts.new(quick_config("class-digits")) for _ in range(2)]
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in students]
+    pages = [c.new_page() for c in contexts]
+    for page, me in zip(pages, students):
+        open_page(page, f"{server}/train?s={me}")
+        page.get_by_role("button", name="Start training").click()
+    for page in pages:
+        expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)
+        no_exception(page)
+    own = [jobs.runs(me) for me in students]
+    assert all(len(runs) == 1 and runs[0]["status"] == "succeeded" for runs in own)
+    first, second = (runs[0] for runs in own)
+    assert first["started"] >= second["finished"] or second["started"] >= first["finished"]  # one after the other
+    for page, me, mine, theirs in zip(pages, students, own, reversed(own)):
+        open_page(page, f"{server}/runs?s={me}")
+        table = page.locator("[data-testid='stTable']")
+        expect(table).to_contain_text(mine[0]["id"])
+        expect(table).not_to_contain_text(theirs[0]["id"])
+    for context in contexts:
+        context.close()
+
+
+def test_demo_trains_with_a_baseline_and_lands_on_evaluate(server, page):
+    open_page(page, server)
+    started = time.monotonic()
+    page.get_by_role("button", name="Run the demo").click()
+    expect(page.get_by_text(re.compile(r"Run [0-9a-f]{12}"))).to_be_visible(timeout=SLOW)
+    expect(page.locator(".js-plotly-plot").nth(1)).to_be_visible(timeout=SLOW)
+    page.wait_for_function("() => { const p = document.querySelectorAll('.js-plotly-plot')[1];"
+                           " return p && p.data && p.data.some(t => t.name && t.name.startsWith('scratch')); }",
+                           timeout=SLOW)  # the from-scratch curve is on the same axes
+    expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)  # the transfer model
+    model_ready = time.monotonic() - started
+    page.wait_for_timeout(4000)  # a few baseline epochs onto the live chart
+    shoot(page, "11-demo-train-live")
+    expect(page.get_by_text("Confusion matrix")).to_be_visible(timeout=SLOW)  # baseline done: ends on Evaluate
+    seconds = time.monotonic() - started
+    no_exception(page)
+    shoot(page, "12-demo-evaluate")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "demo-timing.json").write_text(json.dumps(
+        {"seconds_click_to_trained_model": round(model_ready, 1), "seconds_click_to_evaluate": round(seconds, 1)}))
