@@ -68,6 +68,21 @@ def _load_commands() -> None:
     from core import cli_data, cli_models, cli_train  # noqa: F401
 
 
+def read_images(paths: list[str]) -> list:
+    """PIL images for command-line paths; a missing or unreadable file is bad input (exit 2)."""
+    from core.images import ImageRejected, load_path
+
+    pictures = []
+    for path in paths:
+        try:
+            pictures.append(load_path(path))
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such file") from None
+        except (ImageRejected, IsADirectoryError) as exc:
+            raise UserError(f"{path}: {exc}") from None
+    return pictures
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     """A plain text table for people (JSON is for scripts)."""
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]

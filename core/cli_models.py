@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from core import backbones, imagenet, scenarios
-from core.cli import command, table
+from core.cli import command, read_images, table
 from core.errors import UserError
-from core.images import ImageRejected, load_path
 
 
 def _backbones_args(p):
@@ -46,15 +45,7 @@ def imagenet_cmd(args):
     backbones.get(args.backbone)  # unknown names fail before images are read
     if args.top < 1:
         raise UserError("--top must be 1 or more")
-    images = []
-    for path in args.images:
-        try:
-            images.append(load_path(path))
-        except FileNotFoundError:
-            raise UserError(f"{path}: no such file") from None
-        except (ImageRejected, IsADirectoryError) as exc:
-            raise UserError(f"{path}: {exc}") from None
-    tops = imagenet.top_k(imagenet.probabilities(args.backbone, images), args.top)
+    tops = imagenet.top_k(imagenet.probabilities(args.backbone, read_images(args.images)), args.top)
     rows = [{"image": path, "top": top} for path, top in zip(args.images, tops)]
     text = "\n".join(f"{r['image']}:\n" + "\n".join(f"  {t['prob']:.3f}  {t['index']:4d}  {t['label']}"
                                                     for t in r["top"]) for r in rows)

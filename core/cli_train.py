@@ -5,10 +5,8 @@ import dataclasses
 import sys
 
 from core import backbones, jobs, scenarios, store
-from core.cli import command, table
+from core.cli import command, read_images, table
 from core.config import RunConfig
-from core.errors import UserError
-from core.images import ImageRejected, load_path
 
 
 def _config_args(p):
@@ -155,15 +153,7 @@ def predict_cmd(args):
     from core import predict
 
     store.run_row(args.run, args.owner or jobs.default_owner())
-    pictures = []
-    for path in args.images:
-        try:
-            pictures.append(load_path(path))
-        except FileNotFoundError:
-            raise UserError(f"{path}: no such file") from None
-        except (ImageRejected, IsADirectoryError) as exc:
-            raise UserError(f"{path}: {exc}") from None
-    tops = predict.top_k(args.run, pictures, max(1, args.top))
+    tops = predict.top_k(args.run, read_images(args.images), max(1, args.top))
     rows = [{"image": path, "top": top} for path, top in zip(args.images, tops)]
     text = "\n".join(f"{r['image']}: " + ", ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"]) for r in rows)
     return rows, text

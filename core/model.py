@@ -99,7 +99,7 @@ class TransferModel(nn.Module):
         if unknown:
             raise UserError(f"unknown stage {unknown[0]!r}; stages are {', '.join(self._stages)}")
         self._frozen = set(names)
-        for name, params in self._stages.items():
+        for name in self._stages:
             for p in self.stage_parameters(name):
                 p.requires_grad_(name not in self._frozen)
         self._eval_modules = _fully_frozen_modules(self)

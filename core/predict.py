@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import threading
 
 import torch
 from safetensors.torch import load_file
@@ -15,6 +16,9 @@ from core.config import RunConfig
 from core.errors import UserError
 from core.model import TransferModel, build_model
 from core.preprocess import batch
+
+
+_explain_lock = threading.Lock()  # Grad-CAM hooks and backward passes on a model shared by sessions
 
 
 @dataclasses.dataclass
@@ -68,7 +72,8 @@ def explain(run_id: str, picture, class_index: int | None = None) -> dict:
 
     loaded = load_run(run_id)
     x = eval_transform(loaded.pre)(picture).unsqueeze(0)
-    heat, index = grad_cam(loaded.model, x, class_index)
+    with _explain_lock:
+        heat, index = grad_cam(loaded.model, x, class_index)
     mean, std = torch.tensor(loaded.pre.mean).view(3, 1, 1), torch.tensor(loaded.pre.std).view(3, 1, 1)
     seen = ((x[0] * std + mean).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
     with torch.inference_mode():

@@ -75,13 +75,7 @@ def claim_next(pid: int) -> dict | None:
     """Atomically take the oldest queued job."""
     with db.transaction() as conn:
         row = conn.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
-        if row is None:
-            return None
-        now = time.time()
-        conn.execute("UPDATE jobs SET status = 'running', started = ?, worker_pid = ? WHERE id = ?", (now, pid, row["id"]))
-        conn.execute("UPDATE runs SET status = 'running', started = COALESCE(started, ?), message = '' WHERE id = ?",
-                     (now, row["run_id"]))
-    return {**dict(row), "status": "running", "worker_pid": pid}
+        return _claim(conn, row, pid) if row else None
 
 
 def claim_specific(job_id: int, pid: int | None = None) -> dict:
@@ -90,10 +84,14 @@ def claim_specific(job_id: int, pid: int | None = None) -> dict:
         row = conn.execute("SELECT * FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)).fetchone()
         if row is None:
             raise UserError(f"job {job_id} is not queued any more (a worker may have taken it)")
-        now, pid = time.time(), pid or os.getpid()
-        conn.execute("UPDATE jobs SET status = 'running', started = ?, worker_pid = ? WHERE id = ?", (now, pid, job_id))
-        conn.execute("UPDATE runs SET status = 'running', started = COALESCE(started, ?) WHERE id = ?",
-                     (now, row["run_id"]))
+        return _claim(conn, row, pid or os.getpid())
+
+
+def _claim(conn, row, pid: int) -> dict:
+    now = time.time()
+    conn.execute("UPDATE jobs SET status = 'running', started = ?, worker_pid = ? WHERE id = ?", (now, pid, row["id"]))
+    conn.execute("UPDATE runs SET status = 'running', started = COALESCE(started, ?), message = '' WHERE id = ?",
+                 (now, row["run_id"]))
     return {**dict(row), "status": "running", "worker_pid": pid}
 
 

@@ -4,7 +4,7 @@ import dataclasses
 import streamlit as st
 
 from core import data
-from core.config import AugmentSpec, FreezePlan, HeadSpec, TrainSpec
+from core.config import AugmentSpec, FreezePlan, HeadSpec
 from core.errors import ConfigError, UserError
 from ui import cached, figures, state
 from ui.widgets import apply_scenario

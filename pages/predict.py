@@ -6,7 +6,7 @@ import streamlit as st
 from core import data, predict
 from core.errors import UserError
 from core.images import ImageRejected, decode
-from ui import figures, runs, state
+from ui import figures, runs
 
 st.title("7 · Predict")
 run_id = runs.pick()

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from core.config import FreezePlan, HeadSpec, RunConfig, TrainSpec
@@ -20,7 +22,7 @@ def test_json_and_yaml_round_trip_to_the_same_config():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         RunConfig().seed = 3
 
 

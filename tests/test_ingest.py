@@ -1,7 +1,6 @@
 """Every hostile input gets its own plain reason; every valid neighbour is stored."""
 import numpy as np
 import pytest
-from PIL import Image
 
 from core import data, db, images
 from core.errors import UserError

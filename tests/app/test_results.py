@@ -1,5 +1,4 @@
 """Train, Evaluate, Predict, Export and Runs pages on runs prepared by the real engine."""
-import pytest
 import torch
 
 from core import jobs, store, train, worker

@@ -50,12 +50,6 @@ def token(page: Page) -> str:
     return match.group(1)
 
 
-def epochs_shown(page: Page) -> int:
-    """How many epochs the live progress bar reports as done."""
-    text = page.get_by_text(re.compile(r"Epoch \d+ of \d+")).first.inner_text()
-    return int(re.search(r"Epoch (\d+) of", text).group(1))
-
-
 def plotted_points(page: Page, index: int = 1) -> int:
     """Points in the index-th Plotly chart on the page (the accuracy curves on the Train page)."""
     return page.evaluate("(i) => { const p = document.querySelectorAll('.js-plotly-plot')[i];"

@@ -13,7 +13,7 @@ from core import drafts, jobs, samples
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from tests import corpus
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import SLOW, click, epochs_shown, no_exception, open_page, plotted_points, settle, shoot, token
+from tests.e2e.helpers import SLOW, click, no_exception, open_page, plotted_points, settle, shoot, token
 
 pytestmark = pytest.mark.slow
 
