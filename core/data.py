@@ -171,7 +171,7 @@ def ingest(dataset: str, entries: Iterable[Entry], source: str = "upload",
             _ingest_one(ident, entry, report)
         if progress:
             progress(done, len(entries))
-    _finish(ident, report)
+    _finish(ident, report, {e.class_name for e in entries if isinstance(e, Item)})
     return report
 
 
@@ -224,10 +224,12 @@ def _store(ident: int, item: Item, facts: dict, report: IngestReport) -> None:
     report.stored += 1
 
 
-def _finish(ident: int, report: IngestReport) -> None:
+def _finish(ident: int, report: IngestReport, offered: set[str]) -> None:
+    """Counts for the whole dataset; classes left without a valid image are named, including
+    classes whose every file was rejected (those are not created)."""
     counts = class_counts_by_id(ident)
     report.classes = counts
-    report.empty_classes = [c for c, n in counts.items() if n == 0]
+    report.empty_classes = sorted({c for c, n in counts.items() if n == 0} | (offered - set(counts)))
     params = _split_params(ident)
     assign_splits(report.dataset, *params)
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from core import backbones, data, imagenet, scenarios, samples
+from core import backbones, data, samples, scenarios
 from core.config import DataSpec, RunConfig
-from core.images import decode
 
 SAMPLE, PER_CLASS, PROBE_IMAGES = "mnist", 12, 32
 HEAD_EPOCHS, FINETUNE_EPOCHS, HEAD_LR = 8, 2, 3e-3  # head epochs on cached features cost ~nothing
@@ -23,7 +22,7 @@ def prepare() -> tuple[RunConfig, dict]:
     name = dataset_name()
     if name not in [d["name"] for d in data.list_datasets()]:
         samples.materialize(SAMPLE, name, per_class=PER_CLASS)
-    measured = measure(name, "efficientnet_lite0")
+    measured = scenarios.measure(name, "efficientnet_lite0", PROBE_IMAGES)
     infos = [b for b in backbones.list_backbones()]
     backbone = scenarios.recommend(measured["scenario"], infos, count=3)
     choice = "efficientnet_lite0" if "efficientnet_lite0" in backbone else backbone[0]
@@ -32,18 +31,6 @@ def prepare() -> tuple[RunConfig, dict]:
     train = dataclasses.replace(config.train, head_epochs=HEAD_EPOCHS, head_lr=HEAD_LR,
                                 finetune_epochs=FINETUNE_EPOCHS if config.train.finetune_epochs else 0)
     return dataclasses.replace(config, train=train, baselines=("scratch",)), {**measured, "backbone": choice}
-
-
-def measure(dataset: str, probe: str) -> dict:
-    records = data.records(dataset)
-    step = max(1, len(records) // PROBE_IMAGES)
-    pictures = [decode(data.read_bytes(r.sha256)) for r in records[::step][:PROBE_IMAGES]]
-    similarity = imagenet.similarity(imagenet.probabilities(probe, pictures))
-    counts = [n for n in data.class_counts(dataset).values() if n]
-    per_class = sum(counts) / max(len(counts), 1)
-    return {"per_class": per_class, "similarity": similarity["mean_top1"], "entropy": similarity["mean_entropy"],
-            "images": similarity["images"], "scenario": scenarios.place(per_class, similarity["mean_top1"]),
-            "dataset": dataset}
 
 
 def run_in_process(owner: str = "demo") -> dict:

@@ -67,6 +67,23 @@ SCENARIOS = {
 }
 
 
+def measure(dataset: str, probe: str = "efficientnet_lite0", sample: int = 32) -> dict:
+    """Where a stored dataset sits on the grid: images per class, and the probe network's mean
+    ImageNet top-1 confidence over an evenly spread sample of its images."""
+    from core import data, imagenet
+    from core.images import decode
+
+    records = data.records(dataset)
+    step = max(1, len(records) // sample)
+    pictures = [decode(data.read_bytes(r.sha256)) for r in records[::step][:sample]]
+    similarity = imagenet.similarity(imagenet.probabilities(probe, pictures))
+    counts = [n for n in data.class_counts(dataset).values() if n]
+    per_class = sum(counts) / max(len(counts), 1)
+    return {"per_class": per_class, "similarity": similarity["mean_top1"], "entropy": similarity["mean_entropy"],
+            "images": similarity["images"], "scenario": place(per_class, similarity["mean_top1"]),
+            "dataset": dataset, "probe": probe}
+
+
 def place(images_per_class: float, similarity: float) -> str:
     """The scenario for a dataset's size and measured similarity."""
     small = images_per_class < SMALL_PER_CLASS

@@ -44,13 +44,7 @@ probe = cfg.backbone if weights_ready(cfg.backbone) else "efficientnet_lite0"
 st.caption(f"Dataset **{cfg.data.dataset}**: {sum(counts.values())} images in {len(counts)} classes. "
            f"Similarity is measured with **{probe}**'s own ImageNet predictions on a sample.")
 if st.button("Measure my data", key="measure"):
-    version = cached.dataset_version(cfg.data.dataset)
-    result = cached.similarity(cfg.data.dataset, probe, version)
-    nonzero = [n for n in counts.values() if n]
-    per_class = sum(nonzero) / max(len(nonzero), 1)
-    code = scenarios.place(per_class, result["mean_top1"])
-    state.save(measured={"per_class": per_class, "similarity": result["mean_top1"], "entropy": result["mean_entropy"],
-                         "images": result["images"], "scenario": code, "dataset": cfg.data.dataset})
+    state.save(measured=cached.measure(cfg.data.dataset, probe, cached.dataset_version(cfg.data.dataset)))
     st.rerun()
 if measured and measured.get("dataset") == cfg.data.dataset:
     a, b, c = st.columns(3)

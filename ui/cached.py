@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import backbones, data, estimate, health, imagenet
+from core import backbones, data, estimate, health, scenarios
 from core.model import plan_summary as _plan_summary
 
 
@@ -48,15 +48,9 @@ def thumbnail(sha: str, size: int = 96):
 
 
 @st.cache_data(show_spinner="Asking the pretrained network what it sees…")
-def similarity(dataset: str, backbone: str, version: tuple, sample: int = 48) -> dict:
-    """Mean ImageNet top-1 confidence over an evenly spread sample of the dataset's images."""
-    from core.images import decode
-
-    records = data.records(dataset)
-    step = max(1, len(records) // sample)
-    pictures = [decode(data.read_bytes(r.sha256)) for r in records[::step][:sample]]
-    probs = imagenet.probabilities(backbone, pictures)
-    return imagenet.similarity(probs)
+def measure(dataset: str, probe: str, version: tuple) -> dict:
+    """`version` changes with the dataset's content, so new images are measured again."""
+    return scenarios.measure(dataset, probe)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
