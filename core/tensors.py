@@ -23,16 +23,16 @@ from core.config import AugmentSpec
 
 
 class DecodedCache:
-    """LRU of decoded uint8 tensors keyed by (content hash, size); bounded by total bytes."""
+    """LRU of decoded uint8 tensors keyed by (content hash, size, interpolation); bounded by bytes."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes, self.bytes = max_bytes, 0
-        self._items: OrderedDict[tuple[str, int], torch.Tensor] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int, str], torch.Tensor] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
     def get(self, sha: str, size: int, interpolation: str = "bilinear") -> torch.Tensor:
-        key = (sha, size)
+        key = (sha, size, interpolation)  # bilinear and bicubic resizes differ: never mix them
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)

@@ -54,12 +54,12 @@ def series_for(run: dict) -> dict:
     return out
 
 
-def render(run_id: str) -> str:
+def render(run_id: str) -> dict | None:
     try:
         run = jobs.run(run_id, owner)
     except UserError:
         st.warning(f"Run {run_id} is not one of yours (or was deleted).")
-        return "missing"
+        return None
     status = run["status"]
     st.markdown(f"#### Run `{run_id}` · {status}")
     if status == "queued":
@@ -88,7 +88,7 @@ def render(run_id: str) -> str:
                    f"{summary.get('test_accuracy')}, {summary.get('seconds')} s on {summary.get('device')}.")
         st.page_link("pages/evaluate.py", label="Evaluate this run", icon=":material/insights:",
                      query_params={"s": owner, "run": run_id})
-    return status
+    return run
 
 
 def progress(run: dict, events: list[dict]) -> None:
@@ -118,11 +118,9 @@ def annotate(series: dict, role: str) -> None:
                            f" (start {result['start']:+.2f}, slope {result['slope']:+.3f}/epoch, end {result['end']:+.2f})")
 
 
-def active(run_id: str) -> bool:
+def active(run: dict | None) -> bool:
     """The run or one of its companions is still queued or running: keep polling."""
-    try:
-        run = jobs.run(run_id, owner)
-    except UserError:
+    if run is None:
         return False
     statuses = [run["status"]] + [store.run_row(c, owner)["status"] for c in run["companions"]]
     return any(s in ("queued", "running") for s in statuses)
@@ -130,13 +128,19 @@ def active(run_id: str) -> bool:
 
 @st.fragment(run_every=POLL_SECONDS)
 def live(run_id: str) -> None:
-    render(run_id)
-    if not active(run_id):
+    if not active(render(run_id)):
         st.rerun()  # leave the polling fragment once everything is over
 
 
+def current(run_id: str) -> dict | None:
+    try:
+        return jobs.run(run_id, owner)
+    except UserError:
+        return None
+
+
 if run_id:
-    if active(run_id):
+    if active(current(run_id)):
         live(run_id)
     else:
         render(run_id)

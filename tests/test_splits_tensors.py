@@ -52,6 +52,8 @@ def test_decoded_cache_is_bounded_in_bytes():
     assert len(cache) == 4 and cache.bytes <= 4 * one
     cache.get(recs[-1].sha256, 32)
     assert cache.hits == 1
+    bicubic = cache.get(recs[-1].sha256, 32, "bicubic")
+    assert cache.hits == 1 and not torch.equal(bicubic, cache.get(recs[-1].sha256, 32))  # no mixing
 
 
 def test_augmentation_draws_per_sample_not_per_batch():
