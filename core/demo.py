@@ -23,9 +23,8 @@ def prepare() -> tuple[RunConfig, dict]:
     if name not in [d["name"] for d in data.list_datasets()]:
         samples.materialize(SAMPLE, name, per_class=PER_CLASS)
     measured = scenarios.measure(name, "efficientnet_lite0", PROBE_IMAGES)
-    infos = [b for b in backbones.list_backbones()]
-    backbone = scenarios.recommend(measured["scenario"], infos, count=3)
-    choice = "efficientnet_lite0" if "efficientnet_lite0" in backbone else backbone[0]
+    picks = scenarios.recommend(measured["scenario"], backbones.list_backbones(), count=3)
+    choice = "efficientnet_lite0" if "efficientnet_lite0" in picks else picks[0]
     stages = len(backbones.get(choice).stage_list())
     config = scenarios.preset(measured["scenario"], choice, stages, RunConfig(data=DataSpec(dataset=name)))
     train = dataclasses.replace(config.train, head_epochs=HEAD_EPOCHS, head_lr=HEAD_LR,

@@ -81,7 +81,7 @@ def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None =
 
 
 def sweep_results(group: str, owner: str | None = None) -> list[dict]:
-    rows = [r for r in store.list_runs(owner or default_owner()) if r["parent"] == group]
+    rows = store.list_runs(owner or default_owner(), parent=group)
     out = [{"frozen_stages": int(r["role"].split(":")[1]), "run_id": r["id"], "status": r["status"],
             "test_accuracy": r["test_accuracy"], "val_accuracy": r["val_accuracy"], "seconds": r["seconds"]}
            for r in rows]
@@ -99,7 +99,7 @@ def run(run_id: str, owner: str | None = None) -> dict:
     job = store.latest_job(run_id)
     row["epochs"] = [m for m in store.metrics(run_id, "epoch")]
     row["queue_position"] = queue_position(job["id"]) if job and job["status"] == "queued" else None
-    row["companions"] = [r["id"] for r in store.list_runs(owner) if r["parent"] == run_id]
+    row["companions"] = [r["id"] for r in store.list_runs(owner, parent=run_id)]
     return row
 
 

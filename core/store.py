@@ -87,11 +87,16 @@ def _decode(row: dict) -> dict:
     return row
 
 
-def list_runs(owner: str, limit: int = 200) -> list[dict]:
+def list_runs(owner: str, limit: int = 200, parent: str | None = None) -> list[dict]:
+    """This owner's runs, newest first; with `parent`, only its companions or sweep members."""
+    query = """SELECT id, owner, parent, role, dataset, backbone, scenario, status, message, created,
+                      started, finished, summary FROM runs WHERE owner = ?"""
+    args: list = [owner]
+    if parent is not None:
+        query += " AND parent = ?"
+        args.append(parent)
     with db.reading() as conn:
-        rows = conn.execute("""SELECT id, owner, parent, role, dataset, backbone, scenario, status, message, created,
-                                      started, finished, summary FROM runs WHERE owner = ?
-                               ORDER BY created DESC LIMIT ?""", (owner, limit)).fetchall()
+        rows = conn.execute(query + " ORDER BY created DESC LIMIT ?", (*args, limit)).fetchall()
     return [_brief(_decode(dict(r))) for r in rows]
 
 

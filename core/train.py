@@ -347,6 +347,9 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_file(_contiguous(self.model.state_dict()), str(self.run_dir / "last.safetensors"))
         torch.save({"phase": self.progress.phase, "state": optimizer.state_dict()}, self.run_dir / "last_optimizer.pt")
+        self._write_progress()
+
+    def _write_progress(self) -> None:
         progress = {**self.progress.__dict__, "best_val_loss": _finite(self.progress.best_val_loss)}
         (self.run_dir / "progress.json").write_text(json.dumps(progress))
 
@@ -374,8 +377,7 @@ class Trainer:
         meta = {"classes": self.splits.classes, "preprocess": self.pre.to_dict(), "feature_dim": self.model.feature_dim,
                 "stages": self.model.backbone_stages}
         (self.run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-        (self.run_dir / "progress.json").write_text(json.dumps({**self.progress.__dict__,
-                                                               "best_val_loss": _finite(self.progress.best_val_loss)}))
+        self._write_progress()
 
     def _summary(self, status: str, report: dict | None) -> dict:
         history = [h for h in self.progress.history if h["val_loss"] is not None]
