@@ -15,8 +15,9 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
+from core.scenarios import CODES as SCENARIO_CODES
 
-SCENARIOS = ("S1", "S2", "S3", "S4")
+# Every option list lives here, once: validation, pages and CLI `choices=` all read these.
 WEIGHTS = ("imagenet", "none")  # or "file:PATH" (an imported checkpoint); "imagenet" means the
 # backbone's pretrained weights, which for a "run:ID" backbone are that run's trained weights
 FREEZE_MODES = ("none", "all_but_head", "first_k", "explicit")
@@ -28,6 +29,7 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 BASELINES = ("scratch", "linear_probe")
+EXPORT_FORMATS = ("onnx", "torchscript", "safetensors")
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ class RunConfig:
     baselines: tuple[str, ...] = ()  # companion runs on the same split, for comparison
 
     def __post_init__(self):
-        _choice("scenario", self.scenario, SCENARIOS)
+        _choice("scenario", self.scenario, SCENARIO_CODES)
         _choice("device", self.device, DEVICES)
         for i, name in enumerate(self.baselines):
             _choice(f"baselines[{i}]", name, BASELINES)
@@ -217,13 +219,6 @@ class RunConfig:
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
-
-    def check_backbone(self) -> "RunConfig":
-        """Validate the backbone name against the registry (an import of torch, so kept apart)."""
-        from core.backbones import resolve_name
-
-        resolve_name(self.backbone, field="backbone")
-        return self
 
 
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:

@@ -1,11 +1,8 @@
 """Step 2: pick a pretrained backbone from the registry (or one of your own finished runs)."""
-import dataclasses
-
 import pandas as pd
 import streamlit as st
 
-from core import data, runs_backbone, scenarios
-from core.backbones import BackboneInfo
+from core import data, jobs, models, presets
 from ui import cached, figures, state
 from ui.widgets import weights_ready
 
@@ -15,13 +12,13 @@ st.write("The backbone is the pretrained network whose knowledge you reuse. Bigg
          "**weights** says whether pretrained weights are usable right now.")
 cfg = state.config()
 rows = cached.backbone_rows()
-own = [b.to_dict() for b in runs_backbone.finished_runs(state.token())]
-recommended = scenarios.recommend(cfg.scenario, [BackboneInfo(**r) for r in rows])
+own = [b.to_dict() for b in jobs.own_backbones(state.token())]
+recommended = presets.recommend(cfg.scenario, [models.BackboneInfo(**r) for r in rows])
+LIBRARY = [s for s in models.SOURCES if s != "run"]
 
 with st.expander("Filters", expanded=True):
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
-    sources = c1.multiselect("Source", ["bundled", "torchvision", "timm"], default=["bundled", "torchvision", "timm"],
-                             key="bb_sources")
+    sources = c1.multiselect("Source", LIBRARY, default=LIBRARY, key="bb_sources")
     ready_only = c2.toggle("Weights available now", value=False, key="bb_ready")
     max_params = c3.select_slider("At most (parameters)", options=[5e6, 10e6, 30e6, 100e6, 1e9], value=1e9,
                                   format_func=figures.human, key="bb_params")
@@ -31,7 +28,7 @@ table = pd.DataFrame([{
     "★": "★" if r["name"] in recommended else "", "name": r["name"], "source": r["source"], "family": r["family"],
     "params (M)": round(r["params"] / 1e6, 2) if r["params"] else None, "GFLOPs": r["gflops"],
     "ImageNet top-1": r["top1"], "input": r["input_size"], "weights": r["weights"]} for r in rows
-    if r["source"] in sources and (not ready_only or r["weights"] in scenarios.AVAILABLE)
+    if r["source"] in sources and (not ready_only or r["weights"] in presets.USABLE_WEIGHTS)
     and (r["params"] or 0) <= max_params and search.lower() in r["name"].lower()])
 st.dataframe(table, hide_index=True, width="stretch", height=320, key="bb_table")
 st.caption(f"{len(table)} of {len(rows)} backbones. Recommended for {cfg.scenario}: {', '.join(recommended)}.")
@@ -79,10 +76,7 @@ if st.button("Use this backbone", type="primary", key="use_backbone"):
     keep_file = cfg.weights.startswith("file:") and cfg.backbone == choice
     weights = cfg.weights if keep_file else ("imagenet" if pretrained else "none")
     updated = cfg.replace(backbone=choice, weights=weights)
-    if updated.freeze.mode == "first_k":  # keep "freeze the early half" meaningful for the new stage count
-        stages = len(detail["stages"]) - 1
-        updated = updated.replace(freeze=dataclasses.replace(updated.freeze, k=max(1, stages // 2)))
-    state.save(updated)
+    state.save(presets.refit_freeze(updated, len(detail["stages"]) - 1))  # stages minus the ImageNet head
     state.mark_done("backbone")
     st.rerun()
 if cfg.backbone == choice and state.done("backbone"):

@@ -3,9 +3,9 @@ every file is checked, rejections are listed with their reason, the health check
 import pandas as pd
 import streamlit as st
 
-from core import data, samples
+from core import data
+from core.data import samples
 from core.errors import UserError
-from core.ingest import from_uploads
 from ui import cached, figures, state
 
 st.title("3 · Data")
@@ -14,7 +14,7 @@ cfg = state.config()
 
 def ingest(pairs, class_name=None, label="files"):
     """Validate and store, with a progress bar; remember rejections and duplicates to show them."""
-    entries = from_uploads(pairs, class_name)
+    entries = data.from_uploads(pairs, class_name)
     bar = st.progress(0.0, text=f"Checking {label}…")
     report = data.ingest(cfg.data.dataset, entries, progress=lambda done, total: bar.progress(
         done / total, text=f"Checking {label}: {done}/{total}"))

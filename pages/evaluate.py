@@ -2,7 +2,9 @@
 import pandas as pd
 import streamlit as st
 
-from core import curves, data, jobs, store
+from core import data, jobs
+from core.jobs import store
+from core.training import curves
 from ui import cached, figures, runs, state
 
 st.title("6 · Evaluate")

@@ -1,6 +1,7 @@
 import streamlit as st
 
-from core import demo, jobs, scenarios
+from core import jobs, scenarios
+from core.jobs import demo
 from ui import state
 
 st.title("TransferLab")

@@ -4,7 +4,8 @@ import dataclasses
 import streamlit as st
 
 from core import data
-from core.config import AugmentSpec, FreezePlan, HeadSpec
+from core.config import (ACTIVATIONS, AUG_PRESETS, BN_POLICIES, FREEZE_MODES, OPTIMIZERS, POOLS, SCHEDULES,
+                         AugmentSpec, FreezePlan, HeadSpec)
 from core.errors import ConfigError, UserError
 from ui import cached, figures, state
 from ui.widgets import apply_scenario
@@ -29,32 +30,32 @@ if st.button(f"Reset to the {cfg.scenario} preset", key="preset"):
     apply_scenario(cfg.scenario)
     st.rerun()
 
-MODES = {"all_but_head": "Freeze the whole backbone", "first_k": "Freeze the first k stages",
-         "explicit": "Pick stages to freeze", "none": "Freeze nothing"}
+MODE_LABELS = {"all_but_head": "Freeze the whole backbone", "first_k": "Freeze the first k stages",
+               "explicit": "Pick stages to freeze", "none": "Freeze nothing"}
+BN_LABELS = {"frozen_stages": "frozen stages keep their statistics",
+             "all_eval": "every BatchNorm keeps its statistics (small data or batches)"}
+MODES = sorted(FREEZE_MODES, key=list(MODE_LABELS).index)  # the options are config's; only the order is the page's
 freeze_col, head_col = st.columns(2)
 with freeze_col.container(border=True):
     st.markdown("**Freezing (phase 2)**")
-    mode = st.radio("Plan", list(MODES), index=list(MODES).index(cfg.freeze.mode), format_func=MODES.get, key="fz_mode")
+    mode = st.radio("Plan", MODES, index=MODES.index(cfg.freeze.mode), format_func=MODE_LABELS.get, key="fz_mode")
     k, chosen = cfg.freeze.k, cfg.freeze.stages
     if mode == "first_k":
         k = st.slider("Stages frozen, counted from the input", 0, len(stage_names), min(cfg.freeze.k, len(stage_names)),
                       key="fz_k")
     if mode == "explicit":
         chosen = tuple(n for n in stage_names if st.toggle(n, value=n in cfg.freeze.stages, key=f"fz_{n}"))
-    bn = st.radio("BatchNorm", ["frozen_stages", "all_eval"], index=["frozen_stages", "all_eval"].index(cfg.freeze.bn),
-                  key="fz_bn", format_func={"frozen_stages": "frozen stages keep their statistics",
-                                            "all_eval": "every BatchNorm keeps its statistics (small data or batches)"}.get,
+    bn = st.radio("BatchNorm", BN_POLICIES, index=BN_POLICIES.index(cfg.freeze.bn), key="fz_bn",
+                  format_func=BN_LABELS.get,
                   help="BatchNorm in train mode re-estimates its statistics from each batch; with few or unusual "
                        "images that can wreck pretrained features the moment fine-tuning starts")
 with head_col.container(border=True):
     st.markdown("**New head**")
     hidden_text = st.text_input("Hidden layers (sizes, comma separated; empty = a single linear layer)",
                                 ", ".join(str(h) for h in cfg.head.hidden), key="hd_hidden")
-    activation = st.selectbox("Activation", ["relu", "gelu", "silu", "tanh"],
-                              index=["relu", "gelu", "silu", "tanh"].index(cfg.head.activation), key="hd_act")
+    activation = st.selectbox("Activation", ACTIVATIONS, index=ACTIVATIONS.index(cfg.head.activation), key="hd_act")
     dropout = st.slider("Dropout", 0.0, 0.8, float(cfg.head.dropout), 0.05, key="hd_dropout")
-    pool = st.selectbox("Pooling", ["auto", "avg", "max"], index=["auto", "avg", "max"].index(cfg.head.pool),
-                        key="hd_pool", help="auto: the backbone's own (average, or the class token for ViTs)")
+    pool = st.selectbox("Pooling", POOLS, index=POOLS.index(cfg.head.pool), key="hd_pool", help="auto: the backbone's own (average, or the class token for ViTs)")
 
 with st.container(border=True):
     st.markdown("**Training phases**")
@@ -68,17 +69,15 @@ with st.container(border=True):
     c5, c6, c7, c8 = st.columns(4)
     lr_factor = c5.slider("LR factor per stage", 0.1, 1.0, float(t.lr_factor), 0.05, key="tr_factor",
                           help="each stage further from the head learns this much slower (discriminative LRs)")
-    optimizer = c6.selectbox("Optimizer", ["adamw", "sgd"], index=["adamw", "sgd"].index(t.optimizer), key="tr_opt")
-    schedule = c7.selectbox("Schedule", ["onecycle", "cosine", "constant"],
-                            index=["onecycle", "cosine", "constant"].index(t.schedule), key="tr_sched")
+    optimizer = c6.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(t.optimizer), key="tr_opt")
+    schedule = c7.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(t.schedule), key="tr_sched")
     batch = c8.select_slider("Batch size", [8, 16, 32, 64, 128], value=min([8, 16, 32, 64, 128],
                              key=lambda v: abs(v - t.batch_size)), key="tr_bs")
 
 with st.container(border=True):
     st.markdown("**Augmentation** (each training image gets its own random draw)")
     a = cfg.augment
-    presets = ["none", "light", "strong", "custom"]
-    preset = st.segmented_control("Preset", presets, default=a.preset, key="au_preset") or a.preset
+    preset = st.segmented_control("Preset", AUG_PRESETS, default=a.preset, key="au_preset") or a.preset
     custom = dict(flip=a.flip, rotation=a.rotation, random_resized_crop=a.random_resized_crop,
                   color_jitter=a.color_jitter, grayscale=a.grayscale)
     if preset == "custom":

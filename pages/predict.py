@@ -3,9 +3,10 @@ and "not sure" below a confidence threshold."""
 import pandas as pd
 import streamlit as st
 
-from core import data, predict
+from core import data
+from core.data import ImageRejected, decode
 from core.errors import UserError
-from core.images import ImageRejected, decode
+from core.serving import predict
 from ui import figures, runs
 
 st.title("7 · Predict")

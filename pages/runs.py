@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from core import jobs, store
+from core import jobs
+from core.jobs import store
 from core.errors import UserError
 from ui import runs, state
 

@@ -2,14 +2,16 @@
 so a refresh or a second tab reattaches to the same run."""
 import streamlit as st
 
-from core import curves, jobs, store
+from core import jobs
+from core.config import BASELINES
 from core.errors import UserError
-from ui import figures, state
+from core.jobs import store
+from core.training import curves
+from ui import figures, live, state
 from ui.widgets import require_dataset
 
-FINAL = ("succeeded", "failed", "cancelled", "interrupted")
+BASELINE_LABELS = {"scratch": "from scratch", "linear_probe": "linear probe"}
 POLL_SECONDS = 1.5  # each poll redraws five charts: on a 2-core server that competes with training
-STEP_POINTS = 300
 
 st.title("5 · Train")
 cfg = state.config()
@@ -20,9 +22,8 @@ with st.container(border=True):
     st.markdown(f"**{cfg.backbone}** · {cfg.scenario} · data **{cfg.data.dataset}** · head {cfg.train.head_epochs} "
                 f"epochs + fine-tune {cfg.train.finetune_epochs} · freeze {cfg.freeze.mode} · augmentation "
                 f"{cfg.augment.preset}")
-    baselines = st.pills("Companion runs on the same split", ["scratch", "linear_probe"], selection_mode="multi",
-                         default=list(cfg.baselines), key="baselines",
-                         format_func={"scratch": "from scratch", "linear_probe": "linear probe"}.get)
+    baselines = st.pills("Companion runs on the same split", BASELINES, selection_mode="multi",
+                         default=list(cfg.baselines), key="baselines", format_func=BASELINE_LABELS.get)
     left, right = st.columns(2)
     if left.button("Start training", type="primary", key="start"):
         try:
@@ -47,16 +48,16 @@ run_id = st.query_params.get("run") or state.wizard_state().get("run")
 
 
 def series_for(run: dict) -> dict:
-    out = {run["role"]: curves.epoch_series(store.metrics(run["id"], "epoch"))}
+    out = {run["role"]: curves.epoch_series(live.epochs(run["id"]))}
     for companion in run["companions"]:
         row = store.run_row(companion, owner)
-        out[row["role"]] = curves.epoch_series(store.metrics(companion, "epoch"))
+        out[row["role"]] = curves.epoch_series(live.epochs(companion))
     return out
 
 
 def render(run_id: str) -> dict | None:
     try:
-        run = jobs.run(run_id, owner)
+        run = jobs.run(run_id, owner, epochs=False)
     except UserError:
         st.warning(f"Run {run_id} is not one of yours (or was deleted).")
         return None
@@ -68,7 +69,7 @@ def render(run_id: str) -> dict | None:
         (st.error if status == "failed" else st.warning)(run["message"])
     if status in ("queued", "running") and st.button("Stop", key=f"stop-{run_id}"):
         jobs.cancel(run_id, owner)
-    all_events = store.metrics(run_id)
+    all_events = live.events(run_id)
     progress(run, all_events)
     series = series_for(run)
     switch = curves.phase_switch(series.get(run["role"], []))
@@ -76,7 +77,7 @@ def render(run_id: str) -> dict | None:
     c1.plotly_chart(figures.curves(series, "loss", switch, "loss"), width="stretch", key=f"loss-{run_id}")
     c2.plotly_chart(figures.curves(series, "accuracy", switch, "accuracy"), width="stretch", key=f"acc-{run_id}")
     annotate(series, run["role"])
-    steps = [e for e in all_events if e["event"] == "step"][-STEP_POINTS:]
+    steps = live.steps(run_id)
     if steps:
         s1, s2, s3 = st.columns(3)
         s1.plotly_chart(figures.step_chart(steps, "loss", "loss per step"), width="stretch", key=f"sl-{run_id}")
@@ -134,7 +135,7 @@ def live(run_id: str) -> None:
 
 def current(run_id: str) -> dict | None:
     try:
-        return jobs.run(run_id, owner)
+        return jobs.run(run_id, owner, epochs=False)
     except UserError:
         return None
 

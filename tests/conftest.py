@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]  # the repository: subprocesses (CLI, server, worker) start here
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")  # CI has no internet; be honest about it
 
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core import weights
+from core.models import weights
 from core.config import RunConfig
 from core.errors import UserError
-from core.model import build_model
+from core.models.transfer import build_model
 
 
 class _Exploit:
@@ -38,7 +38,7 @@ def test_junk_checkpoint_is_refused_with_its_name(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
 def test_imported_checkpoint_loads_into_the_backbone(tmp_path, suffix):
-    from core.backbones import get
+    from core.models import get
 
     net = get("resnet18").network(pretrained=False)
     state = {k: v.clone() for k, v in net.state_dict().items()}

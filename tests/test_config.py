@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 
+from core import models
 from core.config import FreezePlan, HeadSpec, RunConfig, TrainSpec
 from core.errors import ConfigError
 
@@ -44,7 +45,7 @@ def test_validation_names_the_field_and_the_fix(data, field, words):
 
 def test_unknown_backbone_lists_close_names():
     with pytest.raises(ConfigError) as err:
-        RunConfig(backbone="resnet5").check_backbone()
+        models.check(RunConfig(backbone="resnet5"))
     assert err.value.field == "backbone"
     assert "resnet50" in str(err.value)
 

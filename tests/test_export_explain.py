@@ -5,11 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from core import explain, export, jobs, store, worker
+from core import jobs
+from core.jobs import store, worker
+from core.serving import explain, export
 from core.errors import UserError
-from core.model import TransferModel, build_head
+from core.models.transfer import TransferModel, build_head
 from core.config import HeadSpec
-from core.stages import Stage
+from core.models.stages import Stage
 from tests.test_cli import cli
 from tests.training import digits, probe
 
@@ -23,10 +25,9 @@ def run_id():
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript", "safetensors"])
 def test_export_agrees_with_the_app(run_id, fmt, tmp_path):
-    result = export.export(run_id, fmt, tmp_path / f"model.{fmt}")
+    result = export.export(store.run_row(run_id), fmt, tmp_path / f"model.{fmt}")
     assert result["agreement"] >= 0.99 and result["max_prob_diff"] < 1e-4
     assert (tmp_path / f"model.{fmt}").stat().st_size > 100_000
-    assert store.artifacts(run_id)[-1]["kind"] == fmt
 
 
 def test_cli_export_json(run_id, tmp_path):
@@ -34,10 +35,11 @@ def test_cli_export_json(run_id, tmp_path):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert {"path", "format", "agreement", "max_prob_diff"} <= set(result) and result["agreement"] >= 0.99
+    assert store.artifacts(run_id)[-1]["kind"] == "onnx"  # the export is recorded with the run
 
 
 def test_model_card_describes_the_run(run_id):
-    card = export.model_card(run_id)
+    card = export.model_card(store.run_row(run_id))
     for words in ("## Data", "efficientnet_lite0", "all_but_head", "test accuracy", "## Limitations"):
         assert words in card
 

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from core import data, db, images
+from core import data, db
+from core.data import images
 from core.errors import UserError
-from core.ingest import clean_class_name, from_folder, from_uploads, from_zip
+from core.data.uploads import clean_class_name, from_folder, from_uploads, from_zip
 from tests import corpus
 
 BAD = {

@@ -10,7 +10,9 @@ import time
 import pytest
 import torch
 
-from core import jobs, store, train, worker
+from core import jobs
+from core.jobs import queue, store, worker
+from core.training import trainer as train
 from core.errors import UserError
 from tests.conftest import ROOT
 from tests.training import digits, finetune, probe
@@ -136,7 +138,7 @@ def test_ensure_worker_starts_one_when_none_is_alive():
     assert jobs.alive_workers() == []
     pid = jobs.ensure_worker()
     try:
-        assert jobs.pid_alive(pid) and [w["pid"] for w in jobs.alive_workers()] == [pid]
+        assert queue.pid_alive(pid) and [w["pid"] for w in jobs.alive_workers()] == [pid]
         assert jobs.ensure_worker() == pid  # a live one is reused
     finally:
         os.kill(pid, signal.SIGTERM)
@@ -159,7 +161,7 @@ def test_cli_train_json_and_run_predict(chelsea_png):
 
 
 def test_freeze_sweep_runs_one_depth_each_on_the_same_split():
-    from core.curves import compare, epoch_series
+    from core.training.curves import compare, epoch_series
 
     ds = digits(per_class=6)
     result = jobs.sweep(finetune(ds, epochs=1).replace(freeze=finetune(ds).freeze), "alice")

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from core import backbones
+from core import models
 from core.config import FreezePlan, HeadSpec, RunConfig, TrainSpec
 from core.errors import UserError
-from core.model import build_model, planned_frozen, unfreeze_due
+from core.models.transfer import build_model, planned_frozen, unfreeze_due
 
 SAMPLE = ["resnet18", "mobilenet_v3_small", "efficientnet_lite0", "squeezenet1_1", "shufflenet_v2_x0_5",
           "regnet_x_400mf", "densenet121", "timm/convnext_atto.d2_in1k", "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k",
@@ -22,7 +22,7 @@ def make(name, classes=42, freeze=None, head=None, pretrained=False):
 
 
 def batch_for(name, n=2):
-    size = backbones.get(name).preprocess().crop
+    size = models.get(name).preprocess().crop
     torch.manual_seed(0)
     return torch.randn(n, 3, size, size)
 

@@ -1,11 +1,15 @@
 import pytest
 import torch
 
-from core import backbones, data, health, samples
+from core import data, models
+from core.data import health, samples, splits
+from core.data.fingerprint import perceptual_hash
 from core.config import AugmentSpec
 from core.errors import UserError
-from core.ingest import from_uploads
-from core.tensors import DecodedCache, ImageSet, decode_square, is_identity, preview, train_transform
+from core.data.uploads import from_uploads
+from core.data.augment import is_identity, preview, train_transform
+from core.data.cache import DecodedCache, ImageSet
+from core.data.transforms import decode_square
 from tests import corpus
 
 
@@ -17,7 +21,7 @@ def make_dataset(name="split", counts=(10, 7, 2, 1), seed_base=0):
 @pytest.mark.parametrize("n, expected", [(1, (1, 0, 0)), (2, (1, 1, 0)), (3, (1, 1, 1)), (10, (6, 2, 2)),
                                          (100, (70, 15, 15))])
 def test_split_sizes_keep_a_val_image_per_class(n, expected):
-    assert data.split_sizes(n, 0.15, 0.15) == expected
+    assert splits.split_sizes(n, 0.15, 0.15) == expected
 
 
 def test_split_is_stratified_and_deterministic():
@@ -57,7 +61,7 @@ def test_decoded_cache_is_bounded_in_bytes():
 
 
 def test_augmentation_draws_per_sample_not_per_batch():
-    pre = backbones.get("efficientnet_lite0").preprocess()
+    pre = models.get("efficientnet_lite0").preprocess()
     base = decode_square(corpus.jpeg(7, (300, 260)), pre.resize)
     transform = train_transform(AugmentSpec(preset="strong"), pre)
     torch.manual_seed(0)
@@ -69,14 +73,14 @@ def test_augmentation_draws_per_sample_not_per_batch():
 
 def test_image_set_yields_crops_and_labels():
     make_dataset("set", counts=(3, 3))
-    pre = backbones.get("resnet18").preprocess()
+    pre = models.get("resnet18").preprocess()
     recs = data.records("set", "train")
     x, y = ImageSet(recs, pre)[0]
     assert x.shape == (3, 224, 224) and x.dtype == torch.uint8 and y == recs[0].label
 
 
 def test_preview_returns_n_views_and_none_preset_is_identity():
-    pre = backbones.get("resnet18").preprocess()
+    pre = models.get("resnet18").preprocess()
     views = preview(corpus.jpeg(3, (300, 300)), AugmentSpec(preset="light"), pre, n=8)
     assert len(views) == 8 and views[0].shape == (224, 224, 3)
     assert is_identity(AugmentSpec(preset="none")) and not is_identity(AugmentSpec(preset="light"))
@@ -93,10 +97,10 @@ def test_health_reports_balance_tiny_gray_and_leaks():
     assert info["size_bucket"] == "small"
     original = corpus.photo(1, (128, 128))
     near = corpus.encode(original, "JPEG", quality=60)
-    rows = [{"original": "a.png", "split": "train", "phash": health.perceptual_hash(original)},
-            {"original": "a_copy.jpg", "split": "test", "phash": health.perceptual_hash(
-                __import__("core.images", fromlist=["decode"]).decode(near))},
-            {"original": "other.png", "split": "test", "phash": health.perceptual_hash(corpus.photo(2, (128, 128)))}]
+    rows = [{"original": "a.png", "split": "train", "phash": perceptual_hash(original)},
+            {"original": "a_copy.jpg", "split": "test", "phash": perceptual_hash(
+                __import__("core.data.images", fromlist=["decode"]).decode(near))},
+            {"original": "other.png", "split": "test", "phash": perceptual_hash(corpus.photo(2, (128, 128)))}]
     leaks = health._leaks(rows)
     assert leaks["count"] == 1 and {leaks["pairs"][0]["a"], leaks["pairs"][0]["b"]} == {"a.png", "a_copy.jpg"}
 

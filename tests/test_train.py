@@ -4,10 +4,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from core import store, train
+from core import data
 from core.config import AugmentSpec, FreezePlan
-from core.model import build_model
-from core.train import Trainer, fit, lr_multiplier
+from core.models.transfer import build_model
+from core.paths import run_dir
+from core.training import trainer as train
+from core.training.schedule import lr_multiplier
+from core.training.trainer import Trainer, fit
 from tests.training import digits, finetune, probe
 
 
@@ -117,7 +120,7 @@ def test_schedules_shape_and_respect_per_stage_scales():
     ds = digits(per_class=6)
     config = finetune(ds, epochs=1).replace(freeze=FreezePlan(mode="none"))
     trainer = Trainer(config)
-    trainer.splits = train.load_splits(config)
+    trainer.splits = data.for_spec(config.data)
     trainer.model = trainer._build()
     groups = trainer.model.param_groups(1e-3, 0.5)
     by_stage = {g["stage"]: g["lr"] for g in groups}
@@ -134,16 +137,17 @@ def test_gradual_unfreezing_opens_stages_on_schedule():
 
 
 def test_develop_model_approach_reuses_a_finished_runs_trunk(tmp_path, monkeypatch):
-    from core import jobs, runs_backbone, worker
+    from core import jobs
+    from core.jobs import worker
 
     ds = digits()
     source = jobs.submit(probe(ds, epochs=2).replace(weights="none", freeze=FreezePlan(mode="none"),
                                                      train=finetune(ds, epochs=1).train), "alice")
     worker.process(worker.claim_specific(source["job_id"]))
-    listed = [b.name for b in runs_backbone.finished_runs("alice")]
+    listed = [b.name for b in jobs.own_backbones("alice")]
     assert listed == [f"run:{source['run_id']}"]
     reused = build_model(probe(ds).replace(backbone=f"run:{source['run_id']}"), 3)
-    trained = load_file(str(store.run_dir(source["run_id"]) / "model.safetensors"))
+    trained = load_file(str(run_dir(source["run_id"]) / "model.safetensors"))
     for name, value in reused.trunk.state_dict().items():
         assert torch.equal(value, trained[f"trunk.{name}"])
     assert reused.head[-1].out_features == 3  # a new head for the new task

@@ -1,7 +1,7 @@
 """Helpers for engine tests: a small real dataset and quick configs."""
 from __future__ import annotations
 
-from core import samples
+from core.data import samples
 from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec
 
 

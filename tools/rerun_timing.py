@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from streamlit.testing.v1 import AppTest
+
+from core.config import DataSpec, RunConfig
+from core.data import samples
+from core.jobs import drafts
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from core import drafts, samples  # noqa: E402
-from core.config import DataSpec, RunConfig  # noqa: E402
 
 PAGES = ["pages/home.py", "pages/scenario.py", "pages/backbone.py", "pages/data.py", "pages/layers.py"]
 

@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import backbones, data, estimate, health, scenarios
-from core.model import plan_summary as _plan_summary
+from core import data, models
+from core.config import AugmentSpec, RunConfig
+from core.data import augment, health
+from core.data.transforms import decode_square
+from core.models import estimate, imagenet
 
 
 @st.cache_data(show_spinner=False)
 def backbone_rows() -> list[dict]:
-    return [b.to_dict() for b in backbones.list_backbones()]
+    return [b.to_dict() for b in models.list_backbones()]
 
 
 @st.cache_data(show_spinner=False)
 def describe(name: str) -> dict:
-    return backbones.describe(name)
+    return models.describe(name)
 
 
 @st.cache_data(show_spinner="Measuring this machine…")
@@ -24,9 +27,7 @@ def epoch_estimate(name: str, images: int, frozen: bool) -> dict:
 
 @st.cache_data(show_spinner=False)
 def plan_summary(config_json: str, num_classes: int) -> dict:
-    from core.config import RunConfig
-
-    return _plan_summary(RunConfig.from_json(config_json), num_classes)
+    return models.plan_summary(RunConfig.from_json(config_json), num_classes)
 
 
 def dataset_version(name: str) -> tuple:
@@ -42,25 +43,20 @@ def health_report(name: str, version: tuple) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=2000)
 def thumbnail(sha: str, size: int = 96):
-    from core.tensors import decode_square
-
     return decode_square(data.read_bytes(sha), size).permute(1, 2, 0).numpy()
 
 
 @st.cache_data(show_spinner="Asking the pretrained network what it sees…")
 def measure(dataset: str, probe: str, version: tuple) -> dict:
     """`version` changes with the dataset's content, so new images are measured again."""
-    return scenarios.measure(dataset, probe)
+    return imagenet.measure(dataset, probe)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def augment_preview(dataset: str | None, backbone_name: str, spec_key: str, spec: dict, n: int = 8) -> list:
     """One image of the dataset (or a sample photo) augmented n ways with the current settings."""
-    from core.config import AugmentSpec
-    from core.tensors import preview
-
     raw = _preview_bytes(dataset)
-    return preview(raw, AugmentSpec(**spec), backbones.get(backbone_name).preprocess(), n=n)
+    return augment.preview(raw, AugmentSpec(**spec), models.get(backbone_name).preprocess(), n=n)
 
 
 def _preview_bytes(dataset: str | None) -> bytes:

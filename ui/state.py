@@ -9,7 +9,7 @@ import dataclasses
 
 import streamlit as st
 
-from core import drafts
+from core.jobs import drafts
 from core.config import RunConfig
 
 STEPS = ("scenario", "backbone", "data", "layers")

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import backbones, scenarios
+from core import models, presets
 from core.errors import UserError
 from ui import state
 
 
 def weights_ready(name: str) -> bool:
     try:
-        return backbones.get(name).weight_status()[0] in scenarios.AVAILABLE
+        return models.get(name).weight_status()[0] in presets.USABLE_WEIGHTS
     except UserError:
         return False
 
@@ -18,8 +18,7 @@ def weights_ready(name: str) -> bool:
 def apply_scenario(code: str) -> None:
     """The scenario's preset, keeping the person's backbone, data and head."""
     cfg = state.config()
-    stages = len(backbones.get(cfg.backbone).stage_list())
-    preset = scenarios.preset(code, cfg.backbone, stages, base=cfg)
+    preset = presets.preset(code, cfg.backbone, models.stage_count(cfg.backbone), base=cfg)
     state.save(preset.replace(head=cfg.head))
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import drafts, samples
+from core.data import samples
+from core.jobs import drafts
 from core.config import DataSpec, RunConfig
 from tests.conftest import ROOT
 

@@ -1,7 +1,10 @@
 """Train, Evaluate, Predict, Export and Runs pages on runs prepared by the real engine."""
 import torch
 
-from core import jobs, store, train, worker
+from core import jobs
+from core.jobs import store, worker
+from core.paths import run_dir
+from core.training import trainer as train
 from tests import corpus
 from tests.app.conftest import no_exceptions, open_app
 from tests.training import digits, probe
@@ -104,7 +107,7 @@ def test_export_page_verifies_and_offers_downloads():
 def test_deleting_a_run_removes_its_files_and_rows():
     at, token = open_app()
     run_id = finished_run(token, epochs=1)
-    folder = store.run_dir(run_id)
+    folder = run_dir(run_id)
     assert (folder / "model.safetensors").exists()
     show(at, "pages/runs.py")
     at.selectbox(key="runs_pick").set_value(run_id).run()

@@ -1,25 +1,62 @@
-"""Browser helpers: open a page and wait for Streamlit to settle, assert no exception box, shoot."""
+"""Browser helpers: open a page and wait for Streamlit's script runs, assert no exception box, shoot.
+
+This Streamlit never shows `stStatusWidget`; the app element's `data-test-script-state` attribute goes
+`running` → `notRunning` around every script run. An init script counts those transitions in the page
+(`window.__stRuns`), so an action can wait for the rerun *it* caused instead of a fixed pause.
+"""
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ARTIFACTS, CONNECTED
 
 SLOW = 180_000  # ms: training on a 2-core CPU
+APP = "[data-testid='stApp']"
+COUNT_RUNS = """
+if (!window.__stCounting) {  // added once per open_page call: install once per document
+  window.__stCounting = true;
+  window.__stRuns = 0;
+  new MutationObserver((changes) => {
+    for (const c of changes) {
+      if (c.oldValue === 'running' && c.target.getAttribute('data-test-script-state') === 'notRunning') window.__stRuns++;
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
+                        attributeOldValue: true});
+}
+"""
 
 
-def open_page(page: Page, url: str) -> None:
+def script_runs(page: Page) -> int:
+    return page.evaluate("() => window.__stRuns || 0")
+
+
+def _idle_after(page: Page, count: int, timeout: int) -> None:
+    page.wait_for_function(
+        f"(n) => (window.__stRuns || 0) > n && document.querySelector(\"{APP}\")"
+        ".getAttribute('data-test-script-state') === 'notRunning'", arg=count, timeout=timeout)
+
+
+def after_rerun(page: Page, action: Callable[[], object], timeout: int = 60_000) -> None:
+    """Do `action` (a click, a fill) and wait until the script run it started has finished."""
+    before = script_runs(page)
+    action()
+    _idle_after(page, before, timeout)
+
+
+def open_page(page: Page, url: str, timeout: int = 60_000) -> None:
+    page.add_init_script(COUNT_RUNS)
     page.goto(url)
-    page.wait_for_selector(CONNECTED, timeout=60_000)
-    settle(page)
+    page.wait_for_selector(CONNECTED, timeout=timeout)
+    _idle_after(page, 0, timeout)  # the first script run of this page load is over
 
 
 def settle(page: Page, timeout: int = 60_000) -> None:
-    """Wait until the script run is over: Streamlit shows its status widget only while running."""
-    page.wait_for_timeout(400)
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=timeout)
+    """No script run in progress (for moments when the test did not cause the rerun itself)."""
+    page.wait_for_function(f"() => document.querySelector(\"{APP}\")"
+                           ".getAttribute('data-test-script-state') === 'notRunning'", timeout=timeout)
 
 
 def no_exception(page: Page) -> None:
@@ -31,15 +68,8 @@ def shoot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def nav(page: Page, label: str) -> None:
-    page.locator("[data-testid='stSidebarNav']").get_by_text(label, exact=False).first.click()
-    page.wait_for_selector(CONNECTED)
-    settle(page)
-
-
 def click(page: Page, name: str) -> None:
-    page.get_by_role("button", name=re.compile(name)).first.click()
-    settle(page)
+    after_rerun(page, lambda: page.get_by_role("button", name=re.compile(name)).first.click())
 
 
 def token(page: Page) -> str:

@@ -9,11 +9,13 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from core import drafts, jobs, samples
+from core import jobs
+from core.data import samples
+from core.jobs import drafts
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from tests import corpus
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import SLOW, click, no_exception, open_page, plotted_points, settle, shoot, token
+from tests.e2e.helpers import SLOW, after_rerun, click, no_exception, open_page, plotted_points, shoot, token
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +32,9 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
     me = token(page)
 
     open_page(page, f"{server}/data?s={me}")
-    page.get_by_role("button", name="Load sample").click()
+    after_rerun(page, lambda: page.get_by_role("button", name="Load sample").click(), timeout=SLOW)
     expect(page.get_by_text("Dataset: mnist-30")).to_be_visible(timeout=SLOW)
-    settle(page)
-    expect(page.get_by_text("Health check")).to_be_visible()
+    expect(page.get_by_text("Health check")).to_be_visible(timeout=SLOW)
     no_exception(page)
     shoot(page, "02-data")
     click(page, "Use this data")
@@ -50,10 +51,9 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
     expect(page.get_by_text("Freeze the whole backbone")).to_be_visible()
     head_epochs = page.get_by_label("Head epochs")
     head_epochs.fill("3")
-    head_epochs.press("Enter")
-    settle(page)
-    page.locator("[data-testid='stButtonGroup']").get_by_text("light", exact=True).click()  # live augmentation:
-    settle(page)  # the backbone runs every epoch, slow enough to watch the chart grow
+    after_rerun(page, lambda: head_epochs.press("Enter"))
+    # live augmentation: the backbone runs every epoch, slow enough to watch the chart grow
+    after_rerun(page, lambda: page.locator("[data-testid='stButtonGroup']").get_by_text("light", exact=True).click())
     click(page, "These layers are ready")
     no_exception(page)
     shoot(page, "05-layers")
@@ -67,15 +67,16 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
     first = plotted_points(page)
     shoot(page, "06-train-live")
     expect(page.get_by_text("Epoch 2 of 3")).to_be_visible(timeout=SLOW)
-    page.wait_for_timeout(1500)  # the next poll redraws the chart
-    assert plotted_points(page) > first > 0  # the live chart gains points while training
+    assert first > 0
+    page.wait_for_function(f"() => {{ const p = document.querySelectorAll('.js-plotly-plot')[1];"
+                           f" return p && p.data && p.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) > {first}; }}",
+                           timeout=SLOW)  # the live chart gains points while training
     expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)
     no_exception(page)
     shoot(page, "07-train-done")
 
-    page.get_by_text("Evaluate this run").click()
+    after_rerun(page, lambda: page.get_by_text("Evaluate this run").click())
     expect(page.get_by_text("Confusion matrix")).to_be_visible(timeout=60_000)
-    settle(page)
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     no_exception(page)
     shoot(page, "08-evaluate")
@@ -83,9 +84,8 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
     open_page(page, f"{server}/predict?s={me}")
     picture = tmp_path / "digit.png"
     picture.write_bytes(corpus.png(3, (64, 64)))
-    page.locator("input[type='file']").first.set_input_files(str(picture))
+    after_rerun(page, lambda: page.locator("input[type='file']").first.set_input_files(str(picture)))
     expect(page.get_by_text(re.compile(r"digit\.png → "))).to_be_visible(timeout=60_000)
-    settle(page)
     expect(page.locator(".js-plotly-plot").first).to_be_visible()  # the top-k bars
     no_exception(page)
     shoot(page, "09-predict")

@@ -1,0 +1,100 @@
+"""CLI commands that start training: train (in this process), submit (queue for the worker)."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from core import jobs, models, presets
+from core.cli.registry import command, owner_arg, positive_int
+from core.config import BASELINES, DEVICES, RunConfig
+from core.jobs import store, worker
+from core.scenarios import CODES
+
+
+def config_args(p):
+    p.add_argument("--config", help="a RunConfig file (.json or .yaml); flags below override it")
+    p.add_argument("--dataset")
+    p.add_argument("--backbone", help="default: efficientnet_lite0 (weights bundled, works offline)")
+    p.add_argument("--scenario", choices=CODES, help="the scenario's preset (default S1)")
+    p.add_argument("--epochs", type=positive_int, help="total epochs; with a fine-tune phase a third go to the head")
+    p.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of pretrained")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--device", choices=DEVICES)
+    p.add_argument("--baselines", nargs="*", choices=BASELINES, help="companion runs")
+    owner_arg(p)
+
+
+def config_from_args(args) -> RunConfig:
+    base = RunConfig.load(args.config) if args.config else RunConfig()
+    backbone = args.backbone or base.backbone
+    if args.scenario or not args.config:
+        base = presets.preset(args.scenario or base.scenario, backbone, models.stage_count(backbone), base)
+    config = dataclasses.replace(base, backbone=backbone)
+    if args.dataset:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, dataset=args.dataset))
+    train = config.train
+    if args.epochs is not None:
+        head = args.epochs if not train.finetune_epochs else max(1, args.epochs // 3)
+        train = dataclasses.replace(train, head_epochs=head, finetune_epochs=max(0, args.epochs - head))
+    if args.batch_size:
+        train = dataclasses.replace(train, batch_size=args.batch_size)
+    changes = {"train": train}
+    for flag, key in (("seed", "seed"), ("device", "device"), ("baselines", "baselines")):
+        if getattr(args, flag) is not None:
+            changes[key] = tuple(getattr(args, flag)) if flag == "baselines" else getattr(args, flag)
+    if args.no_pretrained:
+        changes["weights"] = "none"
+    return models.check(dataclasses.replace(config, **changes))
+
+
+def echo(event: dict) -> None:
+    if event["event"] == "epoch":
+        val = "-" if event["val_accuracy"] is None else f"{event['val_accuracy']:.3f}"
+        print(f"  {event['phase']:8s} epoch {event['epoch'] + 1:3d}  loss {event['train_loss']:.4f}  "
+              f"train acc {event['train_accuracy']:.3f}  val acc {val}  {event['seconds']:.1f}s", file=sys.stderr)
+    elif event["event"] == "extract" and event["done"] == event["total"]:
+        print(f"  features: {event['split']} {event['done']}/{event['total']}", file=sys.stderr)
+
+
+@command("train", "train in this process and print the final metrics", config_args)
+def train_cmd(args):
+    config, owner = config_from_args(args), args.owner or jobs.default_owner()
+    submitted = jobs.submit(config, owner)
+    for run_id in [submitted["run_id"], *submitted["companions"].values()]:
+        job = store.latest_job(run_id)
+        claimed = worker.claim_specific(job["id"])
+        worker.process(claimed, echo=None if args.json else echo)
+    row = store.run_row(submitted["run_id"], owner)
+    result = _result(row, submitted["companions"])
+    return result, _result_text(result)
+
+
+def _result(row: dict, companions: dict) -> dict:
+    summary = row.get("summary") or {}
+    return {"run_id": row["id"], "status": row["status"], "message": row["message"],
+            "val_accuracy": summary.get("val_accuracy"), "test_accuracy": summary.get("test_accuracy"),
+            "seconds": summary.get("seconds"), "epochs": summary.get("epochs"), "classes": summary.get("classes"),
+            "companions": {role: _brief(cid) for role, cid in companions.items()}}
+
+
+def _brief(run_id: str) -> dict:
+    row = store.run_row(run_id)
+    summary = row.get("summary") or {}
+    return {"run_id": run_id, "status": row["status"], "test_accuracy": summary.get("test_accuracy")}
+
+
+def _result_text(result: dict) -> str:
+    text = (f"run {result['run_id']}: {result['status']}  val acc {result['val_accuracy']}  "
+            f"test acc {result['test_accuracy']}  {result['seconds']}s")
+    if result["message"]:
+        text += f"\n{result['message']}"
+    for role, brief in result["companions"].items():
+        text += f"\n  {role}: run {brief['run_id']} {brief['status']} test acc {brief['test_accuracy']}"
+    return text
+
+
+@command("submit", "queue a run for the worker; prints its ids", config_args)
+def submit_cmd(args):
+    submitted = jobs.submit(config_from_args(args), args.owner)
+    return submitted, f"queued run {submitted['run_id']} (job {submitted['job_id']})"

@@ -1,0 +1,98 @@
+"""Adding images to a dataset: validate each item, store its bytes once by content hash, record it
+in the manifest, and report every rejection and duplicate with the file's name."""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable
+
+from core import db
+from core.data import splits, store
+from core.data.fingerprint import is_grayscale, perceptual_hash
+from core.data.images import ImageRejected, decode
+from core.data.uploads import Entry, Item, Rejection
+
+
+@dataclass
+class IngestReport:
+    dataset: str
+    stored: int = 0
+    classes: dict[str, int] = field(default_factory=dict)  # images per class, whole dataset
+    rejected: list[dict] = field(default_factory=list)  # {"file", "reason"}
+    duplicates: list[dict] = field(default_factory=list)  # {"file", "duplicate_of", "class"}
+    empty_classes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+
+def ingest(dataset: str, entries: Iterable[Entry], source: str = "upload",
+           progress: Callable[[int, int], None] | None = None) -> IngestReport:
+    """Validate and store every item; rejections carry their file name and reason. Nothing valid
+    is lost because of a bad neighbour, and no input may crash this loop."""
+    entries = list(entries)
+    ident = store.create(dataset, source)
+    name = store.name_of(ident)
+    report = IngestReport(name)
+    for done, entry in enumerate(entries, start=1):
+        if isinstance(entry, Rejection):
+            report.rejected.append({"file": entry.file, "reason": entry.reason})
+        else:
+            _ingest_one(ident, entry, report)
+        if progress:
+            progress(done, len(entries))
+    _finish(ident, report, {e.class_name for e in entries if isinstance(e, Item)})
+    return report
+
+
+def _ingest_one(ident: int, item: Item, report: IngestReport) -> None:
+    try:
+        picture = decode(item.data)
+        facts = _facts(item.data, picture)
+    except ImageRejected as exc:
+        report.rejected.append({"file": item.file, "reason": str(exc)})
+        return
+    except Exception as exc:  # e.g. MemoryError on a hostile file: reject it, keep going
+        report.rejected.append({"file": item.file, "reason": f"could not be read ({type(exc).__name__})"})
+        return
+    _store(ident, item, facts, report)
+
+
+def _facts(data: bytes, picture) -> dict:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "width": picture.width,
+            "height": picture.height, "gray": int(is_grayscale(picture)), "phash": perceptual_hash(picture)}
+
+
+def _store(ident: int, item: Item, facts: dict, report: IngestReport) -> None:
+    path = store.image_path(facts["sha256"])
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(item.data)
+        tmp.replace(path)  # atomic: a crash never leaves half a file under the final name
+    with db.transaction() as conn:
+        existing = conn.execute("""SELECT i.id, i.original, c.name FROM images i JOIN classes c ON c.id = i.class_id
+                                   WHERE i.dataset_id = ? AND i.sha256 = ?""", (ident, facts["sha256"])).fetchone()
+        if existing:
+            conn.execute("INSERT INTO duplicates (dataset_id, file, class_name, image_id) VALUES (?, ?, ?, ?)",
+                         (ident, item.file, item.class_name, existing["id"]))
+            report.duplicates.append({"file": item.file, "duplicate_of": existing["original"],
+                                      "class": existing["name"]})
+            return
+        class_id = store.ensure_class(conn, ident, item.class_name)
+        conn.execute("""INSERT INTO images (dataset_id, class_id, sha256, bytes, width, height, gray, phash,
+                        original, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                     (ident, class_id, facts["sha256"], facts["bytes"], facts["width"], facts["height"],
+                      facts["gray"], facts["phash"], item.file, time.time()))
+    report.stored += 1
+
+
+def _finish(ident: int, report: IngestReport, offered: set[str]) -> None:
+    """Counts for the whole dataset; classes left without a valid image are named, including
+    classes whose every file was rejected (those are not created)."""
+    counts = store.class_counts_by_id(ident)
+    report.classes = counts
+    report.empty_classes = sorted({c for c, n in counts.items() if n == 0} | (offered - set(counts)))
+    splits.assign_splits(report.dataset, *splits.split_params(ident))

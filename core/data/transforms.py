@@ -1,0 +1,71 @@
+"""Images into the tensors a backbone expects, as its weights were trained: one path for training,
+evaluation, predictions, Grad-CAM and export.
+
+A picture is made square once (short side resized to the weights' resize size, centre square), kept
+as uint8; evaluation centre-crops it to the crop size; `normalize` scales with the weights' own
+mean and std. `model_input` chains the three for PIL pictures; the decoded cache stores the square
+and the batch sources crop and normalise it, so both routes give identical tensors.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from core.data.images import decode
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What the weights expect: resize the short side, center-crop, normalise."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Preprocess":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def square(picture: Image.Image, size: int, interpolation: str = "bilinear") -> torch.Tensor:
+    """RGB picture → short side `size` → centre square `size`×`size`, uint8 CHW."""
+    tensor = torch.from_numpy(np.asarray(picture.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
+    mode = v2.InterpolationMode(interpolation)
+    tensor = v2.functional.resize(tensor, size, interpolation=mode, antialias=True)
+    return v2.functional.center_crop(tensor, [size, size]).contiguous()
+
+
+def decode_square(raw: bytes, size: int, interpolation: str = "bilinear") -> torch.Tensor:
+    return square(decode(raw), size, interpolation)
+
+
+def eval_crop(pre: Preprocess) -> v2.Compose:
+    """The evaluation view of a square: its centre at the crop size."""
+    return v2.Compose([v2.CenterCrop(pre.crop)])
+
+
+def normalize(batch: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """uint8 NCHW → float, scaled and normalised with the weights' own statistics."""
+    mean = torch.tensor(pre.mean, device=batch.device).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std, device=batch.device).view(1, 3, 1, 1)
+    return (batch.float() / 255.0 - mean) / std
+
+
+def eval_uint8(pictures: list[Image.Image], pre: Preprocess) -> torch.Tensor:
+    """PIL pictures as the uint8 crops the model sees (N, 3, crop, crop)."""
+    crop = eval_crop(pre)
+    return torch.stack([crop(square(p, pre.resize, pre.interpolation)) for p in pictures])
+
+
+def model_input(pictures: list[Image.Image], pre: Preprocess) -> torch.Tensor:
+    """PIL pictures → the normalised batch a model takes: the one eval transform."""
+    return normalize(eval_uint8(pictures, pre), pre)
