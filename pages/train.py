@@ -128,7 +128,7 @@ def active(run: dict | None) -> bool:
 
 
 @st.fragment(run_every=POLL_SECONDS)
-def live(run_id: str) -> None:
+def poll(run_id: str) -> None:
     if not active(render(run_id)):
         st.rerun()  # leave the polling fragment once everything is over
 
@@ -142,7 +142,7 @@ def current(run_id: str) -> dict | None:
 
 if run_id:
     if active(current(run_id)):
-        live(run_id)
+        poll(run_id)
     else:
         render(run_id)
         if state.wizard_state().get("demo") == run_id:  # the demo ends on the Evaluate page

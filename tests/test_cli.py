@@ -54,3 +54,20 @@ def test_offline_pretrained_download_is_a_clear_error(tmp_path):
     out = cli("imagenet", "resnet18", str(img))
     assert out.returncode == 2
     assert "resnet18-f37072fd.pth" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_numeric_flags_are_refused_alike_everywhere(chelsea_png):
+    for args in (("imagenet", "efficientnet_lite0", str(chelsea_png), "--top", "0"),
+                 ("predict", "--run", "0123456789ab", str(chelsea_png), "--top", "0"),
+                 ("sample", "digits", "--per-class", "0"),
+                 ("train", "--dataset", "x", "--epochs", "0")):
+        out = cli(*args)
+        assert out.returncode == 2 and "must be 1 or more" in out.stderr, (args, out.stderr)
+
+
+def test_a_run_is_named_with_run_everywhere_and_ids_are_checked():
+    for args in (("run", "--run", "nope"), ("run", "nope"), ("cancel", "--run", "../../etc"), ("resume", "--run", "x")):
+        out = cli(*args, "--json")
+        assert out.returncode == 2 and "is not a run id" in out.stderr, (args, out.stderr)
+    out = cli("run", "--run", "0123456789ab", "--json")
+    assert out.returncode == 2 and "no run '0123456789ab'" in out.stderr

@@ -12,7 +12,8 @@ def _bench_args(p):
     p.add_argument("--per-class", type=positive_int, default=30, help="MNIST images per class")
     p.add_argument("--target", type=float, default=0.7, help="validation accuracy both loops must reach")
     p.add_argument("--plain-epochs", type=positive_int, default=14, help="most epochs the plain loop gets for (a)")
-    p.add_argument("--finetune-epochs", type=positive_int, default=2)
+    p.add_argument("--finetune-epochs", type=positive_int, default=10,
+                   help="most fine-tune epochs either loop gets to reach the target")
     p.add_argument("--device", default="auto", choices=DEVICES)
 
 
@@ -30,6 +31,9 @@ def bench_cmd(args):
         part = result[key]
         lines.append(f"{key}: engine {part['engine']['seconds_to_target']}s vs plain {part['plain']['seconds_to_target']}s "
                      f"to target (ratio {part['seconds_to_target_ratio']}); images/s ratio {part['images_per_second_ratio']}")
+    recipe = result["fine_tuning"]["engine_recipe"]
+    lines.append(f"fine_tuning, the engine's recipe (head first): {recipe['seconds_to_target']}s to target "
+                 f"(ratio {result['fine_tuning']['recipe_seconds_to_target_ratio']})")
     return result, "\n".join(lines)
 
 

@@ -115,3 +115,22 @@ def test_deleting_a_run_removes_its_files_and_rows():
     no_exceptions(at)
     assert not folder.exists()
     assert jobs.runs(token) == [] and store.metrics(run_id) == []
+
+
+def test_train_page_polls_only_metric_rows_it_has_not_seen(monkeypatch):
+    at, token = open_app(probe(digits(per_class=10), epochs=3))
+    run_id = finished_run(token, epochs=3)
+    asked, real = [], store.metrics
+    monkeypatch.setattr(store, "metrics", lambda rid, kind=None, after_id=0: asked.append((rid, kind, after_id))
+                        or real(rid, kind, after_id))
+    show(at, "pages/train.py", run_id)
+    last = real(run_id)[-1]["id"]
+    first_view = [a for a in asked if a[0] == run_id]
+    assert first_view[0][2] == 0 and all(a[2] >= last for a in first_view[1:])  # the whole run is read once
+    asked.clear()
+    store.add_metric(run_id, {"event": "step", "phase": "head", "epoch": 2, "step": 99, "loss": 0.5, "lr": 1e-3,
+                              "images_per_second": 10.0})
+    at.run()
+    no_exceptions(at)
+    reads = [a for a in asked if a[0] == run_id]
+    assert reads and all(a[2] >= last for a in reads)  # later views ask only for newer rows
