@@ -1,9 +1,10 @@
 """TransferLab: the router. Pages live in pages/, shared Streamlit pieces in ui/, the engine in core/."""
 import streamlit as st
 
-from ui import sidebar, state
+from ui import sidebar, state, warm
 
 st.set_page_config(page_title="TransferLab", page_icon=":material/science:", layout="wide")
+warm.start()  # once per server process, in the background: registry facts and stage maps
 state.token()  # the draft/owner token, kept in the URL so a refresh finds this person's work again
 
 PAGES = {
@@ -21,6 +22,7 @@ PAGES = {
         st.Page("pages/export.py", title="8 · Export", icon=":material/download:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     ],
+    "Class": [st.Page("pages/teacher.py", title="Teacher", icon=":material/school:")],
 }
 page = st.navigation(PAGES)
 sidebar.render()

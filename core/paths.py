@@ -1,6 +1,6 @@
-"""Where TransferLab keeps its data (one folder, the data home; nothing else is needed), where a
-run's files live, and whether the outside network is reachable (it decides where pretrained
-weights and online samples come from)."""
+"""Process-level facts: where TransferLab keeps its data (one folder, the data home; nothing else is
+needed), where a run's files live, which owner a headless process acts for, and whether the outside
+network is reachable (it decides where pretrained weights and online samples come from)."""
 from __future__ import annotations
 
 import os
@@ -28,6 +28,12 @@ def subdir(name: str) -> Path:
     path = data_home() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def env_owner() -> str:
+    """The owner token a headless process (CLI, tests) acts for: $TRANSFERLAB_OWNER, else 'cli'.
+    The app never uses it: every page passes the browser's own token."""
+    return os.environ.get("TRANSFERLAB_OWNER") or "cli"
 
 
 def check_run_id(run_id: str) -> str:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import data, jobs, models, presets
 from ui import cached, figures, state
-from ui.widgets import weights_ready
+from ui.widgets import locked, weights_ready
 
 st.title("2 · Backbone")
 st.write("The backbone is the pretrained network whose knowledge you reuse. Bigger ones know more but train "
@@ -40,8 +40,9 @@ if own:
                  hide_index=True, width="stretch")
 
 names = [r["name"] for r in rows] + [r["name"] for r in own]
-current = cfg.backbone if cfg.backbone in names else names[0]
-choice = st.selectbox("Backbone", names, index=names.index(current), key="bb_choice",
+fixed = locked("backbone")
+current = fixed if fixed in names else cfg.backbone if cfg.backbone in names else names[0]
+choice = st.selectbox("Backbone", names, index=names.index(current), key="bb_choice", disabled=bool(fixed),
                       format_func=lambda n: f"★ {n}" if n in recommended else n)
 detail = cached.describe(choice)
 st.subheader(choice)
@@ -60,7 +61,7 @@ with right:
     else:
         st.warning(f"Pretrained weights are not available here: {detail['weights_note']}. You can still train it "
                    "from random initialisation (a fair from-scratch comparison), or pick a ★ backbone.")
-    images = len(data.records(cfg.data.dataset, "train")) if cfg.data.dataset else 1000
+    images = data.split_counts(cfg.data.dataset, state.token())["train"] if cfg.data.dataset else 1000
     frozen = cached.epoch_estimate(choice, images, True)
     tuned = cached.epoch_estimate(choice, images, False)
     if frozen["seconds"] is not None:

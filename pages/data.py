@@ -10,13 +10,14 @@ from ui import cached, figures, state
 
 st.title("3 · Data")
 cfg = state.config()
+owner = state.token()
 
 
 def ingest(pairs, class_name=None, label="files"):
     """Validate and store, with a progress bar; remember rejections and duplicates to show them."""
     entries = data.from_uploads(pairs, class_name)
     bar = st.progress(0.0, text=f"Checking {label}…")
-    report = data.ingest(cfg.data.dataset, entries, progress=lambda done, total: bar.progress(
+    report = data.ingest(cfg.data.dataset, entries, owner=owner, progress=lambda done, total: bar.progress(
         done / total, text=f"Checking {label}: {done}/{total}"))
     bar.empty()
     log = st.session_state.setdefault("ingest_log", [])
@@ -37,20 +38,23 @@ def new_uploads(files, key: str) -> list:
 
 
 # ---- choose the dataset -----------------------------------------------------------------------
-existing = [d["name"] for d in data.list_datasets()]
+listed = data.list_datasets(owner)
+existing = [d["name"] for d in listed]
+read_only = {d["name"] for d in listed if not d["writable"]}
 left, right = st.columns(2)
 with left.container(border=True):
     st.markdown("**Your datasets**")
     if existing:
         index = existing.index(cfg.data.dataset) if cfg.data.dataset in existing else 0
-        picked = st.selectbox("Dataset", existing, index=index, key="ds_pick")
+        picked = st.selectbox("Dataset", existing, index=index, key="ds_pick",
+                              format_func=lambda n: f"{n} (shared, read-only)" if n in read_only else n)
         if picked != cfg.data.dataset and st.button("Use this dataset", key="ds_use"):
             state.set_dataset(picked)
             st.rerun()
     name = st.text_input("New dataset name", key="ds_new_name", placeholder="e.g. my-plants")
     if st.button("Create", key="ds_create", disabled=not name):
         try:
-            data.create(name, exist_ok=False)
+            data.create(name, owner, exist_ok=False)
             state.set_dataset(data.clean_dataset_name(name))
             st.rerun()
         except UserError as exc:
@@ -65,7 +69,7 @@ with right.container(border=True):
     if st.button("Load sample", key="sample_load", disabled=not catalog[sample]["available"]):
         target = f"{sample}-{per_class}"
         with st.spinner("Loading the sample…"):
-            report = samples.materialize(sample, target, per_class=per_class)
+            report = samples.materialize(sample, target, per_class=per_class, owner=owner)
         state.set_dataset(report.dataset)
         st.rerun()
 
@@ -74,36 +78,63 @@ if not cfg.data.dataset:
     st.stop()
 
 dataset = cfg.data.dataset
+if dataset not in existing:  # deleted, renamed, or someone else's name in an old draft
+    st.warning(f"Dataset {dataset!r} is not one of yours any more: pick or create another.")
+    st.stop()
 st.subheader(f"Dataset: {dataset}")
-tabs = st.tabs(["Per class", "Folder", "Zip", "Camera"])
-with tabs[0]:
+if dataset in read_only:
+    st.info("This dataset is shared with you read-only: train on it as it is, or create your own to add images.")
+tabs = [] if dataset in read_only else st.tabs(["Per class", "Folder", "Zip", "Camera"])
+
+
+def per_class_tab() -> None:
     c1, c2 = st.columns([3, 1])
     new_class = c1.text_input("Add a class", key="class_name", placeholder="e.g. daisy")
     if c2.button("Add class", key="class_add", disabled=not new_class):
         try:
-            data.add_class(dataset, new_class)
+            data.add_class(dataset, new_class, owner)
             st.rerun()
         except UserError as exc:
             st.error(str(exc))
-    for class_name in data.class_counts(dataset):
+    for class_name, count in data.class_counts(dataset, owner).items():
         files = st.file_uploader(f"Images for **{class_name}**", accept_multiple_files=True, key=f"up:{class_name}")
         fresh = new_uploads(files, f"up:{class_name}")
         if fresh:
             ingest([(f.name, f.getvalue()) for f in fresh], class_name=class_name, label=f"{class_name} images")
-with tabs[1]:
+        if not count and st.button(f"Remove the empty class {class_name}", key=f"rm:{class_name}"):
+            data.remove_class(dataset, class_name, owner)
+            st.rerun()
+
+
+def upload_tabs() -> None:
+    with tabs[0]:
+        per_class_tab()
+    with tabs[1]:
+        folder_tab()
+    with tabs[2]:
+        zip_tab()
+    with tabs[3]:
+        camera_tab()
+
+
+def folder_tab() -> None:
     st.caption("A folder with one sub-folder per class (cats/…, dogs/…).")
     files = st.file_uploader("Folder", accept_multiple_files="directory", key="up:folder")
     fresh = new_uploads(files, "up:folder")
     if fresh:
         ingest([(f.name, f.getvalue()) for f in fresh], label="the folder")
-with tabs[2]:
+
+
+def zip_tab() -> None:
     st.caption("A zip in class-folder layout. It is read in memory and checked member by member.")
     archive = st.file_uploader("Zip archive", type=["zip"], key="up:zip")
     fresh = new_uploads([archive] if archive else [], "up:zip")
     if fresh:
         ingest([(fresh[0].name, fresh[0].getvalue())], label=fresh[0].name)
-with tabs[3]:
-    classes = list(data.class_counts(dataset))
+
+
+def camera_tab() -> None:
+    classes = list(data.class_counts(dataset, owner))
     if not classes:
         st.info("Add a class first; snapshots go into a class.")
     else:
@@ -112,6 +143,10 @@ with tabs[3]:
         fresh = new_uploads([shot] if shot else [], "cam")
         if fresh:
             ingest([(f"camera-{fresh[0].file_id}.jpg", fresh[0].getvalue())], class_name=target, label="the snapshot")
+
+
+if tabs:
+    upload_tabs()
 
 last = st.session_state.get("last_ingest")
 if last:
@@ -122,11 +157,11 @@ if st.session_state.get("ingest_log"):
     st.table(pd.DataFrame(st.session_state["ingest_log"][:200]))  # plain HTML: readable and searchable
 
 # ---- gallery and health -----------------------------------------------------------------------
-version = cached.dataset_version(dataset)
-report = cached.health_report(dataset, version)
+version = cached.dataset_version(dataset, owner)
+report = cached.health_report(dataset, owner, version)
 st.subheader("Gallery")
 by_class: dict[str, list] = {}
-for record in data.records(dataset):
+for record in data.records(dataset, owner):
     by_class.setdefault(record.class_name, []).append(record)
 for class_name, count in report["classes"].items():
     shown = by_class.get(class_name, [])[:10]

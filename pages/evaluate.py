@@ -2,24 +2,27 @@
 import pandas as pd
 import streamlit as st
 
-from core import data, jobs
+from core import jobs
 from core.jobs import store
 from core.training import curves
-from ui import cached, figures, runs, state
+from ui import cached, figures, runs
 
 st.title("6 · Evaluate")
-owner = state.token()
 run_id = runs.pick()
 if not run_id:
     st.info("No finished run yet: train one on the **Train** step.")
     st.stop()
+owner = runs.owner_of(run_id)  # the browser's own, or a student's (teacher view, read-only)
 run = jobs.run(run_id, owner)
+lists = jobs.lists(run_id, owner)
+if run["dataset_gone"]:
+    st.info(f"Dataset **{run['dataset']}** was deleted since this run; it keeps its own images, shown here.")
 report = run.get("evaluation")
 if not report:
     st.warning("This run has no evaluation (its dataset had no test or validation images).")
     st.stop()
 classes = run["summary"]["classes"]
-by_id = {r.id: r for r in data.records(run["dataset"])}
+by_id = {r.id: r for r in lists.train + lists.val + lists.test}  # the run's own lists, as pinned at submit
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(f"{report['split']} accuracy", f"{report['accuracy']:.1%}")
@@ -69,7 +72,14 @@ chosen = st.multiselect("Runs", [r["id"] for r in others], key="compare",
                         format_func=lambda i: next(f"{r['id']} · {r['backbone']} · {r['role']}" for r in others if r["id"] == i))
 if chosen:
     rows = [r for r in jobs.runs(owner) if r["id"] in [run_id, *chosen]]
-    st.dataframe(pd.DataFrame(rows)[["id", "role", "backbone", "scenario", "val_accuracy", "test_accuracy", "seconds"]],
+    tests = {r["id"]: {x.sha256 for x in jobs.lists(r["id"], owner).test} for r in rows}
+    for r in rows:
+        r["same test images"] = "yes" if tests[r["id"]] == tests[run_id] else f"no ({len(tests[r['id']])} images)"
+    if any(r["same test images"] != "yes" for r in rows):
+        st.warning("Some of these runs were tested on different images (another dataset, split or version of it): "
+                   "their accuracies are not directly comparable.")
+    st.dataframe(pd.DataFrame(rows)[["id", "role", "backbone", "scenario", "dataset", "val_accuracy", "test_accuracy",
+                                     "same test images", "seconds"]],
                  hide_index=True, width="stretch")
     series = {i: curves.epoch_series(store.metrics(i, "epoch")) for i in [run_id, *chosen]}
     st.plotly_chart(figures.curves(series, "accuracy", None, "validation accuracy per epoch"), width="stretch",

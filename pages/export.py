@@ -29,7 +29,7 @@ for fmt, (title, filename) in FORMATS.items():
             path = subdir("exports") / run_id / filename
             try:
                 with st.spinner("Exporting and re-scoring the validation split…"):
-                    st.session_state[key] = export.export(run, fmt, path)
+                    st.session_state[key] = export.export(run, fmt, path, jobs.lists(run_id, state.token()))
                 store.add_artifact(run_id, fmt, str(path))
             except UserError as exc:
                 st.error(str(exc))

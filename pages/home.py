@@ -1,10 +1,17 @@
 import streamlit as st
 
 from core import jobs, scenarios
+from core.classroom import classes
 from core.jobs import demo
-from ui import state
+from ui import classroom, state
 
 st.title("TransferLab")
+member = classes.membership(state.token())
+if member:
+    st.success(f"You are **{member['name']}** in class **{member['class_name']}**: your work is private to you "
+               "(your teacher sees your runs' results).")
+elif st.query_params.get("join") or st.toggle("I am in a class: join it", key="join_toggle"):
+    classroom.join_form()
 st.write("Transfer learning on images, step by step. A network pretrained on millions of photos already "
          "knows edges, textures and object parts; you remove its last layer, keep what should stay frozen, "
          "add a new head for **your** classes and train only what your data can support.")
@@ -32,7 +39,7 @@ if st.button("Run the demo", type="primary", key="demo"):
     jobs.ensure_worker()  # start it first: its imports overlap with the preparation below
     with st.status("Preparing the demo…", expanded=True) as progress:
         st.write("Loading the sample and asking the pretrained network what it sees…")
-        config, measured = demo.prepare()
+        config, measured = demo.prepare(state.token())
         st.write(f"Your data lands in **{config.scenario}**; using **{config.backbone}**.")
         submitted = jobs.submit(config, state.token())
         progress.update(label="Demo queued", state="complete")

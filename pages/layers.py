@@ -8,13 +8,13 @@ from core.config import (ACTIVATIONS, AUG_PRESETS, BN_POLICIES, FREEZE_MODES, OP
                          AugmentSpec, FreezePlan, HeadSpec)
 from core.errors import ConfigError, UserError
 from ui import cached, figures, state
-from ui.widgets import apply_scenario
+from ui.widgets import apply_scenario, class_rules, locked
 
 st.title("4 · Layers & head")
 st.write("Frozen stages keep what they learned on ImageNet (and their BatchNorm statistics); trainable ones "
          "adapt to your data. Phase 1 always trains the new head alone; phase 2 fine-tunes what you open here.")
 cfg = state.config()
-classes = len(data.class_names(cfg.data.dataset)) if cfg.data.dataset else 2
+classes = len(data.class_names(cfg.data.dataset, state.token())) if cfg.data.dataset else 2
 summary = cached.plan_summary(cfg.to_json(), classes)
 stage_names = [r["name"] for r in summary["stages"] if r["name"] != "head"]
 
@@ -61,8 +61,12 @@ with st.container(border=True):
     st.markdown("**Training phases**")
     t = cfg.train
     c1, c2, c3, c4 = st.columns(4)
-    head_epochs = c1.number_input("Head epochs", 0, 200, t.head_epochs, key="tr_head")
-    finetune_epochs = c2.number_input("Fine-tune epochs", 0, 200, t.finetune_epochs, key="tr_ft")
+    rules = class_rules()
+    cap = (rules.preset.get("epochs") if rules else None) or 200
+    head_epochs = c1.number_input("Head epochs", 0, cap, min(t.head_epochs, cap), key="tr_head")
+    finetune_epochs = c2.number_input("Fine-tune epochs", 0, cap, min(t.finetune_epochs, cap), key="tr_ft")
+    if cap < 200:
+        st.caption(f"Your class trains at most **{cap}** epochs in all (head + fine-tune).")
     lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
     head_lr = c3.select_slider("Head LR", lrs, value=min(lrs, key=lambda v: abs(v - t.head_lr)), key="tr_hlr")
     finetune_lr = c4.select_slider("Fine-tune LR", lrs, value=min(lrs, key=lambda v: abs(v - t.finetune_lr)), key="tr_flr")
@@ -72,7 +76,7 @@ with st.container(border=True):
     optimizer = c6.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(t.optimizer), key="tr_opt")
     schedule = c7.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(t.schedule), key="tr_sched")
     batch = c8.select_slider("Batch size", [8, 16, 32, 64, 128], value=min([8, 16, 32, 64, 128],
-                             key=lambda v: abs(v - t.batch_size)), key="tr_bs")
+                             key=lambda v: abs(v - t.batch_size)), key="tr_bs", disabled=bool(locked("batch_size")))
 
 with st.container(border=True):
     st.markdown("**Augmentation** (each training image gets its own random draw)")
@@ -88,7 +92,7 @@ with st.container(border=True):
                       color_jitter=d4.slider("Colour jitter", 0.0, 0.5, float(a.color_jitter), 0.05, key="au_cj"),
                       grayscale=d5.slider("Grayscale p", 0.0, 1.0, float(a.grayscale), 0.05, key="au_gray"))
     augment_spec = AugmentSpec(preset=preset, **custom)
-    views = cached.augment_preview(cfg.data.dataset, cfg.backbone, augment_spec.__repr__(), dataclasses.asdict(augment_spec))
+    views = cached.augment_preview(cfg.data.dataset, state.token(), cfg.backbone, augment_spec.__repr__(), dataclasses.asdict(augment_spec))
     st.image(views, width=110, caption=[f"view {i + 1}" for i in range(len(views))])
 
 try:

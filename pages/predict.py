@@ -3,7 +3,7 @@ and "not sure" below a confidence threshold."""
 import pandas as pd
 import streamlit as st
 
-from core import data
+from core import data, jobs
 from core.data import ImageRejected, decode
 from core.errors import UserError
 from core.serving import predict
@@ -15,6 +15,7 @@ if not run_id:
     st.info("No finished run yet: train one on the **Train** step.")
     st.stop()
 loaded = predict.load_run(run_id)
+test = jobs.lists(run_id, runs.owner_of(run_id)).test  # the run's own test list, fixed when it was submitted
 threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, 0.5, 0.05, key="threshold")
 show_cam = st.toggle("Show where the model looks (Grad-CAM)", value=True, key="cam_on")
 
@@ -31,7 +32,6 @@ with tab_camera:
     if shot:
         pictures.append(("camera", decode(shot.getvalue())))
 with tab_test:
-    test = data.records(loaded.config.data.dataset, "test")
     if test:
         picks = st.multiselect("Test images", [r.id for r in test], key="pred_test",
                                format_func=lambda i: next(f"{r.class_name}/{r.original.split('/')[-1]}" for r in test if r.id == i))

@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import data, scenarios
 from ui import cached, figures, state
-from ui.widgets import apply_scenario, weights_ready
+from ui.widgets import apply_scenario, locked, weights_ready
 
 st.title("1 · Scenario")
 st.write("Two questions decide how to transfer: **how many images per class** you have, and **how much they "
@@ -19,9 +19,11 @@ with left:
     clicked = [p.get("customdata") for p in (event.selection.points if event else []) if p.get("customdata")]
 with right:
     codes = list(scenarios.SCENARIOS)
-    choice = st.radio("Scenario", codes, index=codes.index(cfg.scenario), horizontal=True, key="scenario_choice",
-                      format_func=lambda c: f"{c} · {scenarios.SCENARIOS[c].strategy}")
-    picked = clicked[0] if clicked and clicked[0] != cfg.scenario else choice
+    fixed = locked("scenario")
+    choice = st.radio("Scenario", codes, index=codes.index(fixed or cfg.scenario), horizontal=True,
+                      key="scenario_choice", format_func=lambda c: f"{c} · {scenarios.SCENARIOS[c].strategy}",
+                      disabled=bool(fixed))
+    picked = fixed or (clicked[0] if clicked and clicked[0] != cfg.scenario else choice)
     info = scenarios.SCENARIOS[picked]
     with st.container(border=True):
         st.markdown(f"#### {info.code} · {info.title}")
@@ -39,12 +41,13 @@ st.subheader("Measure my data")
 if not cfg.data.dataset:
     st.info("Choose or upload a dataset on the **Data** step, then come back to measure where it lands.")
     st.stop()
-counts = data.class_counts(cfg.data.dataset)
+owner = state.token()
+counts = data.class_counts(cfg.data.dataset, owner)
 probe = cfg.backbone if weights_ready(cfg.backbone) else "efficientnet_lite0"
 st.caption(f"Dataset **{cfg.data.dataset}**: {sum(counts.values())} images in {len(counts)} classes. "
            f"Similarity is measured with **{probe}**'s own ImageNet predictions on a sample.")
 if st.button("Measure my data", key="measure"):
-    state.save(measured=cached.measure(cfg.data.dataset, probe, cached.dataset_version(cfg.data.dataset)))
+    state.save(measured=cached.measure(cfg.data.dataset, owner, probe, cached.dataset_version(cfg.data.dataset, owner)))
     st.rerun()
 if measured and measured.get("dataset") == cfg.data.dataset:
     a, b, c = st.columns(3)
@@ -52,7 +55,8 @@ if measured and measured.get("dataset") == cfg.data.dataset:
     b.metric("mean ImageNet top-1 confidence", f"{measured['similarity']:.2f}",
              help=f"similar at {scenarios.SIMILAR_CONFIDENCE} or more")
     c.metric("lands in", measured["scenario"])
-    if measured["scenario"] != cfg.scenario and st.button(f"Use {measured['scenario']} and its preset", key="use_measured"):
+    if measured["scenario"] != cfg.scenario and not fixed and \
+            st.button(f"Use {measured['scenario']} and its preset", key="use_measured"):
         apply_scenario(measured["scenario"])
         state.mark_done("scenario")
         st.rerun()

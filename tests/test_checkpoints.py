@@ -58,3 +58,19 @@ def test_checkpoint_for_another_network_names_what_does_not_fit(tmp_path):
     save_file({"conv1.weight": torch.zeros(8, 3, 3, 3)}, str(path))
     with pytest.raises(UserError, match="other.safetensors.*wrong shape"):
         build_model(RunConfig(backbone="resnet18", weights=f"file:{path}"), num_classes=3)
+
+
+def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one_loadable(tmp_path, monkeypatch):
+    from core.training import checkpoints
+
+    checkpoints.save_weights({"w": torch.ones(3)}, tmp_path / "last.safetensors")
+
+    def killed_mid_write(tensors, path):
+        with open(path, "wb") as fh:
+            fh.write(b"half a file")
+        raise KeyboardInterrupt  # the process dies here
+
+    monkeypatch.setattr(checkpoints, "save_file", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoints.save_weights({"w": torch.zeros(3)}, tmp_path / "last.safetensors")
+    assert torch.equal(checkpoints.load_weights(tmp_path / "last.safetensors")["w"], torch.ones(3))

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from core import jobs
-from core.jobs import store, worker
+from core.jobs import leases, store, worker
 from core.serving import explain, export
 from core.errors import UserError
 from core.models.transfer import TransferModel, build_head
@@ -19,13 +19,13 @@ from tests.training import digits, probe
 @pytest.fixture
 def run_id():
     submitted = jobs.submit(probe(digits(per_class=10), epochs=4), "cli")
-    worker.process(worker.claim_specific(submitted["job_id"]))
+    worker.process(leases.claim_specific(submitted["job_id"]))
     return submitted["run_id"]
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript", "safetensors"])
 def test_export_agrees_with_the_app(run_id, fmt, tmp_path):
-    result = export.export(store.run_row(run_id), fmt, tmp_path / f"model.{fmt}")
+    result = export.export(store.run_row(run_id), fmt, tmp_path / f"model.{fmt}", jobs.lists(run_id))
     assert result["agreement"] >= 0.99 and result["max_prob_diff"] < 1e-4
     assert (tmp_path / f"model.{fmt}").stat().st_size > 100_000
 

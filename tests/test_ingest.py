@@ -122,7 +122,7 @@ def test_store_survives_reopening_and_can_be_extended_renamed_deleted(data_home)
     assert data.class_counts("keep") == {"cats": 2, "dogs": 1}
     data.rename("keep", "kept")
     assert [d["name"] for d in data.list_datasets()] == ["kept"]
-    assert data.delete("kept") == 3
+    assert data.delete_dataset("kept")["images"] == 3
     assert not [p for p in (data_home / "images").rglob("*") if p.is_file()]
     with pytest.raises(UserError, match="no dataset named 'kept'"):
         data.class_counts("kept")

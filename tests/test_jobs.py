@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core import jobs
-from core.jobs import queue, store, worker
+from core.jobs import leases, store, worker, workers
 from core.training import trainer as train
 from core.errors import UserError
 from tests.conftest import ROOT
@@ -29,7 +29,8 @@ def wait_for(predicate, timeout=120.0, every=0.1):
 
 
 def test_owners_see_and_cancel_only_their_own_runs():
-    ds = digits(per_class=6)
+    ds = digits(per_class=6, owner="alice")
+    digits(per_class=6, owner="bob")  # the same name in another workspace
     mine = jobs.submit(probe(ds, epochs=1), "alice")
     jobs.submit(probe(ds, epochs=1), "bob")
     assert [r["id"] for r in jobs.runs("alice")] == [mine["run_id"]]
@@ -41,18 +42,18 @@ def test_owners_see_and_cancel_only_their_own_runs():
 
 
 def test_queued_run_cancels_at_once_and_is_skipped_by_the_worker():
-    ds = digits(per_class=6)
+    ds = digits(per_class=6, owner="alice")
     first = jobs.submit(probe(ds, epochs=1), "alice")
     second = jobs.submit(probe(ds, epochs=1), "alice")
     assert jobs.cancel(first["run_id"], "alice") == "cancelled"
-    claimed = worker.claim_next(os.getpid())
+    claimed = leases.claim_next()
     assert claimed["run_id"] == second["run_id"]
 
 
 def test_running_run_stops_within_a_batch_when_cancelled():
-    ds = digits()
+    ds = digits(owner="alice")
     submitted = jobs.submit(finetune(ds, epochs=20), "alice")
-    job = worker.claim_next(os.getpid())
+    job = leases.claim_next()
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("status", worker.process(job)))
     thread.start()
@@ -65,7 +66,7 @@ def test_running_run_stops_within_a_batch_when_cancelled():
 
 
 def test_out_of_memory_retries_once_at_half_batch(monkeypatch):
-    ds = digits(per_class=6)
+    ds = digits(per_class=6, owner="alice")
     sizes = []
     real_fit = train.Trainer.fit
 
@@ -77,7 +78,7 @@ def test_out_of_memory_retries_once_at_half_batch(monkeypatch):
 
     monkeypatch.setattr(train.Trainer, "fit", fit_or_oom)
     ok = jobs.submit(probe(ds, epochs=1), "alice")
-    assert worker.process(worker.claim_next(os.getpid())) == "succeeded"
+    assert worker.process(leases.claim_next()) == "succeeded"
     assert sizes == [32, 16]
     assert store.job_row(ok["job_id"])["attempts"] == 1
     assert any(m["event"] == "retry" for m in store.metrics(ok["run_id"]))
@@ -85,12 +86,12 @@ def test_out_of_memory_retries_once_at_half_batch(monkeypatch):
     monkeypatch.setattr(train.Trainer, "fit", lambda self: (_ for _ in ()).throw(
         torch.cuda.OutOfMemoryError("CUDA out of memory")))
     bad = jobs.submit(probe(ds, epochs=1), "alice")
-    assert worker.process(worker.claim_next(os.getpid())) == "failed"
+    assert worker.process(leases.claim_next()) == "failed"
     assert "out of GPU memory" in store.run_row(bad["run_id"])["message"]
 
 
 def test_worker_survives_a_failing_job_and_runs_the_next(monkeypatch):
-    ds = digits(per_class=6)
+    ds = digits(per_class=6, owner="alice")
     bad = jobs.submit(probe(ds, epochs=1), "alice")
     w = worker.Worker(poll=0.05)
     w.start()
@@ -111,17 +112,17 @@ def _start_worker(env):
 
 
 def test_killed_worker_leaves_the_run_interrupted_and_resume_completes_it():
-    ds = digits(per_class=20)
+    ds = digits(per_class=20, owner="alice")
     submitted = jobs.submit(finetune(ds, epochs=6), "alice")
     run_id = submitted["run_id"]
     env = os.environ.copy()
     first = _start_worker(env)
     wait_for(lambda: jobs.alive_workers())
     wait_for(lambda: len(store.metrics(run_id, "epoch")) >= 2, timeout=300)
-    first.send_signal(signal.SIGKILL)
+    first.send_signal(signal.SIGKILL)  # the supervisor; its slot goes with it (parent-death signal)
     first.wait(30)
     assert store.run_row(run_id)["status"] == "running"  # nobody has noticed yet
-    assert worker.recover_interrupted() == 1
+    wait_for(lambda: leases.recover_interrupted() == 1, timeout=30)  # the holder (the slot) is gone
     assert store.run_row(run_id)["status"] == "interrupted"
     done_before = len(store.metrics(run_id, "epoch"))
     jobs.resume(run_id, "alice")
@@ -135,13 +136,19 @@ def test_killed_worker_leaves_the_run_interrupted_and_resume_completes_it():
 
 
 def test_ensure_worker_starts_one_when_none_is_alive():
-    assert jobs.alive_workers() == []
+    assert jobs.alive_workers() == [] and workers.serving_pid() is None
     pid = jobs.ensure_worker()
     try:
-        assert queue.pid_alive(pid) and [w["pid"] for w in jobs.alive_workers()] == [pid]
+        assert workers.pid_alive(pid) and workers.serving_pid() == pid
+        wait_for(lambda: len(jobs.alive_workers()) == 1, timeout=60)  # its one CPU slot heartbeats
         assert jobs.ensure_worker() == pid  # a live one is reused
     finally:
-        os.kill(pid, signal.SIGTERM)
+        stop_worker(pid)
+
+
+def stop_worker(pid: int) -> None:
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not workers.pid_alive(pid), timeout=60)
 
 
 def test_cli_train_json_and_run_predict(chelsea_png):
@@ -163,7 +170,7 @@ def test_cli_train_json_and_run_predict(chelsea_png):
 def test_freeze_sweep_runs_one_depth_each_on_the_same_split():
     from core.training.curves import compare, epoch_series
 
-    ds = digits(per_class=6)
+    ds = digits(per_class=6, owner="alice")
     result = jobs.sweep(finetune(ds, epochs=1).replace(freeze=finetune(ds).freeze), "alice")
     assert len(result["runs"]) == 7  # mobilenet_v3_small: stem + 5 stages → depths 0..6
     w = worker.Worker(poll=0.01)

@@ -4,7 +4,7 @@ import torch
 from core import data, models
 from core.data import health, samples, splits
 from core.data.fingerprint import perceptual_hash
-from core.config import AugmentSpec
+from core.config import AugmentSpec, DataSpec
 from core.errors import UserError
 from core.data.uploads import from_uploads
 from core.data.augment import is_identity, preview, train_transform
@@ -24,25 +24,46 @@ def test_split_sizes_keep_a_val_image_per_class(n, expected):
     assert splits.split_sizes(n, 0.15, 0.15) == expected
 
 
+def assignment(dataset: str, seed: int = 0, val: float = 0.15, test: float = 0.15) -> dict[str, str]:
+    lists = data.for_spec(DataSpec(dataset=dataset, split_seed=seed, val_fraction=val, test_fraction=test))
+    return {r.original: r.split for split in data.SPLITS for r in getattr(lists, split)}
+
+
 def test_split_is_stratified_and_deterministic():
     make_dataset()
-    first = {(r.original, r.split) for r in data.records("split")}
+    first = assignment("split")
     per_class = health.check("split")["splits_by_class"]
     assert per_class["c0"] == {"train": 6, "val": 2, "test": 2}
     assert per_class["c2"] == {"train": 1, "val": 1, "test": 0}
     assert per_class["c3"] == {"train": 1, "val": 0, "test": 0}
-    data.assign_splits("split", seed=1)
-    assert {(r.original, r.split) for r in data.records("split")} != first
-    data.assign_splits("split", seed=0)
-    assert {(r.original, r.split) for r in data.records("split")} == first
+    assert assignment("split", seed=1) != first  # another seed is another (equally sticky) assignment
+    assert assignment("split", seed=0) == first
 
 
 def test_split_does_not_depend_on_upload_order():
     pairs = [(f"c{k}/{i}.png", corpus.png(100 * k + i)) for k in range(2) for i in range(8)]
     data.ingest("a", from_uploads(pairs))
     data.ingest("b", from_uploads(list(reversed(pairs))))
-    split_a = {(r.original, r.split) for r in data.records("a")}
-    assert split_a == {(r.original, r.split) for r in data.records("b")}
+    assert assignment("a") == assignment("b")
+
+
+def test_adding_images_never_moves_an_existing_one_and_classes_stay_within_one_of_their_fractions():
+    """Reproduces the reshuffle: ingesting more images used to re-split the whole dataset, so a
+    finished run's test images could land in training."""
+    before, grown = {}, []
+    for step in range(6):  # a classroom dataset growing in small uploads: 3 new images per class each time
+        pairs = [(f"c{k}/{step}-{i}.png", corpus.png(1000 * k + 10 * step + i)) for k in range(4) for i in range(3)]
+        data.ingest("grow", from_uploads(pairs))
+        now = assignment("grow", val=0.2, test=0.2)
+        assert {name: now[name] for name in before} == before  # nobody moved
+        before = now
+        grown.append(now)
+        for k in range(4):
+            counts = {s: sum(1 for name, split in now.items() if name.startswith(f"c{k}/") and split == s)
+                      for s in data.SPLITS}
+            n = sum(counts.values())
+            assert abs(counts["val"] - 0.2 * n) <= 1 and abs(counts["test"] - 0.2 * n) <= 1, (step, k, counts)
+    assert len(grown[-1]) == 4 * 18
 
 
 def test_decoded_cache_is_bounded_in_bytes():
@@ -74,7 +95,7 @@ def test_augmentation_draws_per_sample_not_per_batch():
 def test_image_set_yields_crops_and_labels():
     make_dataset("set", counts=(3, 3))
     pre = models.get("resnet18").preprocess()
-    recs = data.records("set", "train")
+    recs = data.for_spec(DataSpec(dataset="set")).train
     x, y = ImageSet(recs, pre)[0]
     assert x.shape == (3, 224, 224) and x.dtype == torch.uint8 and y == recs[0].label
 

@@ -11,11 +11,11 @@ from core.paths import run_dir
 from core.training import trainer as train
 from core.training.schedule import lr_multiplier
 from core.training.trainer import Trainer, fit
-from tests.training import digits, finetune, probe
+from tests.training import digits, finetune, mnist, probe
 
 
 def test_pretrained_probe_learns_digits_well_above_chance_and_beats_random_init():
-    ds = digits()
+    ds = mnist()
     events = []
     pretrained = fit(probe(ds), emit=events.append)
     random_init = fit(probe(ds, weights="none"))
@@ -138,12 +138,12 @@ def test_gradual_unfreezing_opens_stages_on_schedule():
 
 def test_develop_model_approach_reuses_a_finished_runs_trunk(tmp_path, monkeypatch):
     from core import jobs
-    from core.jobs import worker
+    from core.jobs import leases, worker
 
-    ds = digits()
+    ds = digits(owner="alice")
     source = jobs.submit(probe(ds, epochs=2).replace(weights="none", freeze=FreezePlan(mode="none"),
                                                      train=finetune(ds, epochs=1).train), "alice")
-    worker.process(worker.claim_specific(source["job_id"]))
+    worker.process(leases.claim_specific(source["job_id"]))
     listed = [b.name for b in jobs.own_backbones("alice")]
     assert listed == [f"run:{source['run_id']}"]
     reused = build_model(probe(ds).replace(backbone=f"run:{source['run_id']}"), 3)

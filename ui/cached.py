@@ -30,15 +30,16 @@ def plan_summary(config_json: str, num_classes: int) -> dict:
     return models.plan_summary(RunConfig.from_json(config_json), num_classes)
 
 
-def dataset_version(name: str) -> tuple:
+def dataset_version(name: str, owner: str) -> tuple:
     """Changes whenever the dataset's content or split does: the key for cached health data."""
-    counts = data.class_counts(name)
-    return tuple(sorted(counts.items())), tuple(sorted(data.split_counts(name).items()))
+    counts = data.class_counts(name, owner)
+    return tuple(sorted(counts.items())), tuple(sorted(data.split_counts(name, owner).items()))
 
 
+# Cached calls about a dataset take its owner: two people may both have a dataset called "digits".
 @st.cache_data(show_spinner="Checking the dataset…")
-def health_report(name: str, version: tuple) -> dict:
-    return health.check(name)
+def health_report(name: str, owner: str, version: tuple) -> dict:
+    return health.check(name, owner)
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
@@ -47,21 +48,22 @@ def thumbnail(sha: str, size: int = 96):
 
 
 @st.cache_data(show_spinner="Asking the pretrained network what it sees…")
-def measure(dataset: str, probe: str, version: tuple) -> dict:
+def measure(dataset: str, owner: str, probe: str, version: tuple) -> dict:
     """`version` changes with the dataset's content, so new images are measured again."""
-    return imagenet.measure(dataset, probe)
+    return imagenet.measure(dataset, probe, owner=owner)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def augment_preview(dataset: str | None, backbone_name: str, spec_key: str, spec: dict, n: int = 8) -> list:
+def augment_preview(dataset: str | None, owner: str, backbone_name: str, spec_key: str, spec: dict,
+                    n: int = 8) -> list:
     """One image of the dataset (or a sample photo) augmented n ways with the current settings."""
-    raw = _preview_bytes(dataset)
+    raw = _preview_bytes(dataset, owner)
     return augment.preview(raw, AugmentSpec(**spec), models.get(backbone_name).preprocess(), n=n)
 
 
-def _preview_bytes(dataset: str | None) -> bytes:
+def _preview_bytes(dataset: str | None, owner: str) -> bytes:
     if dataset:
-        records = data.records(dataset)
+        records = data.records(dataset, owner)
         if records:
             return data.read_bytes(records[0].sha256)
     import io

@@ -2,6 +2,8 @@
 seen (an `after_id` cursor per run, kept in the session), never the whole run again."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core.jobs import store
@@ -26,3 +28,29 @@ def epochs(run_id: str) -> list[dict]:
 
 def steps(run_id: str) -> list[dict]:
     return st.session_state.get(f"events:{run_id}", {}).get("steps", [])
+
+
+# ---- when to redraw -----------------------------------------------------------------------------------
+EVENT_REDRAW_SECONDS = 2.0  # new epochs, progress: at most this often (an epoch on cached features takes ms)
+STEP_REDRAW_SECONDS = 10.0  # the step charts alone: less often still
+QUEUED_REDRAW_SECONDS = 10.0  # a queued run's position and ETA
+
+
+def drawn(run_ids: list[str]) -> None:
+    """The page has just drawn these runs: remember what it showed."""
+    st.session_state["drawn"] = {"ids": run_ids, "seen": store.activity(run_ids), "at": time.monotonic()}
+
+
+def stale() -> bool:
+    """Anything new since the last draw that is worth a redraw now? A status change always is; new
+    epochs and events after EVENT_REDRAW_SECONDS; new steps alone after STEP_REDRAW_SECONDS."""
+    last = st.session_state.get("drawn")
+    if not last:
+        return True
+    now, age = store.activity(last["ids"]), time.monotonic() - last["at"]
+    for run_id, (status, events, steps) in now.items():
+        was = last["seen"].get(run_id, (None, 0, 0))
+        if status != was[0] or (events != was[1] and age >= EVENT_REDRAW_SECONDS) or \
+                (steps != was[2] and age >= STEP_REDRAW_SECONDS) or (status == "queued" and age >= QUEUED_REDRAW_SECONDS):
+            return True
+    return False

@@ -1,18 +1,29 @@
-"""Which run a results page shows: `?run=` in the URL, else the wizard's last run."""
+"""Which run a results page shows, and whose it is: `?run=` in the URL, else the wizard's last run.
+A teacher's session may open a run of their class's students, read-only; anyone else's run is
+"not yours"."""
 from __future__ import annotations
 
 import streamlit as st
 
 from core import jobs
+from core.classroom import teacher
 from ui import state
 
 
 def pick(statuses: tuple[str, ...] = ("succeeded",), label: str = "Run") -> str | None:
+    asked = st.query_params.get("run")
+    if asked and student_of(asked):
+        st.info(f"Teacher view: run `{asked}` of one of your students, read-only.")
+        return asked
     owner = state.token()
-    rows = [r for r in jobs.runs(owner) if r["status"] in statuses]
+    mine = jobs.runs(owner)
+    if asked and asked not in [r["id"] for r in mine]:
+        st.warning(f"Run {asked} is not yours (or was deleted): it belongs to another workspace."
+                   + (" Showing your own runs instead." if mine else ""))
+    rows = [r for r in mine if r["status"] in statuses]
     if not rows:
         return None
-    wanted = st.query_params.get("run") or state.wizard_state().get("run")
+    wanted = asked or state.wizard_state().get("run")
     ids = [r["id"] for r in rows]
     index = ids.index(wanted) if wanted in ids else 0
     brief = {r["id"]: f"{r['id']} · {r['backbone']} · {r['scenario']} · {r['role']} · test acc "
@@ -21,6 +32,17 @@ def pick(statuses: tuple[str, ...] = ("succeeded",), label: str = "Run") -> str 
     if st.query_params.get("run") != chosen:
         st.query_params["run"] = chosen
     return chosen
+
+
+def student_of(run_id: str) -> str | None:
+    """In a teacher's session: the student who owns `run_id` when it is a run of the teacher's class."""
+    key = st.session_state.get("teacher_key")
+    return teacher.viewable_owner(key, run_id) if key else None
+
+
+def owner_of(run_id: str) -> str:
+    """Whose run the page reads: the browser's own, or (teacher view) the student's."""
+    return student_of(run_id) or state.token()
 
 
 def link_params(run_id: str) -> dict:

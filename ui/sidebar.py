@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import state
+from ui import classroom, state
 
 PAGE_FILES = {"scenario": "pages/scenario.py", "backbone": "pages/backbone.py", "data": "pages/data.py",
               "layers": "pages/layers.py"}
@@ -23,6 +23,10 @@ def render() -> None:
         target, title = (PAGE_FILES[upcoming], state.TITLES[upcoming]) if upcoming else ("pages/train.py", "Train")
         st.page_link(target, label=f"Continue: {title}", icon=":material/arrow_forward:",
                      query_params={"s": state.token()})
+        with st.expander("Open on another device"):
+            st.caption("This link opens your workspace anywhere. Anyone who has it sees your work: "
+                       "do not share it or show it on a projector.")
+            st.code(f"{classroom.public_url()}/?s={state.token()}", language=None)
 
 
 def _freeze_text(cfg) -> str:

@@ -28,6 +28,12 @@ def token() -> str:
     return current
 
 
+def switch_token(new: str) -> None:
+    """This browser becomes the workspace `new` (a student who just joined a class)."""
+    st.session_state["token"] = new
+    st.query_params["s"] = new
+
+
 def _loaded() -> tuple[RunConfig, dict]:
     key = f"draft:{token()}"
     if key not in st.session_state:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core import models, presets
 from core.errors import UserError
+from core.jobs import policy
 from ui import state
 
 
@@ -20,6 +21,21 @@ def apply_scenario(code: str) -> None:
     cfg = state.config()
     preset = presets.preset(code, cfg.backbone, models.stage_count(cfg.backbone), base=cfg)
     state.save(preset.replace(head=cfg.head))
+
+
+def class_rules() -> policy.Policy | None:
+    return policy.for_owner(state.token())
+
+
+def locked(field: str):
+    """The value the class fixed `field` at (scenario, backbone, epochs, batch_size), shown with the
+    teacher's reason; None when the field is free."""
+    rules = class_rules()
+    if rules and field in rules.locks:
+        st.info(f":material/lock: **{field.replace('_', ' ')}** is fixed by your teacher at "
+                f"**{rules.preset[field]}**: {rules.locks[field]}")
+        return rules.preset[field]
+    return None
 
 
 def require_dataset():

@@ -1,10 +1,12 @@
-"""CLI commands about data: ingest, datasets, rename-dataset, delete-dataset, samples, sample, health."""
+"""CLI commands about data: ingest, datasets, images, rename-dataset, delete-dataset, remove-class,
+samples, sample, health. Datasets follow `--owner` / $TRANSFERLAB_OWNER like runs."""
 from __future__ import annotations
 
-from core import data
-from core.cli.registry import command, positive_int, table
-from core.data import health, samples
+from core import data, jobs
+from core.cli.registry import command, owner_arg, positive_int, table
+from core.data import health, samples, splits
 from core.errors import UserError
+from core.paths import env_owner
 
 
 def _report_text(report: data.IngestReport) -> str:
@@ -29,35 +31,77 @@ def _finish(report: data.IngestReport):
 def _ingest_args(p):
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders in CLASS/file layout, or zip archives")
     p.add_argument("--name", required=True, help="dataset name (created if new, extended if it exists)")
+    owner_arg(p)
 
 
 @command("ingest", "validate and store images from folders or zips (class = first folder level)", _ingest_args)
 def ingest_cmd(args):
     entries = [entry for path in args.paths for entry in data.from_folder(path)]
-    return _finish(data.ingest(args.name, entries, source="cli"))
+    return _finish(data.ingest(args.name, entries, source="cli", owner=_owner(args)))
 
 
-@command("datasets", "list stored datasets")
+def _owner(args) -> str:
+    return args.owner or env_owner()
+
+
+@command("datasets", "this owner's datasets (and those shared with them, read-only)", owner_arg)
 def datasets_cmd(args):
-    rows = data.list_datasets()
-    return rows, table(rows, ["name", "source", "classes", "images"]) if rows else "no datasets yet"
+    rows = data.list_datasets(_owner(args))
+    return rows, table(rows, ["name", "source", "classes", "images", "writable"]) if rows else "no datasets yet"
+
+
+def _dataset_args(p):
+    p.add_argument("dataset", metavar="DATASET")
+    owner_arg(p)
+
+
+@command("images", "one row per stored image: hash, class, split (default fractions and seed), file",
+         _dataset_args)
+def images_cmd(args):
+    owner = _owner(args)
+    split_of = splits.assign(data.find(args.dataset, owner).id)
+    rows = [{"sha256": r.sha256, "class": r.class_name, "split": split_of.get(r.id), "file": r.original}
+            for r in data.records(args.dataset, owner)]
+    return rows, table(rows, ["sha256", "class", "split", "file"]) if rows else f"{args.dataset}: no images"
 
 
 def _rename_args(p):
     p.add_argument("old")
     p.add_argument("new")
+    owner_arg(p)
 
 
 @command("rename-dataset", "rename a dataset", _rename_args)
 def rename_cmd(args):
-    new = data.rename(args.old, args.new)
+    new = data.rename(args.old, args.new, _owner(args))
     return {"dataset": new}, f"renamed {args.old} → {new}"
 
 
-@command("delete-dataset", "delete a dataset and its image files", lambda p: p.add_argument("name"))
+def _delete_args(p):
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="delete even if runs use it (they keep their images)")
+    owner_arg(p)
+
+
+@command("delete-dataset", "delete a dataset and the image files nothing else uses", _delete_args)
 def delete_cmd(args):
-    removed = data.delete(args.name)
-    return {"dataset": args.name, "images_removed": removed}, f"deleted {args.name} ({removed} images)"
+    result = jobs.delete_dataset(args.name, _owner(args), args.force)
+    out = {"dataset": result["dataset"], "images_removed": result["images"], "files_removed": result["files_removed"],
+           "runs_kept": result["runs_kept"]}
+    kept = f"; {len(out['runs_kept'])} run(s) keep their images" if out["runs_kept"] else ""
+    return out, f"deleted {out['dataset']} ({out['images_removed']} images){kept}"
+
+
+def _class_args(p):
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("class_name", metavar="CLASS")
+    owner_arg(p)
+
+
+@command("remove-class", "remove a class that has no images left", _class_args)
+def remove_class_cmd(args):
+    data.remove_class(args.dataset, args.class_name, _owner(args))
+    return {"dataset": args.dataset, "removed": args.class_name}, f"{args.dataset}: removed {args.class_name}"
 
 
 @command("samples", "sample datasets and whether each is available now")
@@ -70,17 +114,17 @@ def _sample_args(p):
     p.add_argument("sample", metavar="NAME")
     p.add_argument("--name", help="dataset name (default: the sample's name)")
     p.add_argument("--per-class", type=positive_int, help="keep only the first N images of each class")
+    owner_arg(p)
 
 
 @command("sample", "store a sample dataset as an ordinary dataset", _sample_args)
 def sample_cmd(args):
-    return _finish(samples.materialize(args.sample, args.name, args.per_class))
+    return _finish(samples.materialize(args.sample, args.name, args.per_class, owner=_owner(args)))
 
 
-@command("health", "class balance, duplicates, leaks across splits, tiny images, colour mix",
-         lambda p: p.add_argument("dataset"))
+@command("health", "class balance, duplicates, leaks across splits, tiny images, colour mix", _dataset_args)
 def health_cmd(args):
-    info = health.check(args.dataset)
+    info = health.check(args.dataset, _owner(args))
     lines = [f"{info['dataset']}: {info['images']} images, {len(info['classes'])} classes, "
              f"{info['images_per_class']} per class → {info['size_bucket']}",
              f"imbalance ratio (largest/smallest class): {info['imbalance_ratio']}",

@@ -8,8 +8,8 @@ import sys
 import traceback
 
 # Importing a command module registers its commands, in this order in --help.
-from core.cli import data, models, train, runs, serve, lab  # noqa: F401,I001
-from core.cli.registry import COMMANDS
+from core.cli import data, models, train, runs, serve, lab, classroom  # noqa: F401,I001
+from core.cli.registry import COMMANDS, CommandFailed
 from core.errors import UserError
 
 
@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         data_out, text = COMMANDS[args.command][2](args)
+    except CommandFailed as failed:
+        print(json.dumps(failed.data, indent=2, default=str) if args.json else failed.text)
+        return 1
     except UserError as exc:
         return _fail(args, str(exc), 2)
     except KeyboardInterrupt:

@@ -11,6 +11,15 @@ from typing import Callable
 from core.errors import UserError
 
 Handler = Callable[[argparse.Namespace], tuple[object, str]]
+
+
+class CommandFailed(Exception):
+    """The command ran but what it did failed (a run that did not succeed): its result is still
+    printed, and the exit status is 1."""
+
+    def __init__(self, data: object, text: str):
+        super().__init__(text)
+        self.data, self.text = data, text
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
 
 

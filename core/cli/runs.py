@@ -1,6 +1,8 @@
 """CLI commands about runs and the worker: runs, run, cancel, resume, worker."""
 from __future__ import annotations
 
+import argparse
+
 from core import jobs
 from core.cli.registry import command, owner_arg, positive_float, positive_int, run_arg, table, the_run
 
@@ -44,14 +46,20 @@ def resume_cmd(args):
 
 
 def _worker_args(p):
-    p.add_argument("--concurrency", type=positive_int, default=1, help="jobs at a time (separate processes)")
-    p.add_argument("--max-jobs", type=positive_int, help="exit after this many jobs")
-    p.add_argument("--idle-exit", type=positive_float, help="exit after this many idle seconds")
+    p.add_argument("--slots", "--concurrency", type=positive_int, dest="slots",
+                   help="jobs at a time, each in its own process (default: 1 on CPU; on CUDA as many as the "
+                        "free GPU memory holds)")
+    p.add_argument("--max-jobs", type=positive_int, help="each slot exits after this many jobs")
+    p.add_argument("--idle-exit", type=positive_float, help="each slot exits after this many idle seconds")
+    p.add_argument("--slot", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its slot processes
 
 
-@command("worker", "run queued jobs (owns the GPU); one at a time by default", _worker_args)
+@command("worker", "the data home's one worker: runs queued jobs fairly across people (owns the GPU)", _worker_args)
 def worker_cmd(args):
-    from core.jobs import worker
+    from core.jobs import supervisor
 
-    done = worker.main(args.concurrency, args.max_jobs, args.idle_exit)
+    if args.slot is not None:
+        done = supervisor.slot_main(args.slot, args.max_jobs, args.idle_exit)
+        return {"jobs": done}, f"slot {args.slot} stopped after {done} job(s)"
+    done = supervisor.main(args.slots, args.max_jobs, args.idle_exit)
     return {"jobs": done}, f"worker stopped after {done} job(s)"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core import jobs
-from core.cli.registry import command, owner_arg, positive_int, read_images, required_run
+from core.cli.registry import command, owner_arg, positive_int, read_images, required_run, run_arg, the_run
 from core.config import EXPORT_FORMATS
 from core.jobs import store
 
@@ -38,7 +38,23 @@ def export_cmd(args):
     from core.serving import export
 
     run = jobs.run(args.run_id, args.owner)
-    result = export.export(run, args.format, args.out)
+    result = export.export(run, args.format, args.out, jobs.lists(run["id"], args.owner))
     store.add_artifact(run["id"], args.format, result["path"])
     return result, (f"{result['format']} → {result['path']}: top-1 agreement {result['agreement']:.4f} on "
                     f"{result['images']} validation images, max probability difference {result['max_prob_diff']:.2e}")
+
+
+def _evaluate_args(p):
+    run_arg(p)
+    owner_arg(p)
+
+
+@command("evaluate", "judge a finished run again on its own pinned test list", _evaluate_args)
+def evaluate_cmd(args):
+    from core.serving import rescore
+
+    run_id = the_run(args)
+    jobs.run(run_id, args.owner, epochs=False)
+    result = rescore.evaluate_run(run_id, jobs.lists(run_id, args.owner))
+    return result, (f"run {run_id}: {result['split']} accuracy {result['accuracy']:.4f} on {result['images']} images "
+                    f"(ECE {result['calibration']['ece']})")

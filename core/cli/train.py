@@ -5,9 +5,9 @@ import dataclasses
 import sys
 
 from core import jobs, models, presets
-from core.cli.registry import command, owner_arg, positive_int
+from core.cli.registry import CommandFailed, command, owner_arg, positive_int
 from core.config import BASELINES, DEVICES, RunConfig
-from core.jobs import store, worker
+from core.jobs import leases, store, worker
 from core.scenarios import CODES
 
 
@@ -57,16 +57,17 @@ def echo(event: dict) -> None:
         print(f"  features: {event['split']} {event['done']}/{event['total']}", file=sys.stderr)
 
 
-@command("train", "train in this process and print the final metrics", config_args)
+@command("train", "train in this process (with its companions) and print the final metrics", config_args)
 def train_cmd(args):
     config, owner = config_from_args(args), args.owner or jobs.default_owner()
-    submitted = jobs.submit(config, owner)
+    submitted = jobs.submit(config, owner, hold=True)  # held from the start: no running worker takes them
     for run_id in [submitted["run_id"], *submitted["companions"].values()]:
-        job = store.latest_job(run_id)
-        claimed = worker.claim_specific(job["id"])
+        claimed = leases.claim_specific(store.latest_job(run_id)["id"])
         worker.process(claimed, echo=None if args.json else echo)
     row = store.run_row(submitted["run_id"], owner)
     result = _result(row, submitted["companions"])
+    if result["status"] != "succeeded":
+        raise CommandFailed(result, _result_text(result))
     return result, _result_text(result)
 
 

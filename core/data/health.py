@@ -18,9 +18,11 @@ MAX_LEAK_IMAGES = 20_000  # all pairs of more would be slow; larger sets are sam
 LIST_LIMIT = 50
 
 
-def check(dataset: str) -> dict:
-    rows = store.image_rows(dataset)
-    counts = store.class_counts(dataset)
+def check(dataset: str, owner: str | None = None) -> dict:
+    """Splits shown are the default fractions and seed (each run pins its own lists)."""
+    split_of = splits.assign(store.find(dataset, owner).id)
+    rows = [{**r, "split": split_of.get(r["id"])} for r in store.image_rows(dataset, owner)]
+    counts = store.class_counts(dataset, owner)
     nonzero = [n for n in counts.values() if n > 0]
     per_class = float(np.mean(nonzero)) if nonzero else 0.0
     return {
@@ -29,9 +31,9 @@ def check(dataset: str) -> dict:
         "classes": counts,
         "empty_classes": [c for c, n in counts.items() if n == 0],
         "imbalance_ratio": round(max(nonzero) / min(nonzero), 2) if nonzero else None,
-        "splits": splits.split_counts(dataset),
+        "splits": {s: sum(1 for r in rows if r["split"] == s) for s in splits.SPLITS},
         "splits_by_class": _splits_by_class(rows),
-        "duplicates": store.duplicate_rows(dataset),
+        "duplicates": store.duplicate_rows(dataset, owner),
         "leaks": _leaks(rows),
         "tiny": _limited([r["original"] for r in rows if min(r["width"], r["height"]) < TINY_SIDE]),
         "grayscale": sum(r["gray"] for r in rows),
@@ -39,13 +41,13 @@ def check(dataset: str) -> dict:
         "mixed_color": 0 < sum(r["gray"] for r in rows) < len(rows),
         "images_per_class": round(per_class, 1),
         "size_bucket": size_bucket(per_class),
-        "trainable": _trainable(dataset),
+        "trainable": _trainable(dataset, owner),
     }
 
 
-def _trainable(dataset: str) -> dict:
+def _trainable(dataset: str, owner: str | None) -> dict:
     try:
-        store.check_trainable(dataset)
+        store.check_trainable(dataset, owner)
         return {"ok": True, "message": ""}
     except Exception as exc:
         return {"ok": False, "message": str(exc)}

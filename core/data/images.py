@@ -18,6 +18,11 @@ MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # about 6300 × 6300
 
 
+def mib(size: int) -> str:
+    """Sizes in the unit the limits are set in: MiB (1024 × 1024 bytes)."""
+    return f"{size / 2**20:.1f} MiB"
+
+
 class ImageRejected(ValueError):
     """The file is not usable; str(exc) is a plain reason for a person."""
 
@@ -26,7 +31,7 @@ def decode(data: bytes, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
     if not data:
         raise ImageRejected("empty file (0 bytes)")
     if len(data) > max_bytes:
-        raise ImageRejected(f"too large: {len(data) / 1e6:.1f} MB (limit {max_bytes / 1e6:.0f} MB)")
+        raise ImageRejected(f"too large: {mib(len(data))} (limit {mib(max_bytes)})")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = _open(data, max_pixels)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
 from core import db
-from core.data import splits, store
+from core.data import content, splits, store
 from core.data.fingerprint import is_grayscale, perceptual_hash
 from core.data.images import ImageRejected, decode
 from core.data.uploads import Entry, Item, Rejection
@@ -29,11 +29,13 @@ class IngestReport:
 
 
 def ingest(dataset: str, entries: Iterable[Entry], source: str = "upload",
-           progress: Callable[[int, int], None] | None = None) -> IngestReport:
-    """Validate and store every item; rejections carry their file name and reason. Nothing valid
-    is lost because of a bad neighbour, and no input may crash this loop."""
+           progress: Callable[[int, int], None] | None = None, owner: str | None = None) -> IngestReport:
+    """Validate and store every item into the owner's dataset (created if new); rejections carry
+    their file name and reason. Nothing valid is lost because of a bad neighbour, no input may crash
+    this loop, and an ingest that stores nothing leaves no new empty dataset behind."""
     entries = list(entries)
-    ident = store.create(dataset, source)
+    existed = store.own(store.clean_dataset_name(dataset), owner)
+    ident = existed.id if existed else store.create(dataset, owner, source)
     name = store.name_of(ident)
     report = IngestReport(name)
     for done, entry in enumerate(entries, start=1):
@@ -44,6 +46,8 @@ def ingest(dataset: str, entries: Iterable[Entry], source: str = "upload",
         if progress:
             progress(done, len(entries))
     _finish(ident, report, {e.class_name for e in entries if isinstance(e, Item)})
+    if existed is None and report.stored == 0:
+        store.delete(name, owner)
     return report
 
 
@@ -66,12 +70,7 @@ def _facts(data: bytes, picture) -> dict:
 
 
 def _store(ident: int, item: Item, facts: dict, report: IngestReport) -> None:
-    path = store.image_path(facts["sha256"])
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(item.data)
-        tmp.replace(path)  # atomic: a crash never leaves half a file under the final name
+    content.write(facts["sha256"], item.data)
     with db.transaction() as conn:
         existing = conn.execute("""SELECT i.id, i.original, c.name FROM images i JOIN classes c ON c.id = i.class_id
                                    WHERE i.dataset_id = ? AND i.sha256 = ?""", (ident, facts["sha256"])).fetchone()
@@ -86,6 +85,7 @@ def _store(ident: int, item: Item, facts: dict, report: IngestReport) -> None:
                         original, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                      (ident, class_id, facts["sha256"], facts["bytes"], facts["width"], facts["height"],
                       facts["gray"], facts["phash"], item.file, time.time()))
+    content.write(facts["sha256"], item.data)  # a concurrent collect may have seen the file unreferenced
     report.stored += 1
 
 
@@ -95,4 +95,4 @@ def _finish(ident: int, report: IngestReport, offered: set[str]) -> None:
     counts = store.class_counts_by_id(ident)
     report.classes = counts
     report.empty_classes = sorted({c for c, n in counts.items() if n == 0} | (offered - set(counts)))
-    splits.assign_splits(report.dataset, *splits.split_params(ident))
+    splits.refresh(ident)

@@ -138,9 +138,9 @@ def _png(picture: Image.Image) -> bytes:
 
 
 def materialize(name: str, dataset: str | None = None, per_class: int | None = None,
-                progress=None) -> intake.IngestReport:
-    """Store a sample as an ordinary dataset (added to it if it already exists)."""
+                progress=None, owner: str | None = None) -> intake.IngestReport:
+    """Store a sample as an ordinary dataset of `owner` (added to it if it already exists)."""
     if per_class is not None and per_class < 1:
         raise UserError(f"per_class must be 1 or more, got {per_class}")
     entries = list(items(name, per_class))
-    return intake.ingest(dataset or name, entries, source=f"sample:{name}", progress=progress)
+    return intake.ingest(dataset or name, entries, source=f"sample:{name}", progress=progress, owner=owner)

@@ -1,8 +1,17 @@
-"""Train / validation / test splits: stratified per class, seeded, stored in the manifest."""
+"""Train / validation / test splits: stratified per class, seeded, and sticky.
+
+An image's split, for given fractions and seed, is decided once and never moves: adding images
+assigns only the new ones. The new images of a class (taken in an order fixed by their content hash
+and the seed, so the same upload gives the same result whatever order the files arrived in) fill the
+splits furthest below their quotas for the class's new size. So a class that arrives at once gets
+exactly its quotas, and every class stays within one image of its fractions however it grew, even at
+a handful of images per class, where independent per-image hash buckets are off by 2 or more in
+many classes (binomial spread). Different fractions or seeds are separate, equally sticky
+assignments.
+"""
 from __future__ import annotations
 
-import json
-import random
+import hashlib
 from dataclasses import dataclass
 
 from core import db
@@ -11,7 +20,18 @@ from core.data import store
 from core.errors import UserError
 
 SPLITS = ("train", "val", "test")
-DEFAULT_VAL, DEFAULT_TEST, DEFAULT_SEED = 0.15, 0.15, 0
+DEFAULT_VAL, DEFAULT_TEST, DEFAULT_SEED = DataSpec().val_fraction, DataSpec().test_fraction, DataSpec().split_seed
+
+db.schema("""
+CREATE TABLE IF NOT EXISTS split_keys (
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE, key TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, key)
+);
+CREATE TABLE IF NOT EXISTS image_splits (
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE, key TEXT NOT NULL, split TEXT NOT NULL,
+    PRIMARY KEY (key, image_id)
+);
+""")
 
 
 @dataclass
@@ -22,28 +42,6 @@ class Splits:
     train: list[store.ImageRecord]
     val: list[store.ImageRecord]
     test: list[store.ImageRecord]
-
-
-def for_spec(spec: DataSpec) -> Splits:
-    """The dataset's current split for this DataSpec (its fractions, seed and per-class limit)."""
-    if not spec.dataset:
-        raise UserError("data.dataset: no dataset chosen; ingest one or pick a sample first")
-    classes = store.check_trainable(spec.dataset)
-    ensure_split(spec.dataset, spec.val_fraction, spec.test_fraction, spec.split_seed)
-    train = _limit(store.records(spec.dataset, "train"), spec.per_class_limit)
-    return Splits(classes, train, store.records(spec.dataset, "val"), store.records(spec.dataset, "test"))
-
-
-def _limit(records: list, per_class: int | None) -> list:
-    if per_class is None:
-        return records
-    taken: dict[int, int] = {}
-    kept = []
-    for r in records:
-        if taken.get(r.label, 0) < per_class:
-            taken[r.label] = taken.get(r.label, 0) + 1
-            kept.append(r)
-    return kept
 
 
 def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
@@ -63,47 +61,103 @@ def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int,
     return n - val - test, val, test
 
 
-def assign_splits(dataset: str, val_fraction: float = DEFAULT_VAL, test_fraction: float = DEFAULT_TEST,
-                  seed: int = DEFAULT_SEED) -> dict[str, int]:
-    """Stratified, seeded split; the order inside a class depends on content hashes and the seed
-    only, so the same images give the same split whatever order they arrived in."""
-    ident = store.dataset_id(dataset)
+def key_of(val_fraction: float, test_fraction: float, seed: int) -> str:
+    return f"{float(val_fraction)!r}/{float(test_fraction)!r}/{int(seed)}"
+
+
+def _order(seed: int, sha: str) -> str:
+    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()
+
+
+def assign(ident: int, val_fraction: float = DEFAULT_VAL, test_fraction: float = DEFAULT_TEST,
+           seed: int = DEFAULT_SEED) -> dict[int, str]:
+    """image id → split for these fractions and seed, assigning images that have none yet."""
+    key = key_of(val_fraction, test_fraction, seed)
+    with db.reading() as conn:  # the common case writes nothing: every image already has its split
+        rows = _rows(conn, ident, key)
+        known = conn.execute("SELECT 1 FROM split_keys WHERE dataset_id = ? AND key = ?", (ident, key)).fetchone()
+    if known and all(r["split"] for r in rows):
+        return {r["id"]: r["split"] for r in rows}
     with db.transaction() as conn:
-        rows = conn.execute("SELECT id, class_id, sha256 FROM images WHERE dataset_id = ?", (ident,)).fetchall()
+        conn.execute("INSERT OR IGNORE INTO split_keys (dataset_id, key) VALUES (?, ?)", (ident, key))
+        rows = _rows(conn, ident, key)
         by_class: dict[int, list] = {}
         for r in rows:
             by_class.setdefault(r["class_id"], []).append(r)
-        for members in by_class.values():
-            members.sort(key=lambda r: r["sha256"])
-            random.Random(f"{seed}").shuffle(members)
-            train, val, _ = split_sizes(len(members), val_fraction, test_fraction)
-            for pos, r in enumerate(members):
-                split = "train" if pos < train else "val" if pos < train + val else "test"
-                conn.execute("UPDATE images SET split = ? WHERE id = ?", (split, r["id"]))
-        conn.execute("UPDATE datasets SET split_params = ? WHERE id = ?",
-                     (json.dumps([val_fraction, test_fraction, seed]), ident))
-    return split_counts(dataset)
+        new = [(image, split) for members in by_class.values()
+               for image, split in _place(members, val_fraction, test_fraction, seed)]
+        conn.executemany("INSERT INTO image_splits (image_id, key, split) VALUES (?, ?, ?)",
+                         [(image, key, split) for image, split in new])
+    return {**{r["id"]: r["split"] for r in rows if r["split"]}, **dict(new)}
 
 
-def ensure_split(dataset: str, val_fraction: float, test_fraction: float, seed: int) -> dict[str, int]:
-    if split_params(store.dataset_id(dataset)) != (val_fraction, test_fraction, seed):
-        return assign_splits(dataset, val_fraction, test_fraction, seed)
-    return split_counts(dataset)
+def _rows(conn, ident: int, key: str) -> list:
+    return conn.execute("""SELECT i.id, i.class_id, i.sha256, s.split FROM images i
+                           LEFT JOIN image_splits s ON s.image_id = i.id AND s.key = ?
+                           WHERE i.dataset_id = ?""", (key, ident)).fetchall()
 
 
-def split_params(ident: int) -> tuple[float, float, int]:
-    with db.reading() as conn:
-        row = conn.execute("SELECT split_params FROM datasets WHERE id = ?", (ident,)).fetchone()
-    if row and row["split_params"]:
-        val, test, seed = json.loads(row["split_params"])
-        return float(val), float(test), int(seed)
-    return DEFAULT_VAL, DEFAULT_TEST, DEFAULT_SEED
-
-
-def split_counts(dataset: str) -> dict[str, int]:
-    with db.reading() as conn:
-        rows = conn.execute("SELECT split, COUNT(*) AS n FROM images WHERE dataset_id = ? GROUP BY split",
-                            (store.dataset_id(dataset),)).fetchall()
+def _place(members: list, val_fraction: float, test_fraction: float, seed: int) -> list[tuple[int, str]]:
+    """Splits for a class's unassigned images: the quotas are those of the class's new size, and
+    each new image joins the split furthest below its quota."""
     counts = {s: 0 for s in SPLITS}
-    counts.update({r["split"]: r["n"] for r in rows if r["split"]})
-    return counts
+    for r in members:
+        if r["split"]:
+            counts[r["split"]] += 1
+    targets = dict(zip(SPLITS, split_sizes(len(members), val_fraction, test_fraction)))
+    placed = []
+    for r in sorted((r for r in members if not r["split"]), key=lambda r: _order(seed, r["sha256"])):
+        split = max(SPLITS, key=lambda s: targets[s] - counts[s])  # ties: train, then val, then test
+        counts[split] += 1
+        placed.append((r["id"], split))
+    return placed
+
+
+def refresh(ident: int) -> None:
+    """After images were added: place them in every assignment the dataset has (and the default)."""
+    with db.reading() as conn:
+        keys = [r["key"] for r in conn.execute("SELECT key FROM split_keys WHERE dataset_id = ?", (ident,))]
+    for key in set(keys) | {key_of(DEFAULT_VAL, DEFAULT_TEST, DEFAULT_SEED)}:
+        val, test, seed = key.split("/")
+        assign(ident, float(val), float(test), int(seed))
+
+
+def assign_splits(dataset: str, val_fraction: float = DEFAULT_VAL, test_fraction: float = DEFAULT_TEST,
+                  seed: int = DEFAULT_SEED, owner: str | None = None) -> dict[str, int]:
+    """Counts per split for these fractions and seed (assigning what is new)."""
+    mapping = assign(store.find(dataset, owner).id, val_fraction, test_fraction, seed)
+    return {s: sum(1 for v in mapping.values() if v == s) for s in SPLITS}
+
+
+def split_counts(dataset: str, owner: str | None = None) -> dict[str, int]:
+    """Counts for the default fractions and seed (what the Data page and health show)."""
+    return assign_splits(dataset, owner=owner)
+
+
+def for_spec(spec: DataSpec, owner: str | None = None) -> Splits:
+    """The dataset's lists for this DataSpec (its fractions, seed and per-class limit)."""
+    if not spec.dataset:
+        raise UserError("data.dataset: no dataset chosen; ingest one or pick a sample first")
+    classes = store.check_trainable(spec.dataset, owner)
+    ident = store.find(spec.dataset, owner).id
+    mapping = assign(ident, spec.val_fraction, spec.test_fraction, spec.split_seed)
+    records = [_with_split(r, mapping[r.id]) for r in store.records_by_id(ident)]
+    lists = {s: [r for r in records if r.split == s] for s in SPLITS}
+    return Splits(classes, _limit(lists["train"], spec.per_class_limit), lists["val"], lists["test"])
+
+
+def _with_split(record: store.ImageRecord, split: str) -> store.ImageRecord:
+    return store.ImageRecord(record.id, record.sha256, record.label, record.class_name, split, record.original,
+                             record.width, record.height)
+
+
+def _limit(records: list, per_class: int | None) -> list:
+    if per_class is None:
+        return records
+    taken: dict[int, int] = {}
+    kept = []
+    for r in records:
+        if taken.get(r.label, 0) < per_class:
+            taken[r.label] = taken.get(r.label, 0) + 1
+            kept.append(r)
+    return kept

@@ -1,26 +1,37 @@
-"""The dataset store: content-addressed image files under the data home, a manifest in SQLite.
+"""The dataset store: the manifest in SQLite, image bytes in the content store (`content`).
 
-A dataset is a name, its classes and its images (hash, size, original name, split). Image bytes
-are kept as uploaded (after validation) in `images/<hash[:2]>/<hash>`; the same content is stored
-once per dataset and reported as a duplicate. Adding images is `data.ingest`; splits are `data.splits`.
+A dataset is a name, its owner, its classes and its images (hash, size, original name). Every
+dataset belongs to the owner who made it: listing, reading, adding to, renaming and deleting are
+filtered by owner, so another person's dataset name is simply "not found". A dataset can also be
+shared read-only with an audience (a class: 'class:ID'); the classroom records who belongs to which
+audience (`join_audience`). The same content is stored once per dataset and reported as a duplicate.
+Adding images is `intake`; splits are `splits`.
 """
 from __future__ import annotations
 
+import difflib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from core import db
+from core.data import content
 from core.data.uploads import clean_class_name
 from core.errors import UserError
-from core.paths import subdir
+from core.paths import env_owner
 
 MAX_DATASET_NAME = 80
 
 db.schema("""
 CREATE TABLE IF NOT EXISTS datasets (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL,
-    source TEXT NOT NULL DEFAULT 'upload', split_params TEXT
+    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL,
+    source TEXT NOT NULL DEFAULT 'upload', UNIQUE (owner, name)
+);
+CREATE TABLE IF NOT EXISTS dataset_shares (
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE, audience TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, audience)
+);
+CREATE TABLE IF NOT EXISTS audience_members (
+    audience TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (audience, member)
 );
 CREATE TABLE IF NOT EXISTS classes (
     id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
@@ -30,15 +41,34 @@ CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
     class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
     sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
-    gray INTEGER NOT NULL, phash TEXT NOT NULL, original TEXT NOT NULL, split TEXT, added REAL NOT NULL,
+    gray INTEGER NOT NULL, phash TEXT NOT NULL, original TEXT NOT NULL, added REAL NOT NULL,
     UNIQUE (dataset_id, sha256)
 );
 CREATE INDEX IF NOT EXISTS images_by_class ON images(class_id);
+CREATE INDEX IF NOT EXISTS images_by_sha ON images(sha256);
 CREATE TABLE IF NOT EXISTS duplicates (
     id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
     file TEXT NOT NULL, class_name TEXT NOT NULL, image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE
 );
 """)
+
+
+def _owned_datasets(conn) -> None:
+    """Data homes made before datasets had owners: rebuild the table (names were global, unique);
+    their datasets become the headless owner's ('cli')."""
+    if db.columns(conn, "datasets") and "owner" not in db.columns(conn, "datasets"):
+        conn.executescript("""
+            BEGIN;
+            CREATE TABLE datasets_owned (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL,
+                created REAL NOT NULL, source TEXT NOT NULL DEFAULT 'upload', UNIQUE (owner, name));
+            INSERT INTO datasets_owned (id, owner, name, created, source) SELECT id, 'cli', name, created, source
+                FROM datasets;
+            DROP TABLE datasets;
+            ALTER TABLE datasets_owned RENAME TO datasets;
+            COMMIT;""")
+
+
+db.migration(_owned_datasets)
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,27 @@ class ImageRecord:
     height: int
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset as one owner sees it: `writable` only for its own."""
+
+    id: int
+    name: str
+    owner: str
+    writable: bool
+
+
+def join_audience(audience: str, member: str) -> None:
+    with db.transaction() as conn:
+        conn.execute("INSERT OR IGNORE INTO audience_members (audience, member) VALUES (?, ?)", (audience, member))
+
+
+def audiences(owner: str) -> list[str]:
+    """The audiences (e.g. 'class:ID') an owner belongs to."""
+    with db.reading() as conn:
+        return [r[0] for r in conn.execute("SELECT audience FROM audience_members WHERE member = ?", (owner,))]
+
+
 # ---- datasets ------------------------------------------------------------------------------------
 def clean_dataset_name(raw: str) -> str:
     name = clean_class_name(raw)[:MAX_DATASET_NAME]
@@ -61,16 +112,60 @@ def clean_dataset_name(raw: str) -> str:
     return name
 
 
-def create(name: str, source: str = "upload", exist_ok: bool = True) -> int:
-    name = clean_dataset_name(name)
+def create(name: str, owner: str | None = None, source: str = "upload", exist_ok: bool = True) -> int:
+    name, owner = clean_dataset_name(name), owner or env_owner()
     with db.transaction() as conn:
-        row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
+        row = conn.execute("SELECT id FROM datasets WHERE owner = ? AND name = ?", (owner, name)).fetchone()
         if row:
             if not exist_ok:
                 raise UserError(f"a dataset named {name!r} already exists")
             return row["id"]
-        return conn.execute("INSERT INTO datasets (name, created, source) VALUES (?, ?, ?)",
-                            (name, time.time(), source)).lastrowid
+        return conn.execute("INSERT INTO datasets (owner, name, created, source) VALUES (?, ?, ?, ?)",
+                            (owner, name, time.time(), source)).lastrowid
+
+
+def find(name: str, owner: str | None = None, write: bool = False) -> Dataset:
+    """The dataset `name` as `owner` sees it: their own first, then one shared with them (read-only).
+    `write=True` accepts only their own."""
+    owner = owner or env_owner()
+    with db.reading() as conn:
+        row = conn.execute("SELECT id, name, owner FROM datasets WHERE owner = ? AND name = ?", (owner, name)).fetchone()
+        if row is None and not write:
+            row = _shared_row(conn, name, owner)
+    if row is None:
+        raise UserError(_not_found(name, owner, write))
+    if write and row["owner"] != owner:
+        raise UserError(f"dataset {name!r} is shared with you read-only: make your own to change it")
+    return Dataset(row["id"], row["name"], row["owner"], row["owner"] == owner)
+
+
+def own(name: str, owner: str | None = None) -> Dataset | None:
+    """The owner's own dataset called `name`, or None."""
+    owner = owner or env_owner()
+    with db.reading() as conn:
+        row = conn.execute("SELECT id, name FROM datasets WHERE owner = ? AND name = ?", (owner, name)).fetchone()
+    return Dataset(row["id"], row["name"], owner, True) if row else None
+
+
+def _shared_row(conn, name: str, owner: str):
+    groups = audiences(owner)
+    if not groups:
+        return None
+    marks = ",".join("?" * len(groups))
+    return conn.execute(f"""SELECT d.id, d.name, d.owner FROM datasets d JOIN dataset_shares s ON s.dataset_id = d.id
+                            WHERE d.name = ? AND s.audience IN ({marks}) ORDER BY d.created LIMIT 1""",
+                        (name, *groups)).fetchone()
+
+
+def _not_found(name: str, owner: str, write: bool) -> str:
+    names = [d["name"] for d in list_datasets(owner) if d["writable"] or not write]
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else f"yours: {', '.join(names[:10]) or 'none yet'}"
+    return f"no dataset named {name!r} ({hint})"
+
+
+def dataset_id(name: str, owner: str | None = None) -> int:
+    return find(name, owner).id
 
 
 def name_of(ident: int) -> str:
@@ -78,56 +173,77 @@ def name_of(ident: int) -> str:
         return conn.execute("SELECT name FROM datasets WHERE id = ?", (ident,)).fetchone()["name"]
 
 
-def dataset_id(name: str) -> int:
+def list_datasets(owner: str | None = None) -> list[dict]:
+    """The owner's datasets, then those shared with them (marked `writable: false`)."""
+    owner = owner or env_owner()
+    groups = audiences(owner)
+    marks = ",".join("?" * len(groups)) or "NULL"
     with db.reading() as conn:
-        row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        known = ", ".join(d["name"] for d in list_datasets()[:10]) or "none yet"
-        raise UserError(f"no dataset named {name!r} (datasets: {known})")
-    return row["id"]
-
-
-def list_datasets() -> list[dict]:
-    with db.reading() as conn:
-        rows = conn.execute("""
-            SELECT d.name, d.source, d.created,
+        rows = conn.execute(f"""
+            SELECT d.name, d.source, d.created, d.owner = ? AS writable,
                    (SELECT COUNT(*) FROM classes c WHERE c.dataset_id = d.id) AS classes,
                    (SELECT COUNT(*) FROM images i WHERE i.dataset_id = d.id) AS images
-            FROM datasets d ORDER BY d.created""").fetchall()
-    return [dict(r) for r in rows]
+            FROM datasets d WHERE d.owner = ? OR d.id IN (SELECT dataset_id FROM dataset_shares
+                                                          WHERE audience IN ({marks}))
+            ORDER BY writable DESC, d.created""", (owner, owner, *groups)).fetchall()
+    return [{**dict(r), "writable": bool(r["writable"])} for r in rows]
 
 
-def rename(old: str, new: str) -> str:
-    new = clean_dataset_name(new)
-    ident = dataset_id(old)
+def share(name: str, audience: str, owner: str | None = None) -> None:
+    """Make the owner's dataset readable (not writable) by everyone in `audience`."""
+    ident = find(name, owner, write=True).id
     with db.transaction() as conn:
-        if conn.execute("SELECT 1 FROM datasets WHERE name = ? AND id != ?", (new, ident)).fetchone():
+        conn.execute("INSERT OR IGNORE INTO dataset_shares (dataset_id, audience) VALUES (?, ?)", (ident, audience))
+
+
+def rename(old: str, new: str, owner: str | None = None) -> str:
+    new, dataset = clean_dataset_name(new), find(old, owner, write=True)
+    with db.transaction() as conn:
+        if conn.execute("SELECT 1 FROM datasets WHERE owner = ? AND name = ? AND id != ?",
+                        (dataset.owner, new, dataset.id)).fetchone():
             raise UserError(f"a dataset named {new!r} already exists")
-        conn.execute("UPDATE datasets SET name = ? WHERE id = ?", (new, ident))
+        conn.execute("UPDATE datasets SET name = ? WHERE id = ?", (new, dataset.id))
     return new
 
 
-def delete(name: str) -> int:
-    """Remove the dataset's rows, and image files no other dataset uses. Returns images removed."""
-    ident = dataset_id(name)
+def delete(name: str, owner: str | None = None, used_by: list[str] | None = None, force: bool = False) -> dict:
+    """Remove the dataset's rows and the image files nothing else uses. `used_by`: runs whose pinned
+    lists come from it; with any, deleting is refused unless forced, and a forced delete keeps the
+    files those runs need (they stay readable)."""
+    dataset = find(name, owner, write=True)
+    if used_by and not force:
+        raise UserError(f"dataset {name!r} is used by {len(used_by)} run(s): {', '.join(used_by[:10])}"
+                        f"{' …' if len(used_by) > 10 else ''}. Delete those runs first, or force the delete: "
+                        "the runs keep their own images and stay readable")
     with db.transaction() as conn:
-        hashes = [r["sha256"] for r in conn.execute("SELECT sha256 FROM images WHERE dataset_id = ?", (ident,))]
-        conn.execute("DELETE FROM datasets WHERE id = ?", (ident,))
-        still_used = {r["sha256"] for r in conn.execute(
-            f"SELECT sha256 FROM images WHERE sha256 IN ({','.join('?' * len(hashes))})", hashes)} if hashes else set()
-    for sha in set(hashes) - still_used:
-        image_path(sha).unlink(missing_ok=True)
-    return len(hashes)
+        hashes = {r["sha256"] for r in conn.execute("SELECT sha256 FROM images WHERE dataset_id = ?", (dataset.id,))}
+        conn.execute("DELETE FROM datasets WHERE id = ?", (dataset.id,))
+    return {"dataset": dataset.name, "images": len(hashes), "files_removed": content.collect(hashes),
+            "runs_kept": list(used_by or [])}
 
 
-def add_class(dataset: str, class_name: str) -> str:
+# ---- classes -------------------------------------------------------------------------------------
+def add_class(dataset: str, class_name: str, owner: str | None = None) -> str:
     label = clean_class_name(class_name)
     if not label:
         raise UserError(f"class name {class_name!r} is empty once cleaned; use letters or digits")
-    ident = dataset_id(dataset)
+    ident = find(dataset, owner, write=True).id
     with db.transaction() as conn:
         ensure_class(conn, ident, label)
     return label
+
+
+def remove_class(dataset: str, class_name: str, owner: str | None = None) -> None:
+    """Only a class without images: one left empty would make the dataset untrainable forever."""
+    ident = find(dataset, owner, write=True).id
+    with db.transaction() as conn:
+        row = conn.execute("""SELECT c.id, COUNT(i.id) AS n FROM classes c LEFT JOIN images i ON i.class_id = c.id
+                              WHERE c.dataset_id = ? AND c.name = ? GROUP BY c.id""", (ident, class_name)).fetchone()
+        if row is None:
+            raise UserError(f"dataset {dataset!r} has no class {class_name!r}")
+        if row["n"]:
+            raise UserError(f"class {class_name!r} still has {row['n']} image(s); remove them first")
+        conn.execute("DELETE FROM classes WHERE id = ?", (row["id"],))
 
 
 def ensure_class(conn, ident: int, label: str) -> int:
@@ -146,42 +262,42 @@ def class_counts_by_id(ident: int) -> dict[str, int]:
     return {r["name"]: r["n"] for r in rows}
 
 
-def class_counts(dataset: str) -> dict[str, int]:
-    return class_counts_by_id(dataset_id(dataset))
+def class_counts(dataset: str, owner: str | None = None) -> dict[str, int]:
+    return class_counts_by_id(find(dataset, owner).id)
 
 
-def class_names(dataset: str) -> list[str]:
+def class_names(dataset: str, owner: str | None = None) -> list[str]:
     """Classes with at least one image, sorted: their index is the model's label."""
-    return [c for c, n in class_counts(dataset).items() if n > 0]
+    return [c for c, n in class_counts(dataset, owner).items() if n > 0]
 
 
-def records(dataset: str, split: str | None = None) -> list[ImageRecord]:
-    ident = dataset_id(dataset)
-    labels = {name: i for i, name in enumerate(class_names(dataset))}
-    query = """SELECT i.id, i.sha256, c.name AS class_name, i.split, i.original, i.width, i.height
-               FROM images i JOIN classes c ON c.id = i.class_id WHERE i.dataset_id = ?"""
-    args: list = [ident]
-    if split:
-        query += " AND i.split = ?"
-        args.append(split)
+def records_by_id(ident: int) -> list[ImageRecord]:
+    labels = {name: i for i, name in enumerate(c for c, n in class_counts_by_id(ident).items() if n > 0)}
     with db.reading() as conn:
-        rows = conn.execute(query + " ORDER BY i.id", args).fetchall()
-    return [ImageRecord(r["id"], r["sha256"], labels[r["class_name"]], r["class_name"], r["split"],
-                        r["original"], r["width"], r["height"]) for r in rows]
+        rows = conn.execute("""SELECT i.id, i.sha256, c.name AS class_name, i.original, i.width, i.height
+                               FROM images i JOIN classes c ON c.id = i.class_id WHERE i.dataset_id = ?
+                               ORDER BY i.id""", (ident,)).fetchall()
+    return [ImageRecord(r["id"], r["sha256"], labels[r["class_name"]], r["class_name"], None, r["original"],
+                        r["width"], r["height"]) for r in rows]
 
 
-def image_rows(dataset: str) -> list[dict]:
+def records(dataset: str, owner: str | None = None) -> list[ImageRecord]:
+    """Every image of the dataset (labels index `class_names`); splits are `splits.for_spec`'s."""
+    return records_by_id(find(dataset, owner).id)
+
+
+def image_rows(dataset: str, owner: str | None = None) -> list[dict]:
     """Everything the health check needs, as plain rows."""
-    ident = dataset_id(dataset)
+    ident = find(dataset, owner).id
     with db.reading() as conn:
-        rows = conn.execute("""SELECT i.id, i.sha256, i.width, i.height, i.gray, i.phash, i.split, i.original,
+        rows = conn.execute("""SELECT i.id, i.sha256, i.width, i.height, i.gray, i.phash, i.original,
                                       c.name AS class_name FROM images i JOIN classes c ON c.id = i.class_id
                                WHERE i.dataset_id = ? ORDER BY i.id""", (ident,)).fetchall()
     return [dict(r) for r in rows]
 
 
-def duplicate_rows(dataset: str) -> list[dict]:
-    ident = dataset_id(dataset)
+def duplicate_rows(dataset: str, owner: str | None = None) -> list[dict]:
+    ident = find(dataset, owner).id
     with db.reading() as conn:
         rows = conn.execute("""SELECT d.file, d.class_name, i.original AS duplicate_of FROM duplicates d
                                JOIN images i ON i.id = d.image_id WHERE d.dataset_id = ?""", (ident,)).fetchall()
@@ -189,12 +305,12 @@ def duplicate_rows(dataset: str) -> list[dict]:
 
 
 def read_bytes(sha: str) -> bytes:
-    return image_path(sha).read_bytes()
+    return content.read_bytes(sha)
 
 
-def check_trainable(dataset: str) -> list[str]:
+def check_trainable(dataset: str, owner: str | None = None) -> list[str]:
     """The class names, or a clear "cannot train" message."""
-    counts = class_counts(dataset)
+    counts = class_counts(dataset, owner)
     usable = [c for c, n in counts.items() if n > 0]
     empty = [c for c, n in counts.items() if n == 0]
     if empty:
@@ -204,7 +320,3 @@ def check_trainable(dataset: str) -> list[str]:
         found = f"found {len(usable)}: {', '.join(usable)}" if usable else "found none"
         raise UserError(f"cannot train on {dataset!r}: needs at least 2 classes with images ({found})")
     return usable
-
-
-def image_path(sha: str) -> Path:
-    return subdir("images") / sha[:2] / sha

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from core.data.images import MAX_BYTES
+from core.data.images import MAX_BYTES, mib
 
 MAX_CLASS_NAME = 64
 ZIP_MAX_MEMBERS = 20_000
@@ -131,7 +131,7 @@ def from_zip(name: str, data: bytes) -> list[Entry]:
             rejected.append(Rejection(member.filename, problem))
             continue
         if total >= ZIP_MAX_TOTAL:
-            rejected.append(Rejection(member.filename, f"skipped: archive exceeds {ZIP_MAX_TOTAL >> 20} MB uncompressed"))
+            rejected.append(Rejection(member.filename, f"skipped: archive exceeds {mib(ZIP_MAX_TOTAL)} uncompressed"))
             continue
         try:
             content = _read_capped(archive, member, min(MAX_BYTES, ZIP_MAX_TOTAL - total))
@@ -164,7 +164,7 @@ def _read_capped(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) 
     with archive.open(member) as fh:
         content = fh.read(limit + 1)
         if len(content) > limit:
-            raise _TooBig(f"too large once uncompressed (over {limit / 1e6:.0f} MB)")
+            raise _TooBig(f"too large once uncompressed (over {mib(limit)})")
         ratio = len(content) / max(member.compress_size, 1)
         if ratio > ZIP_MAX_RATIO:
             raise _TooBig(f"compression ratio {int(ratio)}:1 (a zip bomb?): refused")
@@ -200,6 +200,6 @@ def _walk(root: Path) -> Iterator[tuple[str, bytes] | Rejection]:
             rel = posixpath.join(*full.relative_to(root).parts)
             size = full.stat().st_size
             if size > MAX_BYTES:
-                yield Rejection(rel, f"too large: {size / 1e6:.1f} MB (limit {MAX_BYTES / 1e6:.0f} MB)")
+                yield Rejection(rel, f"too large: {mib(size)} (limit {mib(MAX_BYTES)})")
             else:
                 yield rel, full.read_bytes()

@@ -9,7 +9,7 @@ import time
 from core import data, models, presets
 from core.config import DataSpec, RunConfig
 from core.data import samples
-from core.jobs import queue, store, worker
+from core.jobs import leases, queue, store, worker
 from core.models import imagenet
 
 SAMPLE, PER_CLASS, PROBE_IMAGES = "mnist", 12, 32
@@ -20,12 +20,12 @@ def dataset_name() -> str:
     return f"demo-{SAMPLE}-{PER_CLASS}"
 
 
-def prepare() -> tuple[RunConfig, dict]:
-    """The demo's RunConfig and what was measured on the way."""
+def prepare(owner: str) -> tuple[RunConfig, dict]:
+    """The demo's RunConfig and what was measured on the way (the sample becomes the owner's)."""
     name = dataset_name()
-    if name not in [d["name"] for d in data.list_datasets()]:
-        samples.materialize(SAMPLE, name, per_class=PER_CLASS)
-    measured = imagenet.measure(name, "efficientnet_lite0", PROBE_IMAGES)
+    if data.store.own(name, owner) is None:
+        samples.materialize(SAMPLE, name, per_class=PER_CLASS, owner=owner)
+    measured = imagenet.measure(name, "efficientnet_lite0", PROBE_IMAGES, owner=owner)
     picks = presets.recommend(measured["scenario"], models.list_backbones(), count=3)
     choice = "efficientnet_lite0" if "efficientnet_lite0" in picks else picks[0]
     config = presets.preset(measured["scenario"], choice, models.stage_count(choice),
@@ -38,10 +38,10 @@ def prepare() -> tuple[RunConfig, dict]:
 def run_in_process(owner: str = "demo") -> dict:
     """The whole demo without the UI, timed: what `python -m core demo` reports."""
     started = time.monotonic()
-    config, measured = prepare()
-    submitted = queue.submit(config, owner)
+    config, measured = prepare(owner)
+    submitted = queue.submit(config, owner, hold=True)
     for run_id in [submitted["run_id"], *submitted["companions"].values()]:
-        worker.process(worker.claim_specific(store.latest_job(run_id)["id"]))
+        worker.process(leases.claim_specific(store.latest_job(run_id)["id"]))
     rows = {role: store.run_row(rid) for role, rid in [("main", submitted["run_id"]), *submitted["companions"].items()]}
     return {"seconds": round(time.monotonic() - started, 1), "scenario": config.scenario, "measured": measured,
             "runs": {role: {"run_id": r["id"], "status": r["status"],

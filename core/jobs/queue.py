@@ -1,27 +1,21 @@
 """The job queue: submit a RunConfig (plus its companion baselines), list, read, cancel, resume.
-Every call is filtered by an owner token, so students on one server see only their own runs.
-Also: is a worker alive, and start one if not (the app must never initialise CUDA itself)."""
+Every call is filtered by an owner token, so students on one server see only their own runs, and
+every run pins its exact image lists when it is submitted (`data.pins`)."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import time
 import uuid
 
 from core import data, db, models
 from core.config import FreezePlan, RunConfig
+from core.data import pins
 from core.errors import ConfigError, UserError
-from core.jobs import store
-from core.paths import data_home
+from core.jobs import policy, schedule, store, workers
+from core.models.run_source import PREFIX as RUN_PREFIX
+from core.paths import env_owner
 
-HEARTBEAT_SECONDS = 2.0
-STALE_SECONDS = 15.0
-
-
-def default_owner() -> str:
-    return os.environ.get("TRANSFERLAB_OWNER", "cli")
+default_owner = env_owner  # the owner a headless caller acts for
 
 
 def companion_configs(config: RunConfig) -> dict[str, RunConfig]:
@@ -42,20 +36,35 @@ def companion_configs(config: RunConfig) -> dict[str, RunConfig]:
     return out
 
 
-def submit(config: RunConfig, owner: str | None = None) -> dict:
-    """Queue the run (and its baselines). Bad configs are refused here, not in the worker."""
-    owner = owner or default_owner()
+def check(config: RunConfig, owner: str) -> data.Splits:
+    """Refuse bad configs here, not in the worker (a class's locks and epochs cap included); returns
+    the lists the run will pin."""
     models.check(config)
+    policy.check(config, owner)
+    if config.backbone.startswith(RUN_PREFIX):  # the develop-model approach: only your own runs
+        store.run_row(config.backbone[len(RUN_PREFIX):], owner)
     if not config.data.dataset:
         raise UserError("data.dataset: choose a dataset before training")
-    data.check_trainable(config.data.dataset)
-    run_id = store.new_run(config, owner)
-    job_id = store.add_job(run_id, owner)
-    companions = {}
-    for role, companion in companion_configs(config).items():
-        cid = store.new_run(companion, owner, parent=run_id, role=role)
-        store.add_job(cid, owner)
-        companions[role] = cid
+    return data.for_spec(config.data, owner)
+
+
+def _queue(config: RunConfig, owner: str, lists: data.Splits, parent: str | None = None, role: str = "main",
+           holder: str | None = None) -> tuple[str, int]:
+    run_id = store.new_run(config, owner, parent=parent, role=role)
+    dataset = data.find(config.data.dataset, owner)
+    pins.pin(run_id, dataset.id, dataset.name, owner, lists)
+    return run_id, store.add_job(run_id, owner, holder=holder)
+
+
+def submit(config: RunConfig, owner: str | None = None, hold: bool = False) -> dict:
+    """Queue the run and its baselines on the same pinned lists. `hold=True`: the jobs belong to
+    this process from the start (in-process training), so no worker can take them."""
+    owner = owner or default_owner()
+    lists = check(config, owner)
+    holder = workers.identity() if hold else None
+    run_id, job_id = _queue(config, owner, lists, holder=holder)
+    companions = {role: _queue(companion, owner, lists, run_id, role, holder)[0]
+                  for role, companion in companion_configs(config).items()}
     return {"run_id": run_id, "job_id": job_id, "companions": companions}
 
 
@@ -63,8 +72,7 @@ def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None =
     """One run per freeze depth (0..N stages frozen from the input), same data, split and seed;
     each trains the head first, then fine-tunes what its depth leaves open."""
     owner = owner or default_owner()
-    models.check(config)
-    data.check_trainable(config.data.dataset or "")
+    lists = check(config, owner)
     stages = stage_count or models.stage_count(config.backbone)
     train = dataclasses.replace(config.train, head_epochs=max(1, config.train.head_epochs),
                                 finetune_epochs=max(1, config.train.finetune_epochs))
@@ -73,9 +81,7 @@ def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None =
     for k in range(stages + 1):
         variant = dataclasses.replace(config, freeze=FreezePlan(mode="first_k", k=k, bn=config.freeze.bn),
                                       train=train, baselines=())
-        run_id = store.new_run(variant, owner, parent=group, role=f"sweep:{k}")
-        store.add_job(run_id, owner)
-        ids.append(run_id)
+        ids.append(_queue(variant, owner, lists, group, f"sweep:{k}")[0])
     return {"sweep": group, "runs": ids}
 
 
@@ -93,7 +99,7 @@ def own_backbones(owner: str) -> list[models.BackboneInfo]:
     for row in store.list_runs(owner):
         if row["status"] == "succeeded" and row["role"] == "main":
             try:
-                found.append(models.get(f"run:{row['id']}").info())
+                found.append(models.get(f"{RUN_PREFIX}{row['id']}").info())
             except ConfigError:
                 continue
     return found
@@ -105,21 +111,33 @@ def runs(owner: str | None = None) -> list[dict]:
 
 def run(run_id: str, owner: str | None = None, epochs: bool = True) -> dict:
     """Status, per-epoch metrics (unless `epochs=False`: a live page reads them itself, only the new
-    rows), evaluation, queue position, companions."""
+    rows), evaluation, queue position, companions, and the run's own image lists."""
     owner = owner or default_owner()
     row = store.run_row(run_id, owner)
     job = store.latest_job(run_id)
     if epochs:
         row["epochs"] = store.metrics(run_id, "epoch")
+        row["images"] = pins.hashes(run_id)
+    origin = pins.dataset_of(run_id)
+    row["dataset_gone"] = bool(origin) and origin["dataset_id"] is None
     row["queue_position"] = queue_position(job["id"]) if job and job["status"] == "queued" else None
     row["companions"] = [r["id"] for r in store.list_runs(owner, parent=run_id)]
     return row
 
 
-def queue_position(job_id: int) -> int:
-    """1 = next to start."""
-    with db.reading() as conn:
-        return conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND id <= ?", (job_id,)).fetchone()[0]
+def lists(run_id: str, owner: str | None = None) -> data.Splits:
+    """The run's pinned image lists (train, val, test), whatever became of its dataset since."""
+    row = store.run_row(run_id, owner or default_owner())
+    found = pins.load(run_id)
+    if found is None:  # a run from before lists were pinned: its dataset's lists now
+        return data.for_spec(RunConfig.from_dict(row["config"]).data, row["owner"])
+    return found
+
+
+def queue_position(job_id: int) -> int | None:
+    """1 = next to start, in the scheduler's fair order (None: not waiting for a worker)."""
+    found = [job["id"] for job in schedule.order()]
+    return found.index(job_id) + 1 if job_id in found else None
 
 
 def cancel(run_id: str, owner: str | None = None) -> str:
@@ -146,43 +164,7 @@ def resume(run_id: str, owner: str | None = None) -> int:
     return store.add_job(run_id, owner, kind="resume")
 
 
-# ---- worker liveness -----------------------------------------------------------------------------
-def alive_workers() -> list[dict]:
-    with db.reading() as conn:
-        rows = [dict(r) for r in conn.execute("SELECT * FROM workers")]
-    return [r for r in rows if time.time() - r["heartbeat"] < STALE_SECONDS and pid_alive(r["pid"])]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def ensure_worker() -> int:
-    """The pid of a live worker, starting one (detached, logging to the data home) if none is."""
-    alive = alive_workers()
-    if alive:
-        return alive[0]["pid"]
-    log = open(data_home() / "worker.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "core", "worker"], stdout=log, stderr=log,
-                               stdin=subprocess.DEVNULL, start_new_session=True, env=os.environ.copy(),
-                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    deadline = time.time() + 20
-    while time.time() < deadline and not alive_workers():
-        if process.poll() is not None:
-            raise UserError(f"the worker exited at once (code {process.returncode}); see {data_home() / 'worker.log'}")
-        time.sleep(0.1)
-    return process.pid
+def delete_dataset(name: str, owner: str | None = None, force: bool = False) -> dict:
+    """Refused while runs use the dataset (they are named) unless forced; then those runs keep their
+    pinned images and stay readable."""
+    return data.delete_dataset(name, owner or default_owner(), force)

@@ -13,8 +13,17 @@ import time
 import uuid
 
 from core import db
+from core.data import content, pins
 from core.errors import UserError
 from core.paths import check_run_id, run_dir
+
+
+def _job_holders(conn) -> None:
+    """Data homes from before job leases: jobs gain their holder column."""
+    db.add_column(conn, "jobs", "holder", "TEXT")
+
+
+db.migration(_job_holders)
 
 db.schema("""
 CREATE TABLE IF NOT EXISTS runs (
@@ -28,7 +37,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     owner TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL, started REAL, finished REAL, cancel INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0, batch_size INTEGER, worker_pid INTEGER
+    attempts INTEGER NOT NULL DEFAULT 0, batch_size INTEGER, holder TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, id);
 CREATE TABLE IF NOT EXISTS metrics (
@@ -36,6 +45,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     kind TEXT NOT NULL, phase TEXT, epoch INTEGER, step INTEGER, data TEXT NOT NULL, t REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
+CREATE INDEX IF NOT EXISTS metrics_by_kind ON metrics(run_id, kind, id);
 CREATE TABLE IF NOT EXISTS artifacts (
     id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     kind TEXT NOT NULL, path TEXT NOT NULL, created REAL NOT NULL
@@ -56,10 +66,12 @@ def new_run(config, owner: str, parent: str | None = None, role: str = "main") -
     return run_id
 
 
-def add_job(run_id: str, owner: str, kind: str = "train") -> int:
+def add_job(run_id: str, owner: str, kind: str = "train", holder: str | None = None) -> int:
+    """A queued job; with `holder` (a process identity) it is that process's alone from the start:
+    no worker can claim it (in-process training)."""
     with db.transaction() as conn:
-        job = conn.execute("""INSERT INTO jobs (run_id, owner, kind, status, created) VALUES (?, ?, ?, 'queued', ?)""",
-                           (run_id, owner, kind, time.time())).lastrowid
+        job = conn.execute("""INSERT INTO jobs (run_id, owner, kind, status, created, holder)
+                              VALUES (?, ?, ?, 'queued', ?, ?)""", (run_id, owner, kind, time.time(), holder)).lastrowid
         conn.execute("UPDATE runs SET status = 'queued', message = '' WHERE id = ?", (run_id,))
     return job
 
@@ -143,6 +155,18 @@ def metrics(run_id: str, kind: str | None = None, after_id: int = 0) -> list[dic
     return [{"id": r["id"], **json.loads(r["data"])} for r in rows]
 
 
+def activity(run_ids: list[str]) -> dict[str, tuple]:
+    """Per run: (status, last non-step metric id, last step metric id): a watcher's cheap "anything new?"."""
+    out = {}
+    with db.reading() as conn:
+        for run_id in run_ids:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            events = conn.execute("SELECT MAX(id) FROM metrics WHERE run_id = ? AND kind != 'step'", (run_id,)).fetchone()
+            steps = conn.execute("SELECT MAX(id) FROM metrics WHERE run_id = ? AND kind = 'step'", (run_id,)).fetchone()
+            out[run_id] = (row["status"] if row else None, events[0] or 0, steps[0] or 0)
+    return out
+
+
 def add_artifact(run_id: str, kind: str, path: str) -> None:
     with db.transaction() as conn:
         conn.execute("INSERT INTO artifacts (run_id, kind, path, created) VALUES (?, ?, ?, ?)",
@@ -162,3 +186,4 @@ def delete_run(run_id: str, owner: str) -> None:
     with db.transaction() as conn:
         conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
     shutil.rmtree(run_dir(run_id), ignore_errors=True)
+    content.collect(pins.unpin(run_id))  # images only this run still needed (its dataset is gone)

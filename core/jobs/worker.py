@@ -1,19 +1,20 @@
-"""`python -m core worker`: the process that owns the GPU and runs queued jobs, FIFO, one at a time.
+"""A worker slot: one process that takes queued jobs in the scheduler's fair order and runs them.
+The supervisor (`supervisor`) starts the slots; tests and the in-process `train` use the same
+functions directly.
 
-It survives a job's exception and goes on: CUDA out-of-memory retries once at half the batch size,
-then fails with the message; a NaN loss fails with a clear message. At start it marks jobs left
-running by a dead worker as interrupted (their runs resume from the last checkpoint on request).
-A heartbeat row tells the app a worker is alive.
+A slot survives a job's exception and goes on: CUDA out-of-memory retries once at half the batch size
+(that job only; other slots are separate processes and untouched), then fails with the message; a NaN
+loss fails with a clear message. After every job the slot drops the model, optimizer and features and
+hands freed memory back, so its footprint stays flat (the decoded-image cache is bounded, and kept:
+the next student's job on the same class dataset decodes nothing).
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import gc
 import logging
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -23,7 +24,9 @@ import torch
 from core import db
 from core.config import RunConfig
 from core.errors import UserError
-from core.jobs import queue, store
+from core.jobs import holdouts, store, workers
+from core.jobs.leases import claim_next
+from core.jobs.queue import lists
 from core.paths import run_dir
 from core.training.trainer import Trainer
 
@@ -32,16 +35,17 @@ CANCEL_POLL_SECONDS = 0.5
 
 
 class Worker:
-    def __init__(self, poll: float = 0.5):
-        self.pid, self.poll, self.stopping = os.getpid(), poll, False
+    """One slot: claims and runs jobs until stopped, `max_jobs` done, or idle for `idle_exit` s."""
+
+    def __init__(self, poll: float = 0.5, slot: int = 0):
+        self.pid, self.poll, self.slot, self.stopping = os.getpid(), poll, slot, False
+        self.identity = workers.identity()
         self._job_id: int | None = None
 
-    # ---- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         with db.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO workers (pid, started, heartbeat) VALUES (?, ?, ?)",
                          (self.pid, time.time(), time.time()))
-        recover_interrupted()
         threading.Thread(target=self._heartbeat, daemon=True).start()
 
     def stop(self) -> None:
@@ -57,60 +61,34 @@ class Worker:
                                  (time.time(), self._job_id, self.pid))
             except Exception:  # a busy database must not kill the heartbeat
                 log.exception("heartbeat failed")
-            time.sleep(queue.HEARTBEAT_SECONDS)
+            time.sleep(workers.HEARTBEAT_SECONDS)
 
     def serve(self, max_jobs: int | None = None, idle_exit: float | None = None) -> int:
-        """Run jobs until stopped (or `max_jobs` done, or idle for `idle_exit` seconds)."""
         done, idle_since = 0, time.monotonic()
         while not self.stopping and (max_jobs is None or done < max_jobs):
-            job = claim_next(self.pid)
+            job = claim_next(self.identity)
             if job is None:
                 if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
                     break
-                time.sleep(self.poll)
+                if not holdouts.score_pending():  # idle: catch up on runs finished before a holdout existed
+                    time.sleep(self.poll)
                 continue
             self._job_id = job["id"]
             process(job)
+            release_memory()
             self._job_id, done, idle_since = None, done + 1, time.monotonic()
         return done
 
 
-def claim_next(pid: int) -> dict | None:
-    """Atomically take the oldest queued job."""
-    with db.transaction() as conn:
-        row = conn.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
-        return _claim(conn, row, pid) if row else None
-
-
-def claim_specific(job_id: int, pid: int | None = None) -> dict:
-    """Take one particular queued job (the CLI's in-process `train`)."""
-    with db.transaction() as conn:
-        row = conn.execute("SELECT * FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)).fetchone()
-        if row is None:
-            raise UserError(f"job {job_id} is not queued any more (a worker may have taken it)")
-        return _claim(conn, row, pid or os.getpid())
-
-
-def _claim(conn, row, pid: int) -> dict:
-    now = time.time()
-    conn.execute("UPDATE jobs SET status = 'running', started = ?, worker_pid = ? WHERE id = ?", (now, pid, row["id"]))
-    conn.execute("UPDATE runs SET status = 'running', started = COALESCE(started, ?), message = '' WHERE id = ?",
-                 (now, row["run_id"]))
-    return {**dict(row), "status": "running", "worker_pid": pid}
-
-
-def recover_interrupted() -> int:
-    """Jobs marked running whose worker is gone become interrupted (and so do their runs)."""
-    alive = {w["pid"] for w in queue.alive_workers()}
-    with db.transaction() as conn:
-        stale = [dict(r) for r in conn.execute("SELECT id, run_id, worker_pid FROM jobs WHERE status = 'running'")]
-        stale = [r for r in stale if r["worker_pid"] not in alive]
-        message = "the worker stopped during this run; resume it to continue from its last checkpoint"
-        for r in stale:
-            conn.execute("UPDATE jobs SET status = 'interrupted', finished = ?, message = ? WHERE id = ?",
-                         (time.time(), message, r["id"]))
-            conn.execute("UPDATE runs SET status = 'interrupted', message = ? WHERE id = ?", (message, r["run_id"]))
-    return len(stale)
+def release_memory() -> None:
+    """Hand what the last job freed back to the system (glibc keeps freed heap otherwise)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the allocator keeps it, nothing breaks
+        pass
 
 
 # ---- one job -------------------------------------------------------------------------------------
@@ -127,7 +105,17 @@ def process(job: dict, echo=None) -> str:
     store.set_run(job["run_id"], status=status, finished=time.time(), summary=_without_eval(summary),
                   evaluation=summary.get("evaluation"), message="" if status == "succeeded" else "cancelled by request")
     _finish_job(job["id"], status, "")
+    if status == "succeeded":
+        _score_holdouts(job)
     return status
+
+
+def _score_holdouts(job: dict) -> None:
+    """A class's held-out score, right after the run (a failure here never fails the run)."""
+    try:
+        holdouts.score(job["run_id"], job["owner"])
+    except Exception:  # noqa: BLE001  (logged; the leaderboard simply lacks this run)
+        log.exception("holdout scoring failed for run %s", job["run_id"])
 
 
 def _train(job: dict, config: RunConfig, echo=None) -> dict:
@@ -140,9 +128,8 @@ def _train(job: dict, config: RunConfig, echo=None) -> dict:
         if echo:
             echo(event)
 
-    trainer = Trainer(config, emit=emit,
-                      should_stop=_cancel_flag(job["id"]), run_dir=folder,
-                      resume=job["kind"] == "resume" or job["attempts"] > 0)
+    trainer = Trainer(config, emit=emit, should_stop=_cancel_flag(job["id"]), run_dir=folder,
+                      resume=job["kind"] == "resume" or job["attempts"] > 0, splits=lists(job["run_id"], job["owner"]))
     return trainer.fit()
 
 
@@ -204,18 +191,3 @@ def _finish_job(job_id: int, status: str, message: str) -> None:
 
 def _without_eval(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if k != "evaluation"}
-
-
-# ---- entry point ---------------------------------------------------------------------------------
-def main(concurrency: int = 1, max_jobs: int | None = None, idle_exit: float | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(message)s")
-    children = [subprocess.Popen([sys.executable, "-m", "core", "worker"]) for _ in range(concurrency - 1)]
-    worker = Worker()
-    signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
-    worker.start()
-    try:
-        return worker.serve(max_jobs=max_jobs, idle_exit=idle_exit)
-    finally:
-        worker.stop()
-        for child in children:
-            child.terminate()

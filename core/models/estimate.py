@@ -5,7 +5,6 @@ the CPU (the Streamlit process never touches the GPU; the worker's device may be
 estimate says which device it is for)."""
 from __future__ import annotations
 
-import functools
 import time
 
 import torch
@@ -16,7 +15,7 @@ PROBE = "efficientnet_lite0"
 TRAIN_COST = 3.0  # a training step costs about forward + backward = 3 forwards
 
 
-@functools.lru_cache(maxsize=1)
+@registry.once  # measured once per process, even when sessions ask at the same moment
 def cpu_gflops_per_second() -> float:
     entry = registry.get(PROBE)
     net = entry.network(pretrained=False)

@@ -63,14 +63,14 @@ def similarity(probs: torch.Tensor) -> dict:
             "mean_entropy": round(float(entropy.mean()), 4), "images": len(probs)}
 
 
-def measure(dataset: str, probe: str = "efficientnet_lite0", sample: int = 32) -> dict:
+def measure(dataset: str, probe: str = "efficientnet_lite0", sample: int = 32, owner: str | None = None) -> dict:
     """Where a stored dataset sits on the grid: images per class, and the probe network's mean
     ImageNet top-1 confidence over an evenly spread sample of its images."""
-    records = store.records(dataset)
+    records = store.records(dataset, owner)
     step = max(1, len(records) // sample)
     pictures = [decode(store.read_bytes(r.sha256)) for r in records[::step][:sample]]
     found = similarity(probabilities(probe, pictures))
-    counts = [n for n in store.class_counts(dataset).values() if n]
+    counts = [n for n in store.class_counts(dataset, owner).values() if n]
     per_class = sum(counts) / max(len(counts), 1)
     return {"per_class": per_class, "similarity": found["mean_top1"], "entropy": found["mean_entropy"],
             "images": found["images"], "scenario": scenarios.place(per_class, found["mean_top1"]),

@@ -25,6 +25,26 @@ from core.models import weights as W
 SOURCES = ("bundled", "torchvision", "timm", "run")
 
 
+def once(fn):
+    """Memoise per argument tuple, computing each value once per process even when many threads
+    (Streamlit sessions) ask at the same moment: the second asker waits for the first's result."""
+    cache, locks, guard = {}, {}, threading.Lock()
+
+    @functools.wraps(fn)
+    def cached(*args):
+        if args in cache:
+            return cache[args]
+        with guard:
+            lock = locks.setdefault(args, threading.Lock())
+        with lock:
+            if args not in cache:
+                cache[args] = fn(*args)
+        return cache[args]
+
+    cached.cache_clear = cache.clear
+    return cached
+
+
 @dataclass(frozen=True)
 class BackboneInfo:
     name: str
@@ -162,6 +182,11 @@ def stage_count(name: str) -> int:
 
 def describe(name: str) -> dict:
     """Stages with parameter counts (summing to the published network's total) + preprocessing."""
+    return {**get(name).info().to_dict(), **_structure(name)}  # the weights' status may change; the rest never
+
+
+@once
+def _structure(name: str) -> dict:
     entry = get(name)
     net = entry.meta_network()
     total = surgery.count(net)
@@ -169,11 +194,11 @@ def describe(name: str) -> dict:
     stage_rows = [{"name": s.name, "params": stagemod.param_count(net, s.params)} for s in entry.stage_list()]
     stage_rows.append({"name": "head", "params": total - surgery.count(net),
                        "note": "the ImageNet classifier layer; transfer replaces it"})
-    return {**entry.info().to_dict(), "params": total, "feature_dim": feature_dim, "stages": stage_rows,
+    return {"params": total, "feature_dim": feature_dim, "stages": stage_rows,
             "preprocess": entry.preprocess().to_dict()}
 
 
-@functools.lru_cache(maxsize=None)
+@once
 def _stage_list_cached(name: str) -> list[stagemod.Stage]:
     entry = get(name)
     return entry.cut_stages(entry.meta_trunk())

@@ -9,10 +9,14 @@ The same grouping drives the stage map in the UI, the FreezePlan and the per-sta
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.modules.module import (register_module_buffer_registration_hook,
+                                     register_module_parameter_registration_hook)
 
 TOKEN_STAGES = 4  # a transformer's blocks are cut into this many stages
 MAX_TIMM_GROUPS = 8  # more coarse groups than this (ViT blocks) are merged into TOKEN_STAGES
@@ -166,27 +170,50 @@ def _blocks_to_params(trunk: nn.Module, groups: list[list[str]]) -> list[Stage]:
 _CLASSIFIER_ROOTS = {"classifier", "fc", "head", "heads", "norm"}
 
 
-class meta_build:
-    """Build modules with parameters and buffers on the meta device: no memory, no init cost.
+# ---- building on the meta device ---------------------------------------------------------------------
+_local = threading.local()
+_hooks_lock = threading.Lock()
+_hooks: list = []
+_builders = 0
 
-    Unlike `with torch.device("meta")`, plain tensors made during construction (RegNet computes
-    its widths with torch ops) stay real.
+
+def _meta_parameter(module, name, param):
+    if param is not None and getattr(_local, "depth", 0) and param.device.type != "meta":
+        return nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+    return None
+
+
+def _meta_buffer(module, name, buffer):
+    if buffer is not None and getattr(_local, "depth", 0) and buffer.device.type != "meta":
+        return buffer.to("meta")
+    return None
+
+
+@contextmanager
+def meta_build():
+    """Build modules whose parameters and buffers land on the meta device: no memory, no init cost.
+
+    Only the calling thread is affected: the registration hooks convert tensors only while *this
+    thread* is inside the block, and are removed when no thread is. The Streamlit server builds stage
+    maps in one session while another builds a real model; a process-wide swap of
+    `register_parameter` once left real models on meta. Unlike `with torch.device("meta")`, plain
+    tensors made during construction stay real: RegNet computes its widths with torch ops and
+    `.tolist()`, which meta tensors cannot do.
     """
-
-    def __enter__(self):
-        self._param, self._buffer = nn.Module.register_parameter, nn.Module.register_buffer
-
-        def register_parameter(module, name, param):
-            if param is not None:
-                param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-            self._param(module, name, param)
-
-        def register_buffer(module, name, tensor, persistent=True):
-            self._buffer(module, name, None if tensor is None else tensor.to("meta"), persistent)
-
-        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
-        return self
-
-    def __exit__(self, *exc):
-        nn.Module.register_parameter, nn.Module.register_buffer = self._param, self._buffer
-        return False
+    global _builders
+    with _hooks_lock:
+        if _builders == 0:
+            _hooks[:] = [register_module_parameter_registration_hook(_meta_parameter),
+                         register_module_buffer_registration_hook(_meta_buffer)]
+        _builders += 1
+    _local.depth = getattr(_local, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _local.depth -= 1
+        with _hooks_lock:
+            _builders -= 1
+            if _builders == 0:
+                for handle in _hooks:
+                    handle.remove()
+                _hooks.clear()

@@ -2,7 +2,6 @@
 (so the app works offline). Stages come from timm's own `group_matcher`."""
 from __future__ import annotations
 
-import functools
 import importlib
 
 import torch
@@ -125,7 +124,7 @@ class BundledLiteEntry(TimmEntry):
         return net
 
 
-@functools.lru_cache(maxsize=None)
+@registry.once
 def _timm_measure(model_name: str) -> tuple[int, float | None, None]:
     """Parameters and GFLOPs (multiply-adds, as torchvision reports them) measured on meta."""
     import timm

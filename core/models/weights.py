@@ -7,6 +7,8 @@ when the network is reachable. User checkpoints are read as safetensors or with
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -47,7 +49,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for code-carrying pickles, others for junk
         raise UserError(
-            f"{path.name}: refused. It is not a plain-tensor checkpoint ({_first_line(exc)}). Only "
+            f"{path.name}: refused. It is not a plain-tensor checkpoint ({_refusal(exc)}). Only "
             "weights are accepted: save with torch.save(model.state_dict(), ...) or as .safetensors."
         ) from None
     return _unwrap(data, path.name)
@@ -70,6 +72,18 @@ def _unwrap(data, filename: str) -> dict[str, torch.Tensor]:
     if not isinstance(data, dict) or not data or not all(torch.is_tensor(v) for v in data.values()):
         raise UserError(f"{filename}: expected a state dict (names → tensors), found {type(data).__name__}")
     return {k.removeprefix("module."): v for k, v in data.items()}
+
+
+def _refusal(exc: Exception) -> str:
+    """Why torch refused, without torch's own advice to retry with weights_only=False (that would
+    run whatever code the file carries)."""
+    text = str(exc)
+    found = re.search(r"unsupported (GLOBAL|global|operand)[:\s]+([\w.]+)", text, re.IGNORECASE)
+    if found:
+        return f"it holds Python objects, not only tensors: it names {found.group(2)}"
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text:
+        return "it holds Python objects, not only tensors"
+    return _first_line(exc)
 
 
 def _first_line(exc: Exception) -> str:

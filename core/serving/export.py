@@ -4,6 +4,7 @@ artefact and comparing with the app's own predictions (top-1 agreement, max prob
 difference). A model card (markdown) describes data, backbone, freezing, training and metrics."""
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import warnings
@@ -15,8 +16,8 @@ import torch
 from torch import nn
 
 from core.config import EXPORT_FORMATS
-from core.data import store
 from core.data.cache import ImageSet
+from core.data.splits import Splits
 from core.errors import UserError
 from core.paths import run_dir
 from core.serving.predict import LoadedRun, load_run, rebuild
@@ -36,33 +37,32 @@ class Packaged(nn.Module):
         return self.model((image.float() - self.mean) / self.std).softmax(-1)
 
 
-def export(run: dict, fmt: str, out: str | Path) -> dict:
-    """`run`: the run as the job store gives it (config, summary, evaluation)."""
+def export(run: dict, fmt: str, out: str | Path, lists: Splits) -> dict:
+    """`run`: the run as the job store gives it (config, summary, evaluation); `lists`: its pinned
+    image lists, whose validation images (test if none) verify the export."""
     if fmt not in EXPORT_FORMATS:
         raise UserError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     run_id = run["id"]
     loaded = load_run(run_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    packaged = Packaged(loaded.model, loaded.pre.mean, loaded.pre.std).eval()
-    images, reference = _validation_batch(run_id, loaded)
+    with loaded.lock:  # tracing and exporting take seconds: work on a copy, not the model sessions share
+        packaged = Packaged(copy.deepcopy(loaded.model), loaded.pre.mean, loaded.pre.std).eval()
+    images, reference = _validation_batch(run_id, loaded, lists)
     score = {"onnx": _onnx, "torchscript": _torchscript, "safetensors": _safetensors}[fmt]
     probs = score(packaged, run, images, out)
     return {"path": str(out), "format": fmt, "images": len(images), **_agreement(reference, probs)}
 
 
-def _validation_batch(run_id: str, loaded) -> tuple[torch.Tensor, torch.Tensor]:
-    """The validation images (test split if there is no validation split) as the app sees them,
-    and the app's own probabilities for them."""
-    dataset = loaded.config.data.dataset
-    records = store.records(dataset, "val") or store.records(dataset, "test")
+def _validation_batch(run_id: str, loaded, lists: Splits) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's validation images (test if it has none) as the app sees them, and the app's own
+    probabilities for them."""
+    records = lists.val or lists.test
     if not records:
-        raise UserError(f"run {run_id}: its dataset has no validation images to verify the export on")
-    names = {c: i for i, c in enumerate(loaded.classes)}
-    records = [r for r in records if r.class_name in names]
+        raise UserError(f"run {run_id} has no validation or test images to verify the export on")
     image_set = ImageSet(records, loaded.pre)
     images = torch.stack([image_set[i][0] for i in range(len(image_set))]).float()
-    with torch.inference_mode():
+    with loaded.lock, torch.inference_mode():
         reference = Packaged(loaded.model, loaded.pre.mean, loaded.pre.std).eval()(images)
     return images, reference
 

@@ -3,9 +3,9 @@ model.safetensors)."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -20,19 +20,46 @@ from core.paths import run_dir
 from core.serving.explain import grad_cam, overlay
 
 
-_explain_lock = threading.Lock()  # Grad-CAM hooks and backward passes on a model shared by sessions
+CACHED_RUNS = 4  # models kept per process; each is a few MB to a few hundred
 
 
 @dataclasses.dataclass
 class LoadedRun:
+    """A run's model, shared by every session of the server: `lock` serialises each use (a forward
+    pass, or Grad-CAM with its hooks and backward pass), so no request sees another's activations."""
+
     model: TransferModel
     classes: list[str]
     pre: Preprocess
     config: RunConfig
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
 
-@functools.lru_cache(maxsize=4)
+_cache: OrderedDict[str, LoadedRun] = OrderedDict()
+_cache_lock = threading.Lock()
+_loading: dict[str, threading.Lock] = {}
+
+
 def load_run(run_id: str) -> LoadedRun:
+    """The run's model from a per-process cache (built once even when sessions ask at once)."""
+    with _cache_lock:
+        if run_id in _cache:
+            _cache.move_to_end(run_id)
+            return _cache[run_id]
+        loading = _loading.setdefault(run_id, threading.Lock())
+    with loading:
+        with _cache_lock:
+            if run_id in _cache:
+                return _cache[run_id]
+        loaded = _load(run_id)
+        with _cache_lock:
+            _cache[run_id] = loaded
+            while len(_cache) > CACHED_RUNS:
+                _cache.popitem(last=False)
+        return loaded
+
+
+def _load(run_id: str) -> LoadedRun:
     folder = run_dir(run_id)
     if not (folder / "model.safetensors").exists():
         raise UserError(f"run {run_id} has no trained model (it has not finished successfully)")
@@ -52,8 +79,9 @@ def rebuild(folder) -> LoadedRun:
 
 def probabilities(run_id: str, images: list) -> torch.Tensor:
     loaded = load_run(run_id)
-    with torch.inference_mode():
-        return loaded.model(model_input(images, loaded.pre)).float().softmax(-1)
+    batch = model_input(images, loaded.pre)
+    with loaded.lock, torch.inference_mode():
+        return loaded.model(batch).float().softmax(-1)
 
 
 def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
@@ -65,11 +93,11 @@ def explain(run_id: str, picture, class_index: int | None = None) -> dict:
     class explained and its probability."""
     loaded = load_run(run_id)
     x = model_input([picture], loaded.pre)
-    with _explain_lock:
+    with loaded.lock:
         heat, index = grad_cam(loaded.model, x, class_index)
+        with torch.inference_mode():
+            prob = float(loaded.model(x).softmax(-1)[0, index])
     mean, std = torch.tensor(loaded.pre.mean).view(3, 1, 1), torch.tensor(loaded.pre.std).view(3, 1, 1)
     seen = ((x[0] * std + mean).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
-    with torch.inference_mode():
-        prob = float(loaded.model(x).softmax(-1)[0, index])
     return {"picture": seen, "overlay": overlay(seen, heat), "heat": heat, "index": index,
             "label": loaded.classes[index], "prob": prob}

@@ -1,25 +1,37 @@
-"""AppTest helpers: the app with a draft prepared in the store, addressed by its URL token."""
+"""AppTest helpers: the app with a draft prepared in the store, addressed by its URL token.
+
+Each test has one person, `me` (a fresh draft token = owner token): `open_app` opens the app as that
+person unless told otherwise, and `sample_dataset` is their dataset, invisible to anyone else.
+"""
 from __future__ import annotations
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.config import DataSpec, RunConfig
 from core.data import samples
 from core.jobs import drafts
-from core.config import DataSpec, RunConfig
 from tests.conftest import ROOT
 
 TIMEOUT = 120
+_person: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def me(data_home) -> str:
+    _person["token"] = drafts.new()
+    return _person["token"]
 
 
 @pytest.fixture
-def sample_dataset():
-    samples.materialize("digits", "dg", per_class=8)
+def sample_dataset(me):
+    samples.materialize("digits", "dg", per_class=8, owner=me)
     return "dg"
 
 
-def open_app(config: RunConfig | None = None, page: str | None = None) -> tuple[AppTest, str]:
-    token = drafts.new(config or RunConfig())
+def open_app(config: RunConfig | None = None, page: str | None = None, token: str | None = None) -> tuple[AppTest, str]:
+    token = token or _person["token"]
+    drafts.save(token, config or RunConfig(), {})
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
     at.query_params["s"] = token
     at.run()

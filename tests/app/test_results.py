@@ -2,7 +2,7 @@
 import torch
 
 from core import jobs
-from core.jobs import store, worker
+from core.jobs import leases, store, worker
 from core.paths import run_dir
 from core.training import trainer as train
 from tests import corpus
@@ -11,10 +11,10 @@ from tests.training import digits, probe
 
 
 def finished_run(token: str, epochs: int = 4, **changes) -> str:
-    config = probe(digits(per_class=10), epochs=epochs).replace(**changes)
+    config = probe(digits(per_class=10, owner=token), epochs=epochs).replace(**changes)
     submitted = jobs.submit(config, token)
     for run_id in [submitted["run_id"], *submitted["companions"].values()]:
-        worker.process(worker.claim_specific(store.latest_job(run_id)["id"]))
+        worker.process(leases.claim_specific(store.latest_job(run_id)["id"]))
     return submitted["run_id"]
 
 
@@ -27,8 +27,8 @@ def show(at, page: str, run_id: str | None = None):
 
 
 def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
-    ds = digits(per_class=10)
-    at, token = open_app(probe(ds, epochs=3))
+    at, token = open_app(probe("dg", epochs=3))
+    ds = digits(per_class=10, owner=token)
     done = finished_run(token, epochs=3, baselines=("scratch",))
     show(at, "pages/train.py", done)
     assert any("Done: validation accuracy" in s.value for s in at.success)
@@ -36,11 +36,12 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
     assert len(at.get("plotly_chart")) >= 2  # loss and accuracy curves
 
     queued = jobs.submit(probe(ds, epochs=3), token)
-    jobs.submit(probe(ds, epochs=3), "someone-else")
+    jobs.submit(probe(digits(per_class=10, owner="someone-else"), epochs=3), "someone-else")
     show(at, "pages/train.py", queued["run_id"])
-    assert any("Queued: position 1" in i.value for i in at.info)
+    # fair order: someone-else has never been served, this owner just was (the finished run above)
+    assert any("Queued: position 2" in i.value for i in at.info), [i.value for i in at.info]
 
-    worker.claim_next(0)  # the queued run is now running; feed it the finished run's epoch rows
+    leases.claim_specific(queued["job_id"])  # now running; feed it the finished run's epoch rows
     for event in store.metrics(done, "epoch")[:2]:
         store.add_metric(queued["run_id"], event)
     show(at, "pages/train.py", queued["run_id"])
@@ -51,7 +52,7 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
 
     monkeypatch.setattr(train.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     failed = jobs.submit(probe(ds, epochs=1), token)
-    worker.process(worker.claim_specific(failed["job_id"]))
+    worker.process(leases.claim_specific(failed["job_id"]))
     show(at, "pages/train.py", failed["run_id"])
     assert any("loss became nan" in e.value for e in at.error)
     assert not any("Traceback" in e.value for e in at.error)
@@ -59,7 +60,8 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
 
 def test_start_training_queues_a_run_and_puts_it_in_the_url(monkeypatch):
     monkeypatch.setattr(jobs, "ensure_worker", lambda: 0)  # no process spawned from a unit test
-    at, token = open_app(probe(digits(per_class=6), epochs=1))
+    at, token = open_app(probe("dg", epochs=1))
+    digits(per_class=6, owner=token)
     show(at, "pages/train.py")
     at.button(key="start").click().run()
     no_exceptions(at)
@@ -118,7 +120,7 @@ def test_deleting_a_run_removes_its_files_and_rows():
 
 
 def test_train_page_polls_only_metric_rows_it_has_not_seen(monkeypatch):
-    at, token = open_app(probe(digits(per_class=10), epochs=3))
+    at, token = open_app(probe("dg", epochs=3))
     run_id = finished_run(token, epochs=3)
     asked, real = [], store.metrics
     monkeypatch.setattr(store, "metrics", lambda rid, kind=None, after_id=0: asked.append((rid, kind, after_id))

@@ -8,6 +8,7 @@ from core.config import RunConfig, TrainSpec
 from tests import corpus
 from tests.app.conftest import no_exceptions, open_app, with_data
 
+
 def rejected_table(at):
     [table] = [t.value for t in at.table if list(t.value.columns) == ["file", "problem"]]
     return table
@@ -54,31 +55,31 @@ def test_scenario_choice_survives_page_switches_and_a_refresh():
     assert fresh.radio(key="scenario_choice").value == "S2"
 
 
-def test_per_class_upload_shows_gallery_counts_and_rejections():
-    data.create("pets")
-    data.add_class("pets", "cats")
+def test_per_class_upload_shows_gallery_counts_and_rejections(me):
+    data.create("pets", me)
+    data.add_class("pets", "cats", me)
     at, _ = open_app(with_data("pets"), "pages/data.py")
     at.file_uploader(key="up:cats").set_value([
         ("good1.jpg", corpus.jpeg(1), "image/jpeg"), ("good2.png", corpus.png(2), "image/png"),
         ("notes.jpg", b"plain text", "image/jpeg"), ("empty.png", b"", "image/png")]).run()
     no_exceptions(at)
-    assert data.class_counts("pets") == {"cats": 2}
+    assert data.class_counts("pets", me) == {"cats": 2}
     assert any("**cats** · 2 image(s)" in m.value for m in at.markdown)
     rejected = rejected_table(at)
     reasons = dict(zip(rejected["file"], rejected["problem"]))
     assert "not an image" in reasons["notes.jpg"] and "empty file" in reasons["empty.png"]
     at.run()  # a rerun hands the same files again: they must not be stored twice
-    assert data.class_counts("pets") == {"cats": 2}
+    assert data.class_counts("pets", me) == {"cats": 2}
 
 
-def test_directory_upload_creates_classes_from_folders():
-    data.create("dirs")
+def test_directory_upload_creates_classes_from_folders(me):
+    data.create("dirs", me)
     at, _ = open_app(with_data("dirs"), "pages/data.py")
     at.file_uploader(key="up:folder").set_value([
         ("cats/a.jpg", corpus.jpeg(1), "image/jpeg"), ("dogs/b.jpg", corpus.jpeg(2), "image/jpeg"),
         ("dogs/bad.gif", b"GIF89a broken", "image/gif")]).run()
     no_exceptions(at)
-    assert data.class_counts("dirs") == {"cats": 1, "dogs": 1}
+    assert data.class_counts("dirs", me) == {"cats": 1, "dogs": 1}
     rejected = rejected_table(at)
     assert list(rejected["file"]) == ["dogs/bad.gif"]
 

@@ -92,8 +92,8 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
 
 
 def test_refresh_during_training_reattaches_to_the_same_run(server, page, store_env):
-    samples.materialize("digits", "refresh-digits", per_class=20)
     me = drafts.new(quick_config("refresh-digits", epochs=12))
+    samples.materialize("digits", "refresh-digits", per_class=20, owner=me)
     open_page(page, f"{server}/train?s={me}")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text(re.compile(r"Epoch [1-9]\d* of 12"))).to_be_visible(timeout=SLOW)
@@ -109,9 +109,9 @@ def test_refresh_during_training_reattaches_to_the_same_run(server, page, store_
 def test_bad_uploads_are_named_in_the_rejected_table(server, page, tmp_path, store_env):
     from core import data
 
-    data.create("uploads-e2e")
-    data.add_class("uploads-e2e", "cats")
     me = drafts.new(RunConfig(data=DataSpec(dataset="uploads-e2e")))
+    data.create("uploads-e2e", me)
+    data.add_class("uploads-e2e", "cats", me)
     files = {"good.jpg": corpus.jpeg(1), "notes.jpg": b"just text", "empty.png": b"",
              "cut.jpg": corpus.truncated_jpeg()}
     for name, content in files.items():
@@ -130,14 +130,15 @@ def test_bad_uploads_are_named_in_the_rejected_table(server, page, tmp_path, sto
     page.get_by_role("tab", name="Folder").click()
     page.locator("input[webkitdirectory]").set_input_files(str(folder))
     expect(table).to_contain_text("broken.gif", timeout=60_000)
-    assert data.class_counts("uploads-e2e") == {"cats": 1, "dogs": 1}
+    assert data.class_counts("uploads-e2e", me) == {"cats": 1, "dogs": 1}
     no_exception(page)
     shoot(page, "10-bad-uploads")
 
 
 def test_two_students_see_only_their_own_runs(server, browser, store_env):
-    samples.materialize("digits", "class-digits", per_class=10)
     students = [drafts.new(quick_config("class-digits")) for _ in range(2)]
+    for me in students:  # the same name in two workspaces: two separate datasets
+        samples.materialize("digits", "class-digits", per_class=10, owner=me)
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in students]
     pages = [c.new_page() for c in contexts]
     for page, me in zip(pages, students):
@@ -179,3 +180,27 @@ def test_demo_trains_with_a_baseline_and_lands_on_evaluate(server, page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "demo-timing.json").write_text(json.dumps(
         {"seconds_click_to_trained_model": round(model_ready, 1), "seconds_click_to_evaluate": round(seconds, 1)}))
+
+
+def test_another_persons_datasets_and_runs_stay_theirs(server, browser, store_env):
+    from core.jobs import leases, worker
+    from tests.training import probe
+
+    alice, bob = drafts.new(RunConfig(data=DataSpec(dataset="alices-digits"))), drafts.new()
+    samples.materialize("digits", "alices-digits", per_class=6, owner=alice)
+    submitted = jobs.submit(probe("alices-digits", epochs=1), alice, hold=True)
+    worker.process(leases.claim_specific(submitted["job_id"]))
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    page_a, page_b = (c.new_page() for c in contexts)
+    open_page(page_a, f"{server}/data?s={alice}")
+    open_page(page_b, f"{server}/data?s={bob}")
+    expect(page_a.get_by_text("Dataset: alices-digits")).to_be_visible(timeout=60_000)
+    expect(page_b.get_by_text("Create a dataset or load a sample")).to_be_visible()
+    assert "alices-digits" not in page_b.evaluate("document.body.innerText")  # not listed, not named
+    open_page(page_b, f"{server}/evaluate?s={bob}&run={submitted['run_id']}")
+    expect(page_b.get_by_text(f"Run {submitted['run_id']} is not yours")).to_be_visible()
+    assert "Confusion matrix" not in page_b.evaluate("document.body.innerText")
+    no_exception(page_b)
+    shoot(page_b, "13-not-yours")
+    for context in contexts:
+        context.close()

@@ -1,0 +1,115 @@
+"""`python -m core class ...`: create a class, join it, publish datasets, the class's runs, the
+held-out set and the leaderboard. Teacher commands take `--teacher-key` (or $TRANSFERLAB_TEACHER_KEY);
+a wrong or missing key, or a student's token in its place, exits 2."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from core import data
+from core.classroom import classes, teacher
+from core.cli.registry import command, positive_int, table
+from core.errors import UserError
+
+
+def _key_arg(p):
+    p.add_argument("--teacher-key", help="the class's teacher key (default $TRANSFERLAB_TEACHER_KEY)")
+
+
+def _key(args) -> str | None:
+    return args.teacher_key or os.environ.get("TRANSFERLAB_TEACHER_KEY")
+
+
+def _class_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = sub.add_parser("create", help="a new class: prints its id, join code and teacher key")
+    create.add_argument("name")
+    join = sub.add_parser("join", help="join with the code: prints the student's owner token")
+    join.add_argument("code")
+    join.add_argument("--name", required=True, help="the student's display name")
+    publish = sub.add_parser("publish", help="share the teacher's dataset with the class, read-only")
+    publish.add_argument("class_id", metavar="CLASS")
+    publish.add_argument("--dataset", required=True)
+    for name, text in (("runs", "one row per run of the class"), ("students", "one row per student"),
+                       ("leaderboard", "each student's best held-out accuracy, best first")):
+        sub.add_parser(name, help=text).add_argument("class_id", metavar="CLASS")
+    holdout = sub.add_parser("holdout", help="the held-out set (CLASS/file folders or zips), never shown to students")
+    holdout.add_argument("class_id", metavar="CLASS")
+    holdout.add_argument("paths", nargs="+", metavar="PATH")
+    for action in sub.choices.values():
+        action.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        if action.prog.split()[-1] not in ("create", "join"):
+            _key_arg(action)
+    create.add_argument("--teacher-key", help="choose the key (default $TRANSFERLAB_TEACHER_KEY or a new one)")
+
+
+@command("class", "a classroom: create, join, publish, runs, students, holdout, leaderboard", _class_args)
+def class_cmd(args):
+    return ACTIONS[args.action](args)
+
+
+def _create(args):
+    made = classes.create(args.name, args.teacher_key)
+    return ({k: made[k] for k in ("class", "join_code", "teacher_key")},
+            f"class {made['name']} ({made['class']}): join code {made['join_code']}\n"
+            f"teacher key (keep it secret; shown once): {made['teacher_key']}")
+
+
+def _join(args):
+    joined = classes.join(args.code, args.name)
+    return {"class": joined["class"], "token": joined["token"]}, f"joined class {joined['class']} as {joined['name']}"
+
+
+def _publish(args):
+    result = teacher.publish(args.class_id, _key(args), args.dataset)
+    return result, f"{args.dataset} is published to class {args.class_id} (read-only for students)"
+
+
+def _runs(args):
+    rows = teacher.runs(args.class_id, _key(args))
+    cols = ["student", "run_id", "status", "backbone", "scenario", "val_accuracy", "test_accuracy", "holdout_accuracy"]
+    return rows, table(rows, cols) if rows else "no runs yet"
+
+
+def _students(args):
+    rows = teacher.students(args.class_id, _key(args))
+    cols = ["student", "step", "status", "backbone", "scenario", "frozen_stages", "queue_position", "test_accuracy"]
+    return rows, table(rows, cols) if rows else "nobody has joined yet"
+
+
+def _holdout(args):
+    entries = [e for path in args.paths for e in data.from_folder(path)]
+    report = teacher.set_holdout(args.class_id, _key(args), entries)
+    if not report.stored and not report.duplicates:
+        raise UserError(f"no valid image in the held-out set ({len(report.rejected)} rejected)")
+    return report.to_dict(), f"held-out set of class {args.class_id}: {sum(report.classes.values())} images"
+
+
+def _leaderboard(args):
+    rows = teacher.leaderboard(args.class_id, _key(args))
+    return rows, table(rows, ["student", "run_id", "holdout_accuracy"]) if rows else "no scored runs yet"
+
+
+ACTIONS = {"create": _create, "join": _join, "publish": _publish, "runs": _runs, "students": _students,
+           "holdout": _holdout, "leaderboard": _leaderboard}
+
+
+def _sim_args(p):
+    p.add_argument("--students", type=positive_int, default=30)
+    p.add_argument("--slots", type=positive_int, help="worker slots (default: automatic)")
+    p.add_argument("--per-class", type=positive_int, default=10, help="images per class of the shared sample")
+    p.add_argument("--sample", default="digits", help="the sample the teacher publishes")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+
+
+@command("classroom-sim", "benchmark: a class of students submitting at once, in a fresh data home", _sim_args)
+def sim_cmd(args):
+    from core.classroom import sim
+
+    result = sim.simulate(args.students, args.slots, args.per_class, args.executor, args.sample)
+    waits = result["first_job_wait_seconds"]
+    return result, (f"{result['students']} students, {result['jobs']} jobs on {result['executor']} "
+                    f"({result['slots']} slots): makespan {result['makespan_seconds']} s; first-job wait p50 "
+                    f"{waits['p50']} s, p95 {waits['p95']} s, max {waits['max']} s (max/median "
+                    f"{result['max_over_median']}); first jobs behind the greedy student's second: "
+                    f"{result['first_jobs_behind_greedy_second_job']}")

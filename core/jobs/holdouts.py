@@ -1,0 +1,103 @@
+"""Held-out sets a teacher keeps from the students: every finished run trained on a dataset shared with
+a class that has a holdout is scored on it by the worker, right after it succeeds. Students never see
+the holdout's images or its name; the leaderboard reads the scores."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from core import db
+from core.data import pins, store as datasets
+from core.data.cache import ImageSet
+from core.data.transforms import normalize
+from core.serving.predict import load_run
+
+BATCH = 32
+
+db.schema("""
+CREATE TABLE IF NOT EXISTS holdouts (
+    audience TEXT PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS holdout_scores (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, audience TEXT NOT NULL, accuracy REAL,
+    images INTEGER NOT NULL, scored REAL NOT NULL, PRIMARY KEY (run_id, audience)
+);
+""")
+
+
+def set_holdout(audience: str, dataset_id: int) -> None:
+    with db.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO holdouts (audience, dataset_id) VALUES (?, ?)", (audience, dataset_id))
+
+
+def holdout_of(audience: str) -> int | None:
+    with db.reading() as conn:
+        row = conn.execute("SELECT dataset_id FROM holdouts WHERE audience = ?", (audience,)).fetchone()
+    return row["dataset_id"] if row else None
+
+
+def audiences_for(run_id: str, owner: str) -> list[str]:
+    """The owner's classes that have a holdout and shared the dataset this run was pinned from."""
+    origin = pins.dataset_of(run_id)
+    if not origin or origin["dataset_id"] is None:
+        return []
+    with db.reading() as conn:
+        shared = {r[0] for r in conn.execute("SELECT audience FROM dataset_shares WHERE dataset_id = ?",
+                                             (origin["dataset_id"],))}
+    return [a for a in datasets.audiences(owner) if a in shared and holdout_of(a) is not None]
+
+
+def score(run_id: str, owner: str) -> list[dict]:
+    """Score a finished run on each of its classes' holdouts (images of classes it does not know are
+    skipped); stored for the leaderboard."""
+    out = []
+    for audience in audiences_for(run_id, owner):
+        try:
+            accuracy, images = _accuracy(run_id, holdout_of(audience))
+        except Exception:  # noqa: BLE001  (a run whose files are gone is recorded unscored, not retried forever)
+            accuracy, images = None, 0
+        with db.transaction() as conn:
+            conn.execute("""INSERT OR REPLACE INTO holdout_scores (run_id, audience, accuracy, images, scored)
+                            VALUES (?, ?, ?, ?, ?)""", (run_id, audience, accuracy, images, time.time()))
+        out.append({"audience": audience, "accuracy": accuracy, "images": images})
+    return out
+
+
+def _accuracy(run_id: str, dataset_id: int) -> tuple[float | None, int]:
+    loaded = load_run(run_id)
+    label = {name: i for i, name in enumerate(loaded.classes)}
+    records = [r for r in datasets.records_by_id(dataset_id) if r.class_name in label]
+    if not records:
+        return None, 0
+    images, correct = ImageSet(records, loaded.pre), 0
+    with loaded.lock, torch.inference_mode():
+        for start in range(0, len(records), BATCH):
+            chunk = range(start, min(start + BATCH, len(records)))
+            batch = normalize(torch.stack([images[i][0] for i in chunk]), loaded.pre)
+            predicted = loaded.model(batch).argmax(-1).tolist()
+            correct += sum(p == label[records[i].class_name] for p, i in zip(predicted, chunk))
+    return round(correct / len(records), 6), len(records)
+
+
+def score_pending(limit: int = 1) -> int:
+    """Score up to `limit` succeeded runs that a holdout should have scored and has not (runs that
+    finished before their class had a holdout). Returns how many were scored."""
+    with db.reading() as conn:
+        rows = conn.execute("""
+            SELECT r.id, r.owner FROM runs r JOIN pins p ON p.ref = r.id
+            JOIN dataset_shares s ON s.dataset_id = p.dataset_id JOIN holdouts h ON h.audience = s.audience
+            JOIN audience_members m ON m.audience = s.audience AND m.member = r.owner
+            WHERE r.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM holdout_scores x WHERE x.run_id = r.id
+                                                          AND x.audience = s.audience)
+            ORDER BY r.finished LIMIT ?""", (limit,)).fetchall()
+    for row in rows:
+        score(row["id"], row["owner"])
+    return len(rows)
+
+
+def scores(audience: str) -> dict[str, dict]:
+    """run id → {"accuracy", "images"} for the audience's holdout."""
+    with db.reading() as conn:
+        rows = conn.execute("SELECT run_id, accuracy, images FROM holdout_scores WHERE audience = ?", (audience,))
+        return {r["run_id"]: {"accuracy": r["accuracy"], "images": r["images"]} for r in rows}

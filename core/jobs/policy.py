@@ -1,0 +1,93 @@
+"""A class's rules for its members' runs: a preset (scenario, backbone, epochs cap, batch size) and
+the fields the teacher locked, each with the teacher's reason. The wizard shows locked fields fixed;
+`check` refuses a submit that breaks them, so the CLI cannot go around the wizard."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from core import db
+from core.config import RunConfig
+from core.data import store as datasets
+from core.errors import ConfigError
+
+FIELDS = ("scenario", "backbone", "epochs", "batch_size")  # "epochs" is a cap on head + fine-tune epochs
+
+db.schema("""
+CREATE TABLE IF NOT EXISTS policies (
+    audience TEXT PRIMARY KEY, preset TEXT NOT NULL DEFAULT '{}', locks TEXT NOT NULL DEFAULT '{}'
+);
+""")
+
+
+@dataclass(frozen=True)
+class Policy:
+    preset: dict = field(default_factory=dict)  # field → value
+    locks: dict = field(default_factory=dict)  # field → the teacher's reason
+
+    def to_dict(self) -> dict:
+        return {"preset": self.preset, "locks": self.locks}
+
+
+def set_policy(audience: str, preset: dict, locks: dict) -> Policy:
+    unknown = sorted(set(preset) | set(locks) - set(FIELDS))
+    if unknown:
+        raise ConfigError(unknown[0], f"not a class setting; settings are {', '.join(FIELDS)}")
+    unset = sorted(set(locks) - set(preset))
+    if unset:
+        raise ConfigError(unset[0], "is locked but has no preset value to lock it at")
+    with db.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO policies (audience, preset, locks) VALUES (?, ?, ?)",
+                     (audience, json.dumps(preset), json.dumps(locks)))
+    return Policy(preset, locks)
+
+
+def get(audience: str) -> Policy | None:
+    with db.reading() as conn:
+        row = conn.execute("SELECT preset, locks FROM policies WHERE audience = ?", (audience,)).fetchone()
+    return Policy(json.loads(row["preset"]), json.loads(row["locks"])) if row else None
+
+
+def for_owner(owner: str) -> Policy | None:
+    """The policy of the first class the owner belongs to that has one."""
+    return next((p for p in map(get, datasets.audiences(owner)) if p), None)
+
+
+def epochs(config: RunConfig) -> int:
+    return config.train.head_epochs + config.train.finetune_epochs
+
+
+def check(config: RunConfig, owner: str) -> None:
+    """Refuse a config that changes a locked field or exceeds the epochs cap, naming the field and the reason."""
+    found = for_owner(owner)
+    if found is None:
+        return
+    values = {"scenario": config.scenario, "backbone": config.backbone, "batch_size": config.train.batch_size}
+    for name, reason in found.locks.items():
+        if name in values and values[name] != found.preset[name]:
+            raise ConfigError(_path(name), f"fixed by your teacher at {found.preset[name]!r}: {reason}")
+    cap = found.preset.get("epochs")
+    if cap and epochs(config) > cap:
+        raise ConfigError("train.head_epochs", f"at most {cap} epochs in this class (head + fine-tune): "
+                                               f"{found.locks.get('epochs', 'the class epochs cap')}")
+
+
+def apply(config: RunConfig, owner: str) -> RunConfig:
+    """The preset's values put into a draft (locked or not); epochs cut to the cap."""
+    found = for_owner(owner)
+    if found is None:
+        return config
+    p, train = found.preset, config.train
+    if "batch_size" in p:
+        train = dataclasses.replace(train, batch_size=p["batch_size"])
+    cap = p.get("epochs")
+    if cap and epochs(config) > cap:
+        head = min(train.head_epochs, cap)
+        train = dataclasses.replace(train, head_epochs=head, finetune_epochs=max(0, cap - head))
+    return config.replace(scenario=p.get("scenario", config.scenario), backbone=p.get("backbone", config.backbone),
+                          train=train)
+
+
+def _path(name: str) -> str:
+    return {"batch_size": "train.batch_size", "epochs": "train.head_epochs"}.get(name, name)

@@ -1,0 +1,245 @@
+"""The Teacher page's pieces and the students' join form. The teacher key lives in this browser
+session only (`st.session_state`), never in a URL; live tables are fragments that re-read the store."""
+from __future__ import annotations
+
+import io
+import os
+
+import pandas as pd
+import streamlit as st
+
+from core import data, models, presets
+from core.classroom import classes, teacher
+from core.data import samples
+from core.errors import UserError
+from core.jobs import drafts, holdouts, policy
+from core.scenarios import CODES
+from ui import state
+
+LIVE_SECONDS = 5.0  # the teacher's table: thirty rows, re-read every few seconds is plenty
+QUEUE_SECONDS = 3.0
+
+
+# ---- signing in ---------------------------------------------------------------------------------------
+def sign_in() -> None:
+    left, right = st.columns(2)
+    with left.container(border=True):
+        st.markdown("**Open my class**")
+        key = st.text_input("Teacher key", type="password", key="teacher_key_input")
+        if st.button("Open", key="teacher_open", disabled=not key):
+            if classes.of_key(key):
+                st.session_state["teacher_key"] = key
+                st.rerun()
+            st.error("No class opens with this key.")
+    with right.container(border=True):
+        st.markdown("**Create a class**")
+        name = st.text_input("Class name", key="class_new_name", placeholder="e.g. Biology 2B")
+        chosen = st.text_input("Teacher key (optional)", type="password", key="class_new_key",
+                               help="leave empty for a new random key; or use $TRANSFERLAB_TEACHER_KEY on the server")
+        if st.button("Create", key="class_create", disabled=not name):
+            try:
+                made = classes.create(name, chosen or None)
+                st.session_state["teacher_key"] = made["teacher_key"]
+                st.session_state["class_made"] = made
+                st.rerun()
+            except UserError as exc:
+                st.error(str(exc))
+
+
+def sign_out_button() -> None:
+    made = st.session_state.pop("class_made", None)
+    if made:
+        st.success(f"Class **{made['name']}** created. Join code **{made['join_code']}**.")
+        st.warning("Your teacher key is shown once, here: write it down and keep it off the projector.")
+        st.code(made["teacher_key"], language=None)
+    if st.button("Leave the teacher view", key="teacher_leave"):
+        st.session_state.pop("teacher_key", None)
+        st.rerun()
+
+
+# ---- the class, live ---------------------------------------------------------------------------------
+@st.fragment(run_every=LIVE_SECONDS)
+def live_students(class_id: str, key: str) -> None:
+    rows = teacher.students(class_id, key)
+    if not rows:
+        st.info("Nobody has joined yet: put the join code on the projector (the **Join** tab).")
+        return
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, width="stretch", key="class_table")
+    st.download_button("Download the table (CSV)", table.to_csv(index=False), file_name=f"class-{class_id}.csv",
+                       key="class_csv")
+    opened = [r for r in rows if r["run_id"]]
+    if opened:
+        run_id = st.selectbox("Open a student's run (read-only)", [r["run_id"] for r in opened], key="teacher_open_run",
+                              format_func=lambda i: next(f"{r['student']} · {i} · {r['status']}" for r in opened
+                                                         if r["run_id"] == i))
+        c1, c2 = st.columns(2)
+        c1.page_link("pages/evaluate.py", label="Evaluate", icon=":material/insights:",
+                     query_params={"s": state.token(), "run": run_id})
+        c2.page_link("pages/predict.py", label="Predict", icon=":material/image_search:",
+                     query_params={"s": state.token(), "run": run_id})
+
+
+@st.fragment(run_every=QUEUE_SECONDS)
+def live_queue(class_id: str, key: str) -> None:
+    st.markdown("**Worker slots**")
+    slots = teacher.slots()
+    st.dataframe(pd.DataFrame(slots) if slots else pd.DataFrame([{"slot": "no worker running"}]),
+                 hide_index=True, width="stretch", key="slots_table")
+    waiting = [r for r in teacher.runs(class_id, key) if r["status"] in ("queued", "running")]
+    st.markdown(f"**Queue** ({len(waiting)} waiting or running)")
+    if waiting:
+        st.dataframe(pd.DataFrame(waiting)[["student", "run_id", "role", "status", "queue_position", "eta_seconds",
+                                            "backbone"]], hide_index=True, width="stretch", key="queue_table")
+    act_on_runs(class_id, key)
+
+
+def act_on_runs(class_id: str, key: str) -> None:
+    rows = teacher.runs(class_id, key)
+    if not rows:
+        return
+    run_id = st.selectbox("Run", [r["run_id"] for r in rows], key="teacher_act_run",
+                          format_func=lambda i: next(f"{r['student']} · {i} · {r['status']}" for r in rows
+                                                     if r["run_id"] == i))
+    c1, c2 = st.columns(2)
+    if c1.button("Cancel", key="teacher_cancel"):
+        _act(lambda: teacher.cancel(class_id, key, run_id))
+    if c2.button("Requeue (resume)", key="teacher_requeue"):
+        _act(lambda: teacher.requeue(class_id, key, run_id))
+
+
+def _act(action) -> None:
+    try:
+        st.toast(f"done: {action()}")
+    except UserError as exc:
+        st.error(str(exc))
+
+
+def leaderboard(class_id: str, key: str) -> None:
+    if holdouts.holdout_of(classes.audience(class_id)) is None:
+        st.caption("Upload a held-out set on the **Setup** tab: every finished run of a class dataset is scored on it.")
+    rows = teacher.leaderboard(class_id, key)
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="board_table")
+    else:
+        st.info("No scored runs yet.")
+
+
+# ---- setting the class up -----------------------------------------------------------------------------
+def setup(class_id: str, key: str) -> None:
+    publish_panel(class_id, key)
+    holdout_panel(class_id, key)
+    rules_panel(class_id, key)
+
+
+def publish_panel(class_id: str, key: str) -> None:
+    with st.container(border=True):
+        st.markdown("**Class datasets** (students can train on them, not change them)")
+        catalog = {s["name"]: s for s in samples.catalog() if s["available"]}
+        c1, c2, c3 = st.columns([2, 1, 1])
+        sample = c1.selectbox("Sample", list(catalog), key="teacher_sample", format_func=lambda n: catalog[n]["title"])
+        per_class = c2.number_input("Per class", 5, 500, 30, key="teacher_per_class")
+        if c3.button("Load and publish", key="teacher_publish_sample"):
+            with st.spinner("Loading the sample…"):
+                report = samples.materialize(sample, f"{sample}-{per_class}", per_class=int(per_class), owner=key)
+            teacher.publish(class_id, key, report.dataset)
+            st.toast(f"published {report.dataset}")
+        own = [d["name"] for d in data.list_datasets(key) if d["writable"] and not d["name"].startswith("holdout-")]
+        if own:
+            name = st.selectbox("Or one of your datasets", own, key="teacher_own_dataset")
+            if st.button("Publish", key="teacher_publish"):
+                _act(lambda: teacher.publish(class_id, key, name)["dataset"])
+
+
+def holdout_panel(class_id: str, key: str) -> None:
+    with st.container(border=True):
+        st.markdown("**Held-out set** (never shown to students; scores the leaderboard)")
+        files = st.file_uploader("A zip or a folder in CLASS/file layout", accept_multiple_files="directory",
+                                 key="holdout_upload")
+        if files and st.button("Use as the held-out set", key="holdout_set_button"):
+            entries = data.from_uploads([(f.name, f.getvalue()) for f in files])
+            report = teacher.set_holdout(class_id, key, entries)
+            st.success(f"held-out set: {sum(report.classes.values())} images in {len(report.classes)} classes; "
+                       f"{len(report.rejected)} rejected")
+
+
+def rules_panel(class_id: str, key: str) -> None:
+    current = teacher.rules(class_id) or policy.Policy()
+    with st.container(border=True):
+        st.markdown("**Class preset and locks** (the wizard shows locked fields fixed, with your reason)")
+        c1, c2, c3, c4 = st.columns(4)
+        backbones = [b.name for b in models.list_backbones() if b.weights in presets.USABLE_WEIGHTS]
+        values = {"scenario": c1.selectbox("Scenario", CODES, index=_index(CODES, current.preset.get("scenario")),
+                                           key="rule_scenario"),
+                  "backbone": c2.selectbox("Backbone", backbones, index=_index(backbones, current.preset.get("backbone")),
+                                           key="rule_backbone"),
+                  "epochs": int(c3.number_input("Epochs cap", 1, 200, int(current.preset.get("epochs", 10)),
+                                                key="rule_epochs")),
+                  "batch_size": c4.select_slider("Batch size", [8, 16, 32, 64, 128],
+                                                 value=current.preset.get("batch_size", 32), key="rule_batch")}
+        locks = {}
+        for field in policy.FIELDS:
+            on = st.checkbox(f"Lock {field.replace('_', ' ')}", value=field in current.locks, key=f"lock_{field}")
+            if on:
+                locks[field] = st.text_input(f"Why ({field})", current.locks.get(field, "today we all compare the same"),
+                                             key=f"why_{field}")
+        if st.button("Save the rules", key="rules_save"):
+            _act(lambda: "rules saved" if teacher.set_rules(class_id, key, values, locks) else "")
+
+
+def _index(options, value) -> int:
+    return list(options).index(value) if value in options else 0
+
+
+def join_panel(current: dict) -> None:
+    url = f"{public_url()}/?join={current['join_code']}"
+    st.markdown(f"# {current['join_code']}")
+    st.markdown(f"Students open **{public_url()}**, choose *Join a class*, type the code and a display name.")
+    st.code(url, language=None)
+    st.image(qr_png(url), width=320, caption="scan to join")
+
+
+def public_url() -> str:
+    """Where students reach this server: $TRANSFERLAB_PUBLIC_URL (set by `make run`), else this page's origin."""
+    found = os.environ.get("TRANSFERLAB_PUBLIC_URL")
+    if found:
+        return found.rstrip("/")
+    here = getattr(st.context, "url", None) or ""
+    return here.split("/", 3)[0] + "//" + here.split("/", 3)[2] if here.count("/") >= 2 else "http://localhost:8501"
+
+
+def qr_png(text: str) -> bytes:
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind="png", scale=8, border=2)
+    return buffer.getvalue()
+
+
+# ---- students ----------------------------------------------------------------------------------------
+def join_form() -> None:
+    """A student joins with the code and a display name, and lands in a private workspace."""
+    with st.container(border=True):
+        st.markdown("**Join a class**")
+        c1, c2, c3 = st.columns([1, 2, 1])
+        code = c1.text_input("Join code", value=st.query_params.get("join", ""), key="join_code").strip().upper()
+        name = c2.text_input("Your name (as the class will see it)", key="join_name")
+        if c3.button("Join", key="join_button", disabled=not (code and name)):
+            try:
+                joined = classes.join(code, name)
+            except UserError as exc:
+                st.error(str(exc))
+                return
+            drafts.save(joined["token"], class_draft(joined["token"]), {})
+            state.switch_token(joined["token"])
+            st.rerun()
+
+
+def class_draft(token: str):
+    """A new student's draft: the class preset's scenario recipe on its backbone, then its other values."""
+    rules = policy.for_owner(token)
+    draft = state.config()
+    if rules and "scenario" in rules.preset:
+        backbone = rules.preset.get("backbone", draft.backbone)
+        draft = presets.preset(rules.preset["scenario"], backbone, models.stage_count(backbone), draft)
+    return policy.apply(draft, token)
