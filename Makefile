@@ -8,17 +8,29 @@ PORT   ?= 8501
 CHROMIUM ?= /usr/bin/chromium
 export TRANSFERLAB_HOME ?= $(CURDIR)/.transferlab
 
-.PHONY: run test setup setup-dev worker clean
+# A class on a LAN: `make run HTTPS=1 HOST=192.168.1.20` serves TLS (browsers allow the camera only on
+# HTTPS or localhost) with CERT/KEY, or a self-signed pair made on first use for that address.
+HTTPS  ?=
+TLS    := $(TRANSFERLAB_HOME)/tls
+CERT   ?= $(TLS)/cert.pem
+KEY    ?= $(TLS)/key.pem
+PUBLIC_HOST := $(if $(filter 0.0.0.0,$(HOST)),$(shell hostname -I 2>/dev/null | cut -d' ' -f1),$(HOST))
+SCHEME := $(if $(HTTPS),https,http)
+TLS_FLAGS := $(if $(HTTPS),--server.sslCertFile $(CERT) --server.sslKeyFile $(KEY))
 
-run: $(VENV)/.installed-app
-	$(PY) -m streamlit run streamlit_app.py --server.address $(HOST) --server.port $(PORT) \
+.PHONY: run test setup setup-dev setup-ray worker clean
+
+run: $(VENV)/.installed-app $(if $(HTTPS),$(CERT))
+	TRANSFERLAB_PUBLIC_URL=$(SCHEME)://$(PUBLIC_HOST):$(PORT) $(PY) -m streamlit run streamlit_app.py \
+		--server.address $(HOST) --server.port $(PORT) $(TLS_FLAGS) \
 		--server.headless true --browser.gatherUsageStats false
 
-test: $(VENV)/.installed-dev $(CHROMIUM)
+test: $(VENV)/.installed-dev $(VENV)/.installed-ray $(CHROMIUM)
 	$(PY) -m pytest
 
 setup: $(VENV)/.installed-app
 setup-dev: $(VENV)/.installed-dev
+setup-ray: $(VENV)/.installed-ray
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +43,20 @@ $(VENV)/.installed-app: requirements.txt pyproject.toml | $(PY)
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-app
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
+
+# Ray is an optional extra (more than one GPU server); the tests use it, `make run` does not need it.
+$(VENV)/.installed-ray: requirements-ray.txt $(VENV)/.installed-app
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-ray.txt
+	touch $@
+
+$(CERT):
+	@mkdir -p $(dir $(CERT)) $(dir $(KEY))
+	openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=TransferLab $(PUBLIC_HOST)" \
+		-addext "subjectAltName=IP:$(PUBLIC_HOST),DNS:localhost" -keyout $(KEY) -out $(CERT) 2>/dev/null \
+	|| openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=TransferLab $(PUBLIC_HOST)" \
+		-addext "subjectAltName=DNS:$(PUBLIC_HOST),DNS:localhost" -keyout $(KEY) -out $(CERT)
+	@chmod 600 $(KEY)
+	@echo "self-signed certificate for $(PUBLIC_HOST): browsers will ask once to trust it"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -11,6 +11,7 @@ import streamlit as st
 from core import data, models, presets
 from core.classroom import classes, teacher
 from core.data import samples
+from core.data import store as datasets
 from core.errors import UserError
 from core.jobs import drafts, holdouts, policy
 from core.scenarios import CODES
@@ -47,11 +48,14 @@ def sign_in() -> None:
 
 
 def sign_out_button() -> None:
-    made = st.session_state.pop("class_made", None)
+    made = st.session_state.get("class_made")
     if made:
         st.success(f"Class **{made['name']}** created. Join code **{made['join_code']}**.")
         st.warning("Your teacher key is shown once, here: write it down and keep it off the projector.")
         st.code(made["teacher_key"], language=None)
+        if st.button("I have written it down: hide the key", key="teacher_key_hide"):
+            st.session_state.pop("class_made")
+            st.rerun()
     if st.button("Leave the teacher view", key="teacher_leave"):
         st.session_state.pop("teacher_key", None)
         st.rerun()
@@ -115,6 +119,7 @@ def _act(action) -> None:
         st.error(str(exc))
 
 
+@st.fragment(run_every=LIVE_SECONDS)
 def leaderboard(class_id: str, key: str) -> None:
     if holdouts.holdout_of(classes.audience(class_id)) is None:
         st.caption("Upload a held-out set on the **Setup** tab: every finished run of a class dataset is scored on it.")
@@ -143,12 +148,15 @@ def publish_panel(class_id: str, key: str) -> None:
             with st.spinner("Loading the sample…"):
                 report = samples.materialize(sample, f"{sample}-{per_class}", per_class=int(per_class), owner=key)
             teacher.publish(class_id, key, report.dataset)
-            st.toast(f"published {report.dataset}")
+            st.rerun()
+        published = datasets.shared_with(classes.audience(class_id))
+        st.caption(f"Published to this class: {', '.join(published)}" if published else "Nothing published yet.")
         own = [d["name"] for d in data.list_datasets(key) if d["writable"] and not d["name"].startswith("holdout-")]
         if own:
             name = st.selectbox("Or one of your datasets", own, key="teacher_own_dataset")
             if st.button("Publish", key="teacher_publish"):
-                _act(lambda: teacher.publish(class_id, key, name)["dataset"])
+                teacher.publish(class_id, key, name)
+                st.rerun()
 
 
 def holdout_panel(class_id: str, key: str) -> None:
@@ -167,6 +175,7 @@ def rules_panel(class_id: str, key: str) -> None:
     current = teacher.rules(class_id) or policy.Policy()
     with st.container(border=True):
         st.markdown("**Class preset and locks** (the wizard shows locked fields fixed, with your reason)")
+        st.caption(f"Current rules: preset {current.preset or 'none'}; locked {', '.join(current.locks) or 'nothing'}.")
         c1, c2, c3, c4 = st.columns(4)
         backbones = [b.name for b in models.list_backbones() if b.weights in presets.USABLE_WEIGHTS]
         values = {"scenario": c1.selectbox("Scenario", CODES, index=_index(CODES, current.preset.get("scenario")),
@@ -184,7 +193,11 @@ def rules_panel(class_id: str, key: str) -> None:
                 locks[field] = st.text_input(f"Why ({field})", current.locks.get(field, "today we all compare the same"),
                                              key=f"why_{field}")
         if st.button("Save the rules", key="rules_save"):
-            _act(lambda: "rules saved" if teacher.set_rules(class_id, key, values, locks) else "")
+            try:
+                teacher.set_rules(class_id, key, values, locks)
+                st.rerun()
+            except UserError as exc:
+                st.error(str(exc))
 
 
 def _index(options, value) -> int:

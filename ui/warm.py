@@ -1,9 +1,13 @@
 """Warm the server once, in the background, when its first page is served: the backbone registry's
 facts, the stage maps of the backbones the wizard suggests, and this machine's measured speed. Each
 is computed once per process (see `models.registry.once`), so the first class does not wait ~a
-minute per student while every session computes the same facts."""
+minute per student while every session computes the same facts.
+
+The thread stops between items when the process exits (an interpreter that kills a thread inside a
+torch call aborts the whole process)."""
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 
@@ -12,24 +16,36 @@ from core.models import estimate
 from core.scenarios import CODES
 
 log = logging.getLogger("transferlab.warm")
-_started = threading.Event()
 _lock = threading.Lock()
+_stop = threading.Event()
+_thread: threading.Thread | None = None
 
 
 def start() -> None:
+    global _thread
     with _lock:
-        if _started.is_set():
+        if _thread is not None:
             return
-        _started.set()
-    threading.Thread(target=_warm, name="transferlab-warm", daemon=True).start()
+        _thread = threading.Thread(target=_warm, name="transferlab-warm", daemon=True)
+        _thread.start()
+    atexit.register(_finish)
+
+
+def _finish() -> None:
+    _stop.set()
+    if _thread is not None:
+        _thread.join(timeout=60)
 
 
 def _warm() -> None:
     try:
         infos = models.list_backbones()
-        suggested = {name for code in CODES for name in presets.recommend(code, infos)}
-        for name in sorted(suggested) + ["efficientnet_lite0"]:
+        suggested = sorted({name for code in CODES for name in presets.recommend(code, infos)})
+        for name in [*suggested, "efficientnet_lite0"]:
+            if _stop.is_set():
+                return
             models.describe(name)
-        estimate.cpu_gflops_per_second()
+        if not _stop.is_set():
+            estimate.cpu_gflops_per_second()
     except Exception:  # noqa: BLE001  (warming is an optimisation: a failure only costs the first visitor time)
         log.exception("warming the registry failed")

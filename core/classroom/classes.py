@@ -23,12 +23,12 @@ MIN_KEY_LENGTH = 16
 MAX_NAME = 40
 
 db.schema("""
-CREATE TABLE IF NOT EXISTS classes (
+CREATE TABLE IF NOT EXISTS classrooms (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, join_code TEXT NOT NULL UNIQUE, key_hash TEXT NOT NULL,
     created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS members (
-    token TEXT PRIMARY KEY, class_id TEXT NOT NULL REFERENCES classes(id) ON DELETE CASCADE, name TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS classroom_members (
+    token TEXT PRIMARY KEY, class_id TEXT NOT NULL REFERENCES classrooms(id) ON DELETE CASCADE, name TEXT NOT NULL,
     joined REAL NOT NULL, UNIQUE (class_id, name)
 );
 """)
@@ -55,9 +55,9 @@ def create(name: str, teacher_key: str | None = None) -> dict:
     for _ in range(20):  # a fresh code that no class uses yet
         code = "".join(secrets.choice(JOIN_ALPHABET) for _ in range(JOIN_LENGTH))
         with db.transaction() as conn:
-            if conn.execute("SELECT 1 FROM classes WHERE join_code = ?", (code,)).fetchone():
+            if conn.execute("SELECT 1 FROM classrooms WHERE join_code = ?", (code,)).fetchone():
                 continue
-            conn.execute("INSERT INTO classes (id, name, join_code, key_hash, created) VALUES (?, ?, ?, ?, ?)",
+            conn.execute("INSERT INTO classrooms (id, name, join_code, key_hash, created) VALUES (?, ?, ?, ?, ?)",
                          (class_id, title, code, _hash(key), time.time()))
         return {"class": class_id, "join_code": code, "teacher_key": key, "name": title}
     raise UserError("could not find a free join code; try again")
@@ -68,7 +68,7 @@ def authorize(class_id: str, key: str | None) -> dict:
     if not key:
         raise UserError("this needs the class's teacher key (--teacher-key or $TRANSFERLAB_TEACHER_KEY)")
     with db.reading() as conn:
-        row = conn.execute("SELECT * FROM classes WHERE id = ?", (class_id,)).fetchone()
+        row = conn.execute("SELECT * FROM classrooms WHERE id = ?", (class_id,)).fetchone()
     if row is None:
         raise UserError(f"no class {class_id!r}")
     if not hmac.compare_digest(row["key_hash"], _hash(key)):
@@ -81,7 +81,7 @@ def of_key(key: str | None) -> list[dict]:
     if not key:
         return []
     with db.reading() as conn:
-        rows = conn.execute("SELECT * FROM classes WHERE key_hash = ? ORDER BY created DESC", (_hash(key),))
+        rows = conn.execute("SELECT * FROM classrooms WHERE key_hash = ? ORDER BY created DESC", (_hash(key),))
         return [dict(r) for r in rows]
 
 
@@ -91,14 +91,14 @@ def join(code: str, name: str) -> dict:
     if not display:
         raise UserError("type a display name (letters or digits)")
     with db.reading() as conn:
-        row = conn.execute("SELECT id FROM classes WHERE join_code = ?", (code.strip().upper(),)).fetchone()
+        row = conn.execute("SELECT id FROM classrooms WHERE join_code = ?", (code.strip().upper(),)).fetchone()
     if row is None:
         raise UserError(f"no class has the join code {code!r}; check it with your teacher")
     token = drafts.new()
     with db.transaction() as conn:
-        if conn.execute("SELECT 1 FROM members WHERE class_id = ? AND name = ?", (row["id"], display)).fetchone():
+        if conn.execute("SELECT 1 FROM classroom_members WHERE class_id = ? AND name = ?", (row["id"], display)).fetchone():
             raise UserError(f"someone in this class is already called {display!r}; add an initial")
-        conn.execute("INSERT INTO members (token, class_id, name, joined) VALUES (?, ?, ?, ?)",
+        conn.execute("INSERT INTO classroom_members (token, class_id, name, joined) VALUES (?, ?, ?, ?)",
                      (token, row["id"], display, time.time()))
     datasets.join_audience(audience(row["id"]), token)
     return {"class": row["id"], "token": token, "name": display}
@@ -107,12 +107,12 @@ def join(code: str, name: str) -> dict:
 def membership(token: str) -> dict | None:
     """{"class", "name", "class_name"} of a student token, or None."""
     with db.reading() as conn:
-        row = conn.execute("""SELECT m.class_id, m.name, c.name AS class_name FROM members m
-                              JOIN classes c ON c.id = m.class_id WHERE m.token = ?""", (token,)).fetchone()
+        row = conn.execute("""SELECT m.class_id, m.name, c.name AS class_name FROM classroom_members m
+                              JOIN classrooms c ON c.id = m.class_id WHERE m.token = ?""", (token,)).fetchone()
     return {"class": row["class_id"], "name": row["name"], "class_name": row["class_name"]} if row else None
 
 
 def members(class_id: str) -> list[dict]:
     with db.reading() as conn:
-        rows = conn.execute("SELECT token, name, joined FROM members WHERE class_id = ? ORDER BY joined", (class_id,))
+        rows = conn.execute("SELECT token, name, joined FROM classroom_members WHERE class_id = ? ORDER BY joined", (class_id,))
         return [dict(r) for r in rows]

@@ -33,6 +33,11 @@ def _class_args(p: argparse.ArgumentParser) -> None:
     for name, text in (("runs", "one row per run of the class"), ("students", "one row per student"),
                        ("leaderboard", "each student's best held-out accuracy, best first")):
         sub.add_parser(name, help=text).add_argument("class_id", metavar="CLASS")
+    rules = sub.add_parser("rules", help="the class preset and locks (the wizard shows locked fields fixed)")
+    rules.add_argument("class_id", metavar="CLASS")
+    rules.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help="scenario, backbone, epochs (a cap) or batch_size")
+    rules.add_argument("--lock", action="append", default=[], metavar="FIELD=REASON", help="fix FIELD, saying why")
     holdout = sub.add_parser("holdout", help="the held-out set (CLASS/file folders or zips), never shown to students")
     holdout.add_argument("class_id", metavar="CLASS")
     holdout.add_argument("paths", nargs="+", metavar="PATH")
@@ -90,8 +95,30 @@ def _leaderboard(args):
     return rows, table(rows, ["student", "run_id", "holdout_accuracy"]) if rows else "no scored runs yet"
 
 
+def _rules(args):
+    preset = {k: _value(k, v) for k, v in (_pair(text) for text in args.set)}
+    locks = dict(_pair(text) for text in args.lock)
+    saved = teacher.set_rules(args.class_id, _key(args), preset, locks)
+    return saved.to_dict(), f"class {args.class_id}: preset {saved.preset}, locked {sorted(saved.locks)}"
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise UserError(f"{text!r}: expected FIELD=VALUE")
+    return name.strip(), value.strip()
+
+
+def _value(name: str, value: str):
+    if name in ("epochs", "batch_size"):
+        if not value.isdigit() or int(value) < 1:
+            raise UserError(f"{name} must be a whole number of 1 or more, got {value!r}")
+        return int(value)
+    return value
+
+
 ACTIONS = {"create": _create, "join": _join, "publish": _publish, "runs": _runs, "students": _students,
-           "holdout": _holdout, "leaderboard": _leaderboard}
+           "rules": _rules, "holdout": _holdout, "leaderboard": _leaderboard}
 
 
 def _sim_args(p):

@@ -130,7 +130,7 @@ def find(name: str, owner: str | None = None, write: bool = False) -> Dataset:
     owner = owner or env_owner()
     with db.reading() as conn:
         row = conn.execute("SELECT id, name, owner FROM datasets WHERE owner = ? AND name = ?", (owner, name)).fetchone()
-        if row is None and not write:
+        if row is None:  # shared with them: readable, and named as read-only when they try to change it
             row = _shared_row(conn, name, owner)
     if row is None:
         raise UserError(_not_found(name, owner, write))
@@ -194,6 +194,14 @@ def share(name: str, audience: str, owner: str | None = None) -> None:
     ident = find(name, owner, write=True).id
     with db.transaction() as conn:
         conn.execute("INSERT OR IGNORE INTO dataset_shares (dataset_id, audience) VALUES (?, ?)", (ident, audience))
+
+
+def shared_with(audience: str) -> list[str]:
+    """Names of the datasets shared with an audience."""
+    with db.reading() as conn:
+        rows = conn.execute("""SELECT d.name FROM datasets d JOIN dataset_shares s ON s.dataset_id = d.id
+                               WHERE s.audience = ? ORDER BY d.created""", (audience,))
+        return [r[0] for r in rows]
 
 
 def rename(old: str, new: str, owner: str | None = None) -> str:

@@ -7,10 +7,11 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from core import db
+from core import db, models
 from core.config import RunConfig
 from core.data import store as datasets
 from core.errors import ConfigError
+from core.scenarios import CODES
 
 FIELDS = ("scenario", "backbone", "epochs", "batch_size")  # "epochs" is a cap on head + fine-tune epochs
 
@@ -31,16 +32,27 @@ class Policy:
 
 
 def set_policy(audience: str, preset: dict, locks: dict) -> Policy:
-    unknown = sorted(set(preset) | set(locks) - set(FIELDS))
+    unknown = sorted((set(preset) | set(locks)) - set(FIELDS))
     if unknown:
         raise ConfigError(unknown[0], f"not a class setting; settings are {', '.join(FIELDS)}")
     unset = sorted(set(locks) - set(preset))
     if unset:
         raise ConfigError(unset[0], "is locked but has no preset value to lock it at")
+    _check_values(preset)
     with db.transaction() as conn:
         conn.execute("INSERT OR REPLACE INTO policies (audience, preset, locks) VALUES (?, ?, ?)",
                      (audience, json.dumps(preset), json.dumps(locks)))
     return Policy(preset, locks)
+
+
+def _check_values(preset: dict) -> None:
+    if "scenario" in preset and preset["scenario"] not in CODES:
+        raise ConfigError("scenario", f"{preset['scenario']!r} is not one of {', '.join(CODES)}")
+    if "backbone" in preset:
+        models.get(preset["backbone"])  # unknown names fail with the closest valid ones
+    for name in ("epochs", "batch_size"):
+        if name in preset and (not isinstance(preset[name], int) or preset[name] < 1):
+            raise ConfigError(_path(name), f"must be a whole number of 1 or more, got {preset[name]!r}")
 
 
 def get(audience: str) -> Policy | None:

@@ -1,0 +1,56 @@
+"""The Teacher page and the join form through AppTest: the key opens the class, students appear,
+the rules show as locks in a student's wizard."""
+from core import jobs
+from core.classroom import classes, teacher
+from core.data import samples
+from core.jobs import drafts, leases, worker
+from tests.app.conftest import no_exceptions, open_app
+from tests.training import probe
+
+
+def test_the_key_opens_the_teacher_page_with_the_class_live():
+    made = classes.create("Biology 2B")
+    ada = classes.join(made["join_code"], "Ada")["token"]
+    samples.materialize("digits", "leaves", per_class=6, owner=made["teacher_key"])
+    teacher.publish(made["class"], made["teacher_key"], "leaves")
+    run = jobs.submit(probe("leaves", epochs=1), ada, hold=True)
+    worker.process(leases.claim_specific(run["job_id"]))
+    at, _ = open_app(page="pages/teacher.py")
+    assert at.text_input(key="teacher_key_input")  # no key yet: the sign-in form
+    at.text_input(key="teacher_key_input").set_value(made["teacher_key"]).run()
+    at.button(key="teacher_open").click().run()
+    no_exceptions(at)
+    table = at.dataframe[0].value  # the Students tab's live table
+    assert list(table["student"]) == ["Ada"] and table["status"][0] == "succeeded"
+    assert table["test_accuracy"][0] is not None
+    assert made["teacher_key"] not in str(at.query_params)  # the key is never in the URL
+    assert any(made["join_code"] in m.value for m in at.markdown)  # the Join tab shows the code
+
+
+def test_a_wrong_key_opens_nothing():
+    classes.create("Biology 2B")
+    at, _ = open_app(page="pages/teacher.py")
+    at.text_input(key="teacher_key_input").set_value("x" * 24).run()
+    at.button(key="teacher_open").click().run()
+    no_exceptions(at)
+    assert any("No class opens with this key" in e.value for e in at.error)
+
+
+def test_joining_from_the_home_page_gives_a_private_workspace_with_the_class_rules():
+    made = classes.create("Biology 2B")
+    teacher.set_rules(made["class"], made["teacher_key"], {"scenario": "S1", "epochs": 3},
+                      {"scenario": "we all compare feature extraction today"})
+    at, before = open_app()
+    at.toggle(key="join_toggle").set_value(True).run()
+    at.text_input(key="join_code").set_value(made["join_code"].lower()).run()
+    at.text_input(key="join_name").set_value("Bo").run()
+    at.button(key="join_button").click().run()
+    no_exceptions(at)
+    token = at.query_params["s"][0] if isinstance(at.query_params["s"], list) else at.query_params["s"]
+    assert token != before and classes.membership(token)["name"] == "Bo"
+    config = drafts.load(token)[0]
+    assert config.scenario == "S1" and config.train.head_epochs + config.train.finetune_epochs <= 3
+    at.switch_page("pages/scenario.py").run()
+    no_exceptions(at)
+    assert any("we all compare feature extraction today" in i.value for i in at.info)
+    assert at.radio(key="scenario_choice").disabled
