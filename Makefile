@@ -21,7 +21,7 @@ TLS_FLAGS := $(if $(HTTPS),--server.sslCertFile $(CERT) --server.sslKeyFile $(KE
 .PHONY: run test setup setup-dev setup-ray worker clean
 
 run: $(VENV)/.installed-app $(if $(HTTPS),$(CERT))
-	TRANSFERLAB_PUBLIC_URL=$(SCHEME)://$(PUBLIC_HOST):$(PORT) $(PY) -m streamlit run streamlit_app.py \
+	TRANSFERLAB_PUBLIC_URL=$(SCHEME)://$(PUBLIC_HOST):$(PORT) $(PY) -m ui.serve \
 		--server.address $(HOST) --server.port $(PORT) $(TLS_FLAGS) \
 		--server.headless true --browser.gatherUsageStats false
 
