@@ -5,7 +5,7 @@ import streamlit as st
 from core import jobs
 from core.jobs import store
 from core.training import curves
-from ui import cached, figures, runs
+from ui import cached, cleaner, figures, runs, state
 
 st.title("6 · Evaluate")
 run_id = runs.pick()
@@ -65,6 +65,9 @@ losses = [t for t in report["top_losses"] if t["image_id"] in by_id][:16]
 if losses:
     st.image([cached.thumbnail(by_id[t["image_id"]].sha256) for t in losses], width=80,
              caption=[f"{t['true']}→{t['pred']} {t['prob']:.0%}" for t in losses])
+
+if owner == state.token():  # a teacher's view of a student's run is read-only
+    cleaner.show(run, lists, owner)
 
 st.subheader("Compare with other runs")
 others = [r for r in jobs.runs(owner) if r["status"] == "succeeded" and r["id"] != run_id]

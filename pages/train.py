@@ -7,7 +7,7 @@ from core.config import BASELINES
 from core.errors import UserError
 from core.jobs import schedule, store
 from core.training import curves
-from ui import figures, live, state
+from ui import figures, learning_curve, live, state
 from ui.widgets import require_dataset
 
 BASELINE_LABELS = {"scratch": "from scratch", "linear_probe": "linear probe"}
@@ -47,6 +47,7 @@ with st.container(border=True):
             st.rerun()
         except UserError as exc:
             st.error(str(exc))
+    learning_curve.start(cfg, owner)
 
 run_id = st.query_params.get("run") or state.wizard_state().get("run")
 
@@ -129,8 +130,11 @@ def annotate(series: dict, role: str) -> None:
         if other in series:
             result = curves.compare(main, series[other])
             if result:
+                mine, theirs = result["epochs"]
+                budget = f"; it had {theirs} epoch(s) to this run's {mine}" if mine != theirs else ""
                 st.caption(f"Against **{other.replace('_', ' ')}**: " + ", ".join(result["verdict"]) +
-                           f" (start {result['start']:+.2f}, slope {result['slope']:+.3f}/epoch, end {result['end']:+.2f})")
+                           f" (start {result['start']:+.2f}, slope {result['slope']:+.3f}/epoch, end {result['end']:+.2f}"
+                           f"{budget})")
 
 
 @st.fragment(run_every=RUNNING_POLL_SECONDS)
@@ -155,22 +159,25 @@ def current(run_id: str) -> dict | None:
 run = current(run_id) if run_id else None
 if run_id and run is None:
     st.warning(f"Run {run_id} is not one of yours (or was deleted).")
-if run:
-    ids = [run["id"], *run["companions"]]
-    live.drawn(ids)  # before reading: anything that arrives while drawing makes the next poll redraw
-    render(run)
-    statuses = {status for status, _, _ in store.activity(ids).values()}
-    if "running" in statuses:
-        watch_running()
-    elif "queued" in statuses:
-        watch_queued()
-    elif state.wizard_state().get("demo") == run["id"]:  # the demo ends on the Evaluate page
-        state.save(demo=None)
-        st.switch_page("pages/evaluate.py", query_params={"s": owner, "run": run["id"]})
-
 group = state.wizard_state().get("sweep")
-if group:
+sweep_rows = jobs.sweep_results(group, owner) if group else []
+lab = learning_curve.results(state.wizard_state().get("datasize"), owner)
+ids = ([run["id"], *run["companions"]] if run else []) + [r["run_id"] for r in sweep_rows] + learning_curve.run_ids(lab)
+live.drawn(ids)  # before drawing: anything that arrives while drawing makes the next poll redraw
+if run:
+    render(run)
+if sweep_rows:
     st.subheader("Freeze sweep")
-    results = jobs.sweep_results(group, owner)
-    st.plotly_chart(figures.sweep(results), width="stretch", key="sweep_chart")
-    st.dataframe(results, hide_index=True, width="stretch")
+    st.plotly_chart(figures.sweep(sweep_rows), width="stretch", key="sweep_chart")
+    st.dataframe(sweep_rows, hide_index=True, width="stretch")
+if lab:
+    learning_curve.show(lab)
+
+statuses = {status for status, _, _ in store.activity(ids).values()}
+if "running" in statuses:
+    watch_running()
+elif "queued" in statuses:
+    watch_queued()
+elif run and state.wizard_state().get("demo") == run["id"]:  # the demo ends on the Evaluate page
+    state.save(demo=None)
+    st.switch_page("pages/evaluate.py", query_params={"s": owner, "run": run["id"]})

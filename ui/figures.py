@@ -84,7 +84,7 @@ def split_sizes(by_class: dict[str, dict[str, int]]) -> go.Figure:
     return fig
 
 
-COMPANION_COLORS = {"main": "#2e7dd7", "scratch": "#d64545", "linear_probe": "#3ba776"}
+COMPANION_COLORS = {"main": "#2e7dd7", "pretrained": "#2e7dd7", "scratch": "#d64545", "linear_probe": "#3ba776"}
 
 
 def curves(series_by_role: dict[str, list[dict]], metric: str, switch: float | None, title: str) -> go.Figure:
@@ -154,4 +154,25 @@ def sweep(results: list[dict]) -> go.Figure:
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="stages frozen (from the input)",
                       yaxis=dict(title="test accuracy", range=[0, 1]),
                       yaxis2=dict(title="training seconds", overlaying="y", side="right"))
+    return fig
+
+
+def data_size(points: list[dict]) -> go.Figure:
+    """Test accuracy against training images per class, pretrained and from scratch; each gap labelled."""
+    fig = go.Figure()
+    for kind in ("pretrained", "scratch"):
+        done = [p for p in points if p.get(kind) is not None]
+        fig.add_trace(go.Scatter(x=[p["per_class"] for p in done], y=[p[kind] for p in done], mode="lines+markers",
+                                 name=kind, line=dict(color=COMPANION_COLORS[kind], width=3)))
+    for p in points:
+        if p.get("pretrained") is not None and p.get("scratch") is not None:
+            gap = p["pretrained"] - p["scratch"]
+            fig.add_shape(type="line", x0=p["per_class"], x1=p["per_class"], y0=p["scratch"], y1=p["pretrained"],
+                          line=dict(color="#7b8794", dash="dot"))
+            fig.add_annotation(x=p["per_class"], y=(p["pretrained"] + p["scratch"]) / 2, text=f"{gap:+.2f}",
+                               showarrow=False, xshift=22, font=dict(color="#3e4c59"))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), title="Test accuracy against training images",
+                      xaxis_title="training images per class (nested subsets)", yaxis=dict(title="test accuracy",
+                                                                                            range=[0, 1.05]))
+    fig.update_xaxes(type="log", tickvals=[p["per_class"] for p in points])
     return fig

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from core import jobs
 from core.cli.registry import command, owner_arg, positive_int
-from core.cli.train import config_args, config_from_args
+from core.cli.train import config_args, config_from_args, echo, run_here
 from core.config import DEVICES
+from core.jobs import datasize
+
+SWEEPS = ("freeze", "data-size")
 
 
 def _bench_args(p):
@@ -37,10 +40,35 @@ def bench_cmd(args):
     return result, "\n".join(lines)
 
 
-@command("sweep", "queue one run per freeze depth (0..N stages frozen)", config_args)
+def _sweep_args(p):
+    config_args(p)
+    p.add_argument("--over", choices=SWEEPS, default="freeze",
+                   help="freeze: one run per frozen depth; data-size: growing training subsets, pretrained and scratch")
+    p.add_argument("--sizes", default=",".join(map(str, datasize.SIZES)),
+                   help="data-size: images per class, nested subsets (e.g. 5,10,25,50,all)")
+    p.add_argument("--wait", action="store_true", help="train every run in this process and print the results")
+
+
+@command("sweep", "queue one run per freeze depth, or per training-set size (--over data-size)", _sweep_args)
 def sweep_cmd(args):
-    result = jobs.sweep(config_from_args(args), args.owner)
-    return result, f"queued freeze sweep {result['sweep']}: {len(result['runs'])} runs"
+    config, owner = config_from_args(args), args.owner or jobs.default_owner()
+    if args.over == "data-size":
+        queued = datasize.sweep(config, owner, datasize.parse_sizes(args.sizes), hold=args.wait)
+        ids = [p[kind] for kind in datasize.KINDS for p in queued["runs"]]  # pretrained first: shared features
+    else:
+        queued = jobs.sweep(config, owner, hold=args.wait)
+        ids = queued["runs"]
+    if not args.wait:
+        return queued, f"queued {args.over} sweep {queued['sweep']}: {len(ids)} runs (the worker trains them)"
+    run_here(ids, None if args.json else echo)
+    if args.over == "data-size":
+        result = datasize.results(queued["sweep"], owner)
+        lines = [f"{p['per_class']:>5} per class: pretrained {p['pretrained']}  scratch {p['scratch']}"
+                 for p in result["points"]]
+    else:
+        result = {"sweep": queued["sweep"], "results": jobs.sweep_results(queued["sweep"], owner)}
+        lines = [f"{r['frozen_stages']} frozen: {r['status']} test acc {r['test_accuracy']}" for r in result["results"]]
+    return result, "\n".join([f"sweep {queued['sweep']}"] + lines)
 
 
 @command("demo", "the one-click demo, in this process, timed", owner_arg)

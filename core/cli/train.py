@@ -61,14 +61,18 @@ def echo(event: dict) -> None:
 def train_cmd(args):
     config, owner = config_from_args(args), args.owner or jobs.default_owner()
     submitted = jobs.submit(config, owner, hold=True)  # held from the start: no running worker takes them
-    for run_id in [submitted["run_id"], *submitted["companions"].values()]:
-        claimed = leases.claim_specific(store.latest_job(run_id)["id"])
-        worker.process(claimed, echo=None if args.json else echo)
+    run_here([submitted["run_id"], *submitted["companions"].values()], None if args.json else echo)
     row = store.run_row(submitted["run_id"], owner)
     result = _result(row, submitted["companions"])
     if result["status"] != "succeeded":
         raise CommandFailed(result, _result_text(result))
     return result, _result_text(result)
+
+
+def run_here(run_ids: list[str], echo_to=None) -> None:
+    """Train runs submitted with `hold=True`, one after the other, in this process."""
+    for run_id in run_ids:
+        worker.process(leases.claim_specific(store.latest_job(run_id)["id"]), echo=echo_to)
 
 
 def _result(row: dict, companions: dict) -> dict:

@@ -29,8 +29,8 @@ def read_bytes(sha: str) -> bytes:
 
 
 def collect(candidates: set[str]) -> int:
-    """Remove the files among `candidates` that no dataset image and no pinned run list references
-    (reference counting in the content store). Returns how many files went."""
+    """Remove the files among `candidates` that no dataset image, no pinned run list and no undoable
+    deletion references (reference counting in the content store). Returns how many files went."""
     if not candidates:
         return 0
     marks = ",".join("?" * len(candidates))
@@ -38,6 +38,9 @@ def collect(candidates: set[str]) -> int:
         used = {r[0] for r in conn.execute(f"SELECT sha256 FROM images WHERE sha256 IN ({marks})", list(candidates))}
         used |= {r[0] for r in conn.execute(f"SELECT sha256 FROM pinned_images WHERE sha256 IN ({marks})",
                                              list(candidates))}
+        if db.columns(conn, "image_edits"):  # a deleted image keeps its bytes while its undo is possible
+            used |= {r[0] for r in conn.execute(f"""SELECT sha256 FROM image_edits WHERE action = 'delete' AND
+                                                    undone IS NULL AND sha256 IN ({marks})""", list(candidates))}
     gone = candidates - used
     for sha in gone:
         image_path(sha).unlink(missing_ok=True)

@@ -225,6 +225,8 @@ def delete(name: str, owner: str | None = None, used_by: list[str] | None = None
                         "the runs keep their own images and stay readable")
     with db.transaction() as conn:
         hashes = {r["sha256"] for r in conn.execute("SELECT sha256 FROM images WHERE dataset_id = ?", (dataset.id,))}
+        if db.columns(conn, "image_edits"):  # images the cleaner deleted: their bytes waited for an undo
+            hashes |= {r[0] for r in conn.execute("SELECT sha256 FROM image_edits WHERE dataset_id = ?", (dataset.id,))}
         conn.execute("DELETE FROM datasets WHERE id = ?", (dataset.id,))
     return {"dataset": dataset.name, "images": len(hashes), "files_removed": content.collect(hashes),
             "runs_kept": list(used_by or [])}

@@ -1,7 +1,8 @@
 """Runs as jobs: the run store (`store`: runs, jobs, metrics), the queue (`queue`: submit, cancel,
 resume, sweeps), fair order and forecasts (`schedule`), leases (`leases`: who holds which job), the
 one worker per data home (`workers`: lock, liveness, starting it), the supervisor and its slots
-(`supervisor`, `worker`), wizard drafts (`drafts`) and the one-click demo (`demo`).
+(`supervisor`, `worker`), wizard drafts (`drafts`), the learning-curve lab (`datasize`) and the
+one-click demo (`demo`).
 
 The names below are the public face the pages and the CLI use. They load on first use, so the
 supervisor, which imports only `workers`, `leases` and `schedule`, never imports torch.

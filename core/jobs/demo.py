@@ -1,19 +1,22 @@
 """The one-click demo: an offline sample, the scenario it measures as, the recommended backbone
-and preset, trained beside a from-scratch baseline. Sized to finish in about a minute on a
-2-core CPU: few images per class, and epochs capped."""
+and preset, trained beside a from-scratch baseline. Sized to convince and still finish within about
+a minute on a 2-core CPU: 50 training images per class, judged on 110 test images; the transfer
+model trains its head on features computed once (seconds), the baseline trains the whole network
+from random weights, which costs about 20 s per epoch here, so it gets two epochs."""
 from __future__ import annotations
 
 import dataclasses
 import time
 
 from core import data, models, presets
-from core.config import DataSpec, RunConfig
+from core.config import AugmentSpec, DataSpec, RunConfig
 from core.data import samples
-from core.jobs import leases, queue, store, worker
+from core.jobs import leases, queue, store, worker, workers
 from core.models import imagenet
 
-SAMPLE, PER_CLASS, PROBE_IMAGES = "mnist", 12, 32
-HEAD_EPOCHS, FINETUNE_EPOCHS, HEAD_LR = 8, 2, 3e-3  # head epochs on cached features cost ~nothing
+SAMPLE, PER_CLASS, PROBE_IMAGES = "mnist", 72, 32  # 72 = 50 train + 11 val + 11 test per class
+HEAD_EPOCHS, HEAD_LR = 8, 3e-3  # head epochs on cached features cost ~nothing
+SCRATCH_EPOCHS = 2  # the baseline's budget: about the rest of the minute (measured: 45 s for two epochs of 500 images)
 
 
 def dataset_name() -> str:
@@ -30,16 +33,30 @@ def prepare(owner: str) -> tuple[RunConfig, dict]:
     choice = "efficientnet_lite0" if "efficientnet_lite0" in picks else picks[0]
     config = presets.preset(measured["scenario"], choice, models.stage_count(choice),
                             RunConfig(data=DataSpec(dataset=name)))
-    train = dataclasses.replace(config.train, head_epochs=HEAD_EPOCHS, head_lr=HEAD_LR,
-                                finetune_epochs=FINETUNE_EPOCHS if config.train.finetune_epochs else 0)
-    return dataclasses.replace(config, train=train, baselines=("scratch",)), {**measured, "backbone": choice}
+    # The head only: fine-tuning the opened stages would cost what the baseline costs (the Layers step adds it).
+    train = dataclasses.replace(config.train, head_epochs=HEAD_EPOCHS, head_lr=HEAD_LR, finetune_epochs=0)
+    # No augmentation: features are then computed once (live augmentation would run the backbone every
+    # epoch: 8.6 s per epoch here), and flips or crops change what a digit is.
+    return dataclasses.replace(config, train=train, augment=AugmentSpec(preset="none"), baselines=()), \
+        {**measured, "backbone": choice}
+
+
+def submit(config: RunConfig, owner: str, hold: bool = False) -> dict:
+    """The transfer run, then its from-scratch baseline on the same pinned lists with the minute's budget."""
+    submitted = queue.submit(config, owner, hold=hold)
+    scratch = queue.scratch_config(config)
+    scratch = scratch.replace(train=dataclasses.replace(scratch.train, finetune_epochs=SCRATCH_EPOCHS))
+    holder = workers.identity() if hold else None
+    baseline, _ = queue.enqueue(scratch, owner, queue.lists(submitted["run_id"], owner), submitted["run_id"], "scratch",
+                                holder)
+    return {**submitted, "companions": {"scratch": baseline}}
 
 
 def run_in_process(owner: str = "demo") -> dict:
     """The whole demo without the UI, timed: what `python -m core demo` reports."""
     started = time.monotonic()
     config, measured = prepare(owner)
-    submitted = queue.submit(config, owner, hold=True)
+    submitted = submit(config, owner, hold=True)
     for run_id in [submitted["run_id"], *submitted["companions"].values()]:
         worker.process(leases.claim_specific(store.latest_job(run_id)["id"]))
     rows = {role: store.run_row(rid) for role, rid in [("main", submitted["run_id"]), *submitted["companions"].items()]}

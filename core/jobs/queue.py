@@ -25,15 +25,20 @@ def companion_configs(config: RunConfig) -> dict[str, RunConfig]:
     out = {}
     for role in config.baselines:
         if role == "scratch":
-            train = dataclasses.replace(config.train, head_epochs=0, finetune_epochs=epochs,
-                                        finetune_lr=config.train.head_lr, lr_factor=1.0)
-            out[role] = dataclasses.replace(config, weights="none", freeze=FreezePlan(mode="none"), train=train,
-                                            baselines=())
+            out[role] = scratch_config(config)
         else:
             train = dataclasses.replace(config.train, head_epochs=epochs, finetune_epochs=0)
             out[role] = dataclasses.replace(config, weights="imagenet", freeze=FreezePlan(mode="all_but_head"),
                                             train=train, baselines=())
     return out
+
+
+def scratch_config(config: RunConfig) -> RunConfig:
+    """The same network, data, split, seed and epochs, from random weights with everything trained."""
+    epochs = config.train.head_epochs + config.train.finetune_epochs
+    train = dataclasses.replace(config.train, head_epochs=0, finetune_epochs=epochs,
+                                finetune_lr=config.train.head_lr, lr_factor=1.0)
+    return dataclasses.replace(config, weights="none", freeze=FreezePlan(mode="none"), train=train, baselines=())
 
 
 def check(config: RunConfig, owner: str) -> data.Splits:
@@ -48,7 +53,7 @@ def check(config: RunConfig, owner: str) -> data.Splits:
     return data.for_spec(config.data, owner)
 
 
-def _queue(config: RunConfig, owner: str, lists: data.Splits, parent: str | None = None, role: str = "main",
+def enqueue(config: RunConfig, owner: str, lists: data.Splits, parent: str | None = None, role: str = "main",
            holder: str | None = None) -> tuple[str, int]:
     run_id = store.new_run(config, owner, parent=parent, role=role)
     dataset = data.find(config.data.dataset, owner)
@@ -62,13 +67,13 @@ def submit(config: RunConfig, owner: str | None = None, hold: bool = False) -> d
     owner = owner or default_owner()
     lists = check(config, owner)
     holder = workers.identity() if hold else None
-    run_id, job_id = _queue(config, owner, lists, holder=holder)
-    companions = {role: _queue(companion, owner, lists, run_id, role, holder)[0]
+    run_id, job_id = enqueue(config, owner, lists, holder=holder)
+    companions = {role: enqueue(companion, owner, lists, run_id, role, holder)[0]
                   for role, companion in companion_configs(config).items()}
     return {"run_id": run_id, "job_id": job_id, "companions": companions}
 
 
-def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None = None) -> dict:
+def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None = None, hold: bool = False) -> dict:
     """One run per freeze depth (0..N stages frozen from the input), same data, split and seed;
     each trains the head first, then fine-tunes what its depth leaves open."""
     owner = owner or default_owner()
@@ -76,12 +81,12 @@ def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None =
     stages = stage_count or models.stage_count(config.backbone)
     train = dataclasses.replace(config.train, head_epochs=max(1, config.train.head_epochs),
                                 finetune_epochs=max(1, config.train.finetune_epochs))
-    group = f"sweep-{uuid.uuid4().hex[:8]}"
+    group, holder = f"sweep-{uuid.uuid4().hex[:8]}", workers.identity() if hold else None
     ids = []
     for k in range(stages + 1):
         variant = dataclasses.replace(config, freeze=FreezePlan(mode="first_k", k=k, bn=config.freeze.bn),
                                       train=train, baselines=())
-        ids.append(_queue(variant, owner, lists, group, f"sweep:{k}")[0])
+        ids.append(enqueue(variant, owner, lists, group, f"sweep:{k}", holder)[0])
     return {"sweep": group, "runs": ids}
 
 

@@ -1,11 +1,13 @@
-"""A finished run judged again on its own pinned test list (validation if it has no test images),
-with the model rebuilt from its files: what `evaluate --run ID` reports."""
+"""A finished run judged again with the model rebuilt from its files: on its own pinned test list
+(validation if it has no test images), what `evaluate --run ID` reports; and its highest-loss
+training and validation images, where the cleaner looks for label errors."""
 from __future__ import annotations
 
 import torch
 
 from core.data.cache import ImageSet
 from core.data.splits import Splits
+from core.data.store import ImageRecord
 from core.data.transforms import normalize
 from core.errors import UserError
 from core.serving.predict import load_run
@@ -20,11 +22,36 @@ def evaluate_run(run_id: str, lists: Splits) -> dict:
     if not records:
         raise UserError(f"run {run_id} has no test or validation images to evaluate on")
     loaded = load_run(run_id)
+    labels = torch.tensor([r.label for r in records])
+    return {"run_id": run_id, "split": split,
+            **report(_logits(loaded, records), labels, loaded.classes, [r.id for r in records])}
+
+
+def highest_losses(run_id: str, lists: Splits, top: int = 24) -> list[dict]:
+    """The run's training and validation images by cross-entropy under the finished model, highest
+    first, with the label it was trained on and what the model says instead."""
+    records = lists.train + lists.val
+    if not records:
+        return []
+    loaded = load_run(run_id)
+    logits = _logits(loaded, records)
+    labels = torch.tensor([r.label for r in records])
+    losses = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    probs = logits.softmax(1)
+    out = []
+    for i in losses.argsort(descending=True)[:top].tolist():
+        record, pred = records[i], int(probs[i].argmax())
+        out.append({"image_id": record.id, "sha256": record.sha256, "split": "train" if i < len(lists.train) else "val",
+                    "label": record.class_name, "predicted": loaded.classes[pred], "confidence": round(float(probs[i, pred]), 4),
+                    "label_probability": round(float(probs[i, record.label]), 4), "loss": round(float(losses[i]), 4)})
+    return out
+
+
+def _logits(loaded, records: list[ImageRecord]) -> torch.Tensor:
     images = ImageSet(records, loaded.pre)
     logits = []
     with loaded.lock, torch.inference_mode():
         for start in range(0, len(images), BATCH):
             batch = torch.stack([images[i][0] for i in range(start, min(start + BATCH, len(images)))])
             logits.append(loaded.model(normalize(batch, loaded.pre)).float())
-    labels = torch.tensor([r.label for r in records])
-    return {"run_id": run_id, "split": split, **report(torch.cat(logits), labels, loaded.classes, [r.id for r in records])}
+    return torch.cat(logits)

@@ -30,6 +30,7 @@ from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec
 from core.data import samples, splits, store
 from core.data.transforms import model_input
 from core.models import registry, surgery
+from core.training import feature_cache
 from core.training.device import pick_device
 from core.training.trainer import Trainer
 
@@ -108,6 +109,7 @@ def _compare(pair: dict) -> dict:
 def _engine(config: RunConfig, target: float) -> dict:
     """Trains until the target validation accuracy (then stops, as the plain loop does) or the budget."""
     events: list[dict] = []
+    feature_cache.shared().clear()  # each engine run pays its own extraction, as a fresh worker would
     started = time.time()
     at_target = lambda: any(e["event"] == "epoch" and (e["val_accuracy"] or 0) >= target for e in events)  # noqa: E731
     summary = Trainer(config, emit=events.append, should_stop=at_target).fit()

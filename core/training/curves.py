@@ -33,7 +33,7 @@ def shape(series: list[dict], key: str = "val_accuracy") -> dict | None:
         return None
     head = values[:SLOPE_EPOCHS]
     slope = (head[-1] - head[0]) / max(len(head) - 1, 1)
-    return {"start": values[0], "slope": slope, "end": values[-1], "best": max(values)}
+    return {"start": values[0], "slope": slope, "end": values[-1], "best": max(values), "epochs": len(values)}
 
 
 def compare(transfer: list[dict], baseline: list[dict], key: str = "val_accuracy") -> dict | None:
@@ -41,6 +41,6 @@ def compare(transfer: list[dict], baseline: list[dict], key: str = "val_accuracy
     if not a or not b:
         return None
     return {"start": round(a["start"] - b["start"], 4), "slope": round(a["slope"] - b["slope"], 4),
-            "end": round(a["end"] - b["end"], 4),
+            "end": round(a["end"] - b["end"], 4), "epochs": [a["epochs"], b["epochs"]],
             "verdict": [f"{'higher' if a[k] > b[k] else 'lower' if a[k] < b[k] else 'same'} {word}"
                         for k, word in (("start", "start"), ("slope", "slope"), ("end", "asymptote"))]}

@@ -9,8 +9,10 @@ import torch
 
 from core.data.cache import ImageSet
 from core.data.transforms import Preprocess, normalize
+from core.training import feature_cache
 from core.training.device import autocast
 from core.training.events import Cancelled, Emit
+from core.training.feature_cache import FeatureCache
 
 
 class ImageBatches:
@@ -79,3 +81,24 @@ def extract_features(model, source: ImageBatches, batch_size: int, emit: Emit, l
     if not out:
         return torch.empty(0, model.feature_dim, device=source.device)
     return torch.cat(out).clone()  # outside inference_mode: autograd may save it for the head
+
+
+def extract_cached(source: ImageBatches, label: str, trunk: tuple, extract, emit: Emit,
+                   cache: FeatureCache | None = None) -> torch.Tensor:
+    """`extract(source, label)` for the images this process has not seen on this trunk yet; the rest
+    come from the feature cache (a data-size sweep extracts its largest subset once)."""
+    cache = cache or feature_cache.shared()
+    shas = [r.sha256 for r in source.images.records]
+    if not shas:
+        return extract(source, label)
+    known = cache.lookup(trunk, shas)
+    missing = list({r.sha256: r for r in source.images.records if r.sha256 not in known}.values())
+    if missing:
+        fresh = ImageBatches(ImageSet(missing, source.pre, source.images.transform), source.pre, source.device)
+        features = extract(fresh, label)
+        cache.store(trunk, [r.sha256 for r in missing], features)
+        known.update(zip((r.sha256 for r in missing), features))
+    if len(missing) < len(shas):  # say how many came from the cache (a fresh extraction said it all)
+        emit({"event": "extract", "split": label, "done": len(shas), "total": len(shas),
+              "cached": len(shas) - len(missing)})
+    return torch.stack([known[sha].to(source.device) for sha in shas])

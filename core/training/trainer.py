@@ -26,7 +26,8 @@ from core.training import checkpoints, evaluate, schedule
 from core.training.checkpoints import Progress
 from core.training.device import autocast, pick_device
 from core.training.events import Cancelled, Emit, TrainingFailed
-from core.training.sources import FeatureBatches, ImageBatches, extract_features
+from core.training import feature_cache
+from core.training.sources import FeatureBatches, ImageBatches, extract_cached, extract_features
 
 STEP_EVENT_SECONDS = 0.2
 EXTRACT_BATCH_CPU = 16  # small batches stay in CPU caches: 2x the images/s of batch 64 (measured, Lite0)
@@ -109,10 +110,13 @@ class Trainer:
             return train_images, val_images  # live augmentation: the backbone runs every epoch
         bs = EXTRACT_BATCH_CPU if self.device.type == "cpu" else self.config.train.batch_size * 2
         extract = lambda src, name: extract_features(self.model, src, bs, self.emit, name, self.should_stop)  # noqa: E731
-        train_views = [extract(train_images, "train")] if views == 0 else \
+        # Exact (unaugmented) views are the same in every run on this trunk: kept across runs.
+        trunk = feature_cache.trunk_key(self.config, self.pre, self.device)
+        exact = lambda src, name: extract_cached(src, name, trunk, extract, self.emit)  # noqa: E731
+        train_views = [exact(train_images, "train")] if views == 0 else \
             [self._augmented_view(k, extract) for k in range(views)]
         return (FeatureBatches(train_views, train_images.labels),
-                FeatureBatches([extract(val_images, "val")], val_images.labels))
+                FeatureBatches([exact(val_images, "val")], val_images.labels))
 
     def _augmented_view(self, k: int, extract) -> torch.Tensor:
         torch.manual_seed(self.config.seed * 1000 + k)  # each view its own, reproducible draw

@@ -1,0 +1,30 @@
+"""The Train page's learning-curve lab, on runs trained by the real engine."""
+from core import jobs
+from core.jobs import datasize, leases, store, worker
+from tests.app.conftest import no_exceptions, open_app
+from tests.training import digits, probe
+
+
+def test_lab_queues_nested_sizes_then_draws_both_curves_and_the_gap(monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda: 0)  # no process spawned from a unit test
+    at, token = open_app(probe("dg", epochs=2))
+    digits(per_class=10, owner=token)  # 6 training images per class (2 val, 2 test): 10, 25 and 50 all mean "all 6"
+    at.switch_page("pages/train.py").run()
+    no_exceptions(at)
+    at.button(key="lab_start").click().run()
+    no_exceptions(at)
+    runs = jobs.runs(token)
+    assert sorted(r["role"] for r in runs) == ["size:5:pretrained", "size:5:scratch", "size:6:pretrained",
+                                               "size:6:scratch"]
+    assert any("runs finished" in p.proto.text for p in at.get("progress"))
+
+    for run in sorted(runs, key=lambda r: r["created"]):
+        worker.process(leases.claim_specific(store.latest_job(run["id"])["id"]))
+    at.run()
+    no_exceptions(at)
+    assert [p["per_class"] for p in datasize.results(runs[0]["parent"], token)["points"]] == [5, 6]
+    charts = [c for c in at.get("plotly_chart") if "Test accuracy against training images" in c.proto.spec]
+    assert charts, "the data-size chart is drawn"
+    assert any("Pretraining's lead is" in c.value for c in at.caption)
+    assert at.selectbox(key="lab_size").options == ["5 images per class", "6 images per class"]
+    assert any("Pretrained against from scratch" in c.value for c in at.caption)

@@ -1,0 +1,46 @@
+"""The learning-curve lab on the Train page and the cleaner on Evaluate, in a real browser with the
+real worker: click through both, and never an exception box."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
+from core.data import cleaner, samples
+from core.jobs import drafts, store
+from tests.e2e.helpers import SLOW, after_rerun, click, no_exception, open_page, shoot
+
+pytestmark = pytest.mark.slow
+
+
+def test_learning_curve_lab_then_the_cleaner(server, page, store_env):
+    config = RunConfig(data=DataSpec(dataset="lab-digits"), augment=AugmentSpec(preset="none"),
+                       train=TrainSpec(head_epochs=2, head_lr=3e-3))
+    me = drafts.new(config)
+    samples.materialize("digits", "lab-digits", per_class=10, owner=me)
+
+    open_page(page, f"{server}/train?s={me}")
+    page.get_by_text("Learning-curve lab").first.click()  # an expander opens in the browser: no rerun
+    expect(page.get_by_role("button", name="Run the learning-curve lab")).to_be_visible()
+    click(page, "Run the learning-curve lab")
+    no_exception(page)
+    expect(page.get_by_text("Pretraining's lead is")).to_be_visible(timeout=SLOW)  # every size, both kinds, done
+    chart = page.locator(".js-plotly-plot").filter(has_text="Test accuracy against training images")
+    expect(chart).to_be_visible()
+    expect(page.get_by_text(re.compile("Pretrained against from scratch: (higher|lower|same) start"))).to_be_visible()
+    no_exception(page)
+    shoot(page, "13-learning-curve-lab")
+
+    runs = [r for r in store.list_runs(me) if r["role"].endswith(":pretrained")]
+    open_page(page, f"{server}/evaluate?s={me}&run={runs[0]['id']}")
+    after_rerun(page, lambda: page.get_by_text("Show the highest-loss training and validation images").click())
+    expect(page.get_by_role("button", name="Relabel").first).to_be_visible(timeout=SLOW)
+    click(page, "Relabel")
+    expect(page.get_by_text(re.compile(r"1 change\(s\) to this dataset"))).to_be_visible()
+    assert [h["action"] for h in cleaner.history("lab-digits", me)] == ["relabel"]
+    click(page, "Undo the latest")
+    no_exception(page)
+    assert cleaner.history("lab-digits", me)[0]["undone"]
+    shoot(page, "14-cleaner")

@@ -1,0 +1,20 @@
+"""The one-click demo's shape: enough images to convince, one test list for both runs, the baseline's budget."""
+from core.data import pins
+from core.jobs import demo, store
+
+
+def test_demo_trains_on_fifty_per_class_and_tests_on_a_hundred_beside_its_baseline():
+    config, measured = demo.prepare("demo")
+    submitted = demo.submit(config, "demo", hold=True)
+    main, scratch = pins.load(submitted["run_id"]), pins.load(submitted["companions"]["scratch"])
+    per_class = {c: sum(r.class_name == c for r in main.train) for c in main.classes}
+    assert len(per_class) == 10 and min(per_class.values()) >= 50
+    assert len(main.test) >= 100
+    assert [r.sha256 for r in scratch.test] == [r.sha256 for r in main.test]  # judged on the same images
+    assert [r.sha256 for r in scratch.train] == [r.sha256 for r in main.train]
+    baseline = store.run_row(submitted["companions"]["scratch"])
+    assert baseline["parent"] == submitted["run_id"] and baseline["role"] == "scratch"
+    assert baseline["config"]["weights"] == "none" and baseline["config"]["train"]["finetune_epochs"] == demo.SCRATCH_EPOCHS
+    # the transfer model: head only, on features computed once (no live augmentation)
+    assert config.train.finetune_epochs == 0 and config.augment.preset == "none" and config.weights == "imagenet"
+    assert measured["scenario"] == config.scenario
