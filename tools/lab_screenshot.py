@@ -1,7 +1,7 @@
 """The README's picture of the learning-curve lab (a tool, not a test): MNIST, sizes 5/10/25/50 per
 class, pretrained and from scratch, trained here; then the Train page in Chromium, shot to docs/.
 
-usage: .venv/bin/python tools/lab_screenshot.py [--epochs 4]     prints the points as JSON
+usage: .venv/bin/python tools/lab_screenshot.py [--epochs 4] [--again HOME TOKEN]     prints the points as JSON
 """
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def shoot(token: str, out: Path) -> None:
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/train?s={token}")
             page.get_by_text("Pretrained against from scratch").wait_for(timeout=120_000)
-            page.wait_for_timeout(1500)  # plotly's transitions
+            page.locator(".js-plotly-plot").last.wait_for(timeout=60_000)
+            page.wait_for_timeout(3000)  # plotly's transitions, and the layout settling below the charts
             top = page.get_by_role("heading", name="Learning-curve lab").bounding_box()
             end = page.get_by_text("Pretrained against from scratch").bounding_box()
             page.screenshot(path=str(out), full_page=True, clip={
@@ -71,12 +72,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--out", default=str(ROOT / "docs" / "learning-curve-lab.png"))
+    parser.add_argument("--again", nargs=2, metavar=("HOME", "TOKEN"), help="shoot an earlier run's page again")
     args = parser.parse_args()
-    os.environ["TRANSFERLAB_HOME"] = tempfile.mkdtemp(prefix="lab-shot-")
+    os.environ["TRANSFERLAB_HOME"] = args.again[0] if args.again else tempfile.mkdtemp(prefix="lab-shot-")
     os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
-    token, result = train(args.epochs)
+    token, result = (args.again[1], {}) if args.again else train(args.epochs)
     shoot(token, Path(args.out))
-    print(json.dumps(result))
+    print(json.dumps({**result, "home": os.environ["TRANSFERLAB_HOME"], "token": token}))
 
 
 if __name__ == "__main__":

@@ -158,21 +158,23 @@ def sweep(results: list[dict]) -> go.Figure:
 
 
 def data_size(points: list[dict]) -> go.Figure:
-    """Test accuracy against training images per class, pretrained and from scratch; each gap labelled."""
+    """Test accuracy against training images per class, pretrained and from scratch; each gap labelled.
+    Sizes sit evenly on a category axis (5, 10, 25, 50 … grow roughly geometrically)."""
     fig = go.Figure()
     for kind in ("pretrained", "scratch"):
         done = [p for p in points if p.get(kind) is not None]
-        fig.add_trace(go.Scatter(x=[p["per_class"] for p in done], y=[p[kind] for p in done], mode="lines+markers",
+        fig.add_trace(go.Scatter(x=[str(p["per_class"]) for p in done], y=[p[kind] for p in done], mode="lines+markers",
                                  name=kind, line=dict(color=COMPANION_COLORS[kind], width=3)))
-    for p in points:
+    for i, p in enumerate(points):
         if p.get("pretrained") is not None and p.get("scratch") is not None:
-            gap = p["pretrained"] - p["scratch"]
-            fig.add_shape(type="line", x0=p["per_class"], x1=p["per_class"], y0=p["scratch"], y1=p["pretrained"],
-                          line=dict(color="#7b8794", dash="dot"))
-            fig.add_annotation(x=p["per_class"], y=(p["pretrained"] + p["scratch"]) / 2, text=f"{gap:+.2f}",
-                               showarrow=False, xshift=22, font=dict(color="#3e4c59"))
+            x, gap = str(p["per_class"]), p["pretrained"] - p["scratch"]
+            fig.add_trace(go.Scatter(x=[x, x], y=[p["scratch"], p["pretrained"]], mode="lines", showlegend=False,
+                                     hoverinfo="skip", line=dict(color="#7b8794", dash="dot")))
+            # on a category axis an annotation's x is the category's position, not its name
+            fig.add_annotation(x=i, y=(p["pretrained"] + p["scratch"]) / 2, text=f"<b>{gap:+.2f}</b>", showarrow=False,
+                               xshift=24, font=dict(color="#3e4c59"))
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), title="Test accuracy against training images",
-                      xaxis_title="training images per class (nested subsets)", yaxis=dict(title="test accuracy",
-                                                                                            range=[0, 1.05]))
-    fig.update_xaxes(type="log", tickvals=[p["per_class"] for p in points])
+                      xaxis=dict(title="training images per class (nested subsets)", type="category",
+                                 categoryorder="array", categoryarray=[str(p["per_class"]) for p in points]),
+                      yaxis=dict(title="test accuracy", range=[0, 1.05]))
     return fig
