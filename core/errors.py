@@ -10,7 +10,10 @@ class ConfigError(UserError):
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
-        self.field = field
+        self.field, self.message = field, message
+
+    def __reduce__(self):  # pickled across processes (a Ray task's error) with both arguments
+        return type(self), (self.field, self.message)
 
 
 class WeightsUnavailable(UserError):

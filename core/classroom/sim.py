@@ -3,11 +3,15 @@
 The teacher publishes a sample; one greedy student submits a whole freeze sweep first; then every
 other student submits one small S1 job, all within a second. The data home's real worker (the
 supervisor and its slots, or the Ray dispatcher) runs them. Reported: makespan, waits from submit to
-finished (p50 / p95 / max over each student's first job), every student's first-job wait, and whether
-any student's first job had to wait for the greedy student's second job.
+finished (p50 / p95 / max over each student's first job), every student's first-job wait, whether
+any student's first job had to wait for the greedy student's second job, and what a job costs beyond its
+training loop (claim to finished, minus the fit's own seconds: model build, evaluation, saving, and with
+Ray also placing the task, shipping its inputs and streaming its events and files back). The same
+`--students` and `--per-class` give the same jobs under either executor, so the two reports compare.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
@@ -35,13 +39,14 @@ def simulate(students: int = 30, slots: int | None = None, per_class: int = 10, 
     os.environ["TRANSFERLAB_HOME"] = home  # this process and the worker it starts share the fresh home
     os.environ["TRANSFERLAB_EXECUTOR"] = executor
     code, firsts, greedy = _setup(students, per_class, sample)
+    spawned = time.time()
     worker = _start_worker(slots, home)
     try:
         runs = _wait_all()
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(120)
-    return _report(runs, firsts, greedy, students, slots, executor, home)
+    return {**_report(runs, firsts, greedy, students, slots, executor, home), **_costs(spawned)}
 
 
 def _setup(students: int, per_class: int, sample: str) -> tuple[str, dict[str, str], list[str]]:
@@ -96,6 +101,34 @@ def _report(runs: dict, firsts: dict, greedy: list, students: int, slots, execut
         "first_jobs_behind_greedy_second_job": len(behind),
         "per_student_first_job_wait_seconds": [round(w, 1) for w in waits.values()],
     }
+
+
+def _costs(spawned: float) -> dict:
+    """Per job (claim to finished) against its fit's own seconds; where the jobs ran."""
+    from core import db
+
+    with db.reading() as conn:
+        rows = [dict(r) for r in conn.execute("""SELECT j.started, j.finished, r.summary FROM jobs j JOIN runs r
+                                                  ON r.id = j.run_id WHERE j.status = 'succeeded'""")]
+    if not rows:
+        return {}
+    summaries = [json.loads(r["summary"]) for r in rows]
+    wall = [r["finished"] - r["started"] for r in rows]
+    outside = [w - s["seconds"] for w, s in zip(wall, summaries)]
+    return {
+        "worker_ready_seconds": round(min(r["started"] for r in rows) - spawned, 1),  # start until the first claim
+        "job_seconds": _spread(wall), "fit_seconds": _spread([s["seconds"] for s in summaries]),
+        "outside_fit_seconds_per_job": _spread(outside),
+        # first claim to last finish, per job: the executor's whole cost, gaps between jobs included
+        "seconds_per_job_once_ready": round((max(r["finished"] for r in rows) - min(r["started"] for r in rows))
+                                            / len(rows), 2),
+        "ran_on": sorted({f"{s.get('executor')}:{s.get('node')}" for s in summaries}),
+    }
+
+
+def _spread(values: list[float]) -> dict:
+    return {"mean": round(statistics.fmean(values), 2), "p50": round(statistics.median(values), 2),
+            "max": round(max(values), 2)}
 
 
 def _quantile(values: list[float], q: float) -> float:

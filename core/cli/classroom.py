@@ -139,4 +139,12 @@ def sim_cmd(args):
                     f"({result['slots']} slots): makespan {result['makespan_seconds']} s; first-job wait p50 "
                     f"{waits['p50']} s, p95 {waits['p95']} s, max {waits['max']} s (max/median "
                     f"{result['max_over_median']}); first jobs behind the greedy student's second: "
-                    f"{result['first_jobs_behind_greedy_second_job']}")
+                    f"{result['first_jobs_behind_greedy_second_job']}" + _costs_line(result))
+
+
+def _costs_line(result: dict) -> str:
+    if "job_seconds" not in result:
+        return ""
+    return (f"; per job {result['job_seconds']['mean']} s from claim to finished, of which "
+            f"{result['outside_fit_seconds_per_job']['mean']} s outside the fit (mean); worker ready after "
+            f"{result['worker_ready_seconds']} s, then {result['seconds_per_job_once_ready']} s per job")

@@ -4,18 +4,40 @@ Each stored image is decoded once into a uint8 CHW square (`transforms.decode_sq
 live in an LRU cache bounded in bytes (`TRANSFERLAB_CACHE_MB`, default 1024 MB: about 6,600 images
 at 232 px). Evaluation centre-crops to the crop size; training augments each sample with its own
 random draw (`augment.train_transform`).
+
+Bytes come from the data home's content store, unless the code running has said otherwise for its own
+context (`reading_bytes_from`): a Ray task has no data home and reads them from the object store.
 """
 from __future__ import annotations
 
 import os
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable
 
 import torch
 from torch.utils.data import Dataset
 
 from core.data import store
 from core.data.transforms import Preprocess, decode_square, eval_crop
+
+
+# Per context, not per process: a Streamlit thread reading the content store never sees a task's reader.
+# Entries are keyed by content hash, so a tensor decoded from either source is the same tensor.
+_bytes_reader: ContextVar[Callable[[str], bytes] | None] = ContextVar("image_bytes_reader", default=None)
+
+
+@contextmanager
+def reading_bytes_from(read: Callable[[str], bytes]):
+    """Inside this block (this thread or task only), images missing from the cache are read with
+    `read(sha)` instead of from the content store."""
+    token = _bytes_reader.set(read)
+    try:
+        yield
+    finally:
+        _bytes_reader.reset(token)
 
 
 class DecodedCache:
@@ -34,7 +56,8 @@ class DecodedCache:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return self._items[key]
-        tensor = decode_square(store.read_bytes(sha), size, interpolation)
+        read = _bytes_reader.get() or store.read_bytes
+        tensor = decode_square(read(sha), size, interpolation)
         with self._lock:
             self.misses += 1
             if key not in self._items:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from core import db
+from core.errors import UserError
 from core.jobs import workers
 from core.jobs.leases import recover_interrupted
 
@@ -94,6 +95,11 @@ def auto_slots() -> int:
     if gpu is None:
         return 1
     free_mb, _ = gpu
+    return slots_for(free_mb)
+
+
+def slots_for(free_mb: float) -> int:
+    """Jobs a GPU with `free_mb` free holds at the peak measured here (the Ray executor asks it too)."""
     return max(1, min(MAX_SLOTS, int(free_mb * GPU_HEADROOM // measured_peak_mb())))
 
 
@@ -118,7 +124,22 @@ def measured_peak_mb() -> float:
 
 
 # ---- entry points ------------------------------------------------------------------------------------
+EXECUTORS = ("local", "ray")
+
+
+def executor() -> str:
+    """$TRANSFERLAB_EXECUTOR: "local" (this server's slots, the default) or "ray" (a Ray cluster)."""
+    name = (os.environ.get("TRANSFERLAB_EXECUTOR") or "local").strip().lower()
+    if name not in EXECUTORS:
+        raise UserError(f"TRANSFERLAB_EXECUTOR={name!r} is not an executor; choose one of: {', '.join(EXECUTORS)}")
+    return name
+
+
 def main(slots: int | None = None, max_jobs: int | None = None, idle_exit: float | None = None) -> int:
+    if executor() == "ray":
+        from core.jobs import ray_dispatch  # only here: the local executor never needs Ray installed
+
+        return ray_dispatch.main(slots, max_jobs, idle_exit, slots_for)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(process)d %(message)s")
     slot_args = tuple(a for flag, value in (("--max-jobs", max_jobs), ("--idle-exit", idle_exit)) if value is not None
                       for a in (flag, str(value)))
@@ -142,7 +163,6 @@ def _die_with_parent() -> None:
 
 def slot_main(slot: int, max_jobs: int | None = None, idle_exit: float | None = None) -> int:
     """One slot, started by the supervisor that holds the data home's lock (and nobody else)."""
-    from core.errors import UserError
     from core.jobs.worker import Worker
 
     if workers.serving_pid() != os.getppid():

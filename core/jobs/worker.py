@@ -7,6 +7,9 @@ A slot survives a job's exception and goes on: CUDA out-of-memory retries once a
 loss fails with a clear message. After every job the slot drops the model, optimizer and features and
 hands freed memory back, so its footprint stays flat (the decoded-image cache is bounded, and kept:
 the next student's job on the same class dataset decodes nothing).
+
+How a job ends (`record`, `record_interrupted`, `handle_failure` with its half-batch retry) is shared
+with the Ray executor (`ray_dispatch`), so both write the same rows.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ class Worker:
     def __init__(self, poll: float = 0.5, slot: int = 0):
         self.pid, self.poll, self.slot, self.stopping = os.getpid(), poll, slot, False
         self.identity = workers.identity()
-        self._job_id: int | None = None
+        self.job_id: int | None = None
 
     def start(self) -> None:
         with db.transaction() as conn:
@@ -58,7 +61,7 @@ class Worker:
             try:
                 with db.transaction() as conn:
                     conn.execute("UPDATE workers SET heartbeat = ?, job_id = ? WHERE pid = ?",
-                                 (time.time(), self._job_id, self.pid))
+                                 (time.time(), self.job_id, self.pid))
             except Exception:  # a busy database must not kill the heartbeat
                 log.exception("heartbeat failed")
             time.sleep(workers.HEARTBEAT_SECONDS)
@@ -73,10 +76,10 @@ class Worker:
                 if not holdouts.score_pending():  # idle: catch up on runs finished before a holdout existed
                     time.sleep(self.poll)
                 continue
-            self._job_id = job["id"]
+            self.job_id = job["id"]
             process(job)
             release_memory()
-            self._job_id, done, idle_since = None, done + 1, time.monotonic()
+            self.job_id, done, idle_since = None, done + 1, time.monotonic()
         return done
 
 
@@ -92,15 +95,36 @@ def release_memory() -> None:
 
 
 # ---- one job -------------------------------------------------------------------------------------
+LOCAL = {"executor": "local", "node": "local"}  # where a job ran, in its summary (the Ray executor names its node)
+
+
 def process(job: dict, echo=None) -> str:
     """Run one claimed job to a final status; never raises. `echo` also sees every event."""
-    config = RunConfig.from_dict(store.run_row(job["run_id"])["config"])
-    if job["batch_size"]:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=job["batch_size"]))
+    config = job_config(job)
     try:
         summary = _train(job, config, echo)
     except Exception as exc:
-        return _handle_failure(job, config, exc, echo)
+        return handle_failure(job, config, exc, lambda again: _retry_here(again, echo), traceback.format_exc())
+    return record(job, {**summary, **LOCAL})
+
+
+def _retry_here(job: dict, echo=None) -> str:
+    _release_gpu_memory()
+    return process(job, echo)
+
+
+def job_config(job: dict) -> RunConfig:
+    """The run's config, at the batch size an out-of-memory retry chose for this job."""
+    config = RunConfig.from_dict(store.run_row(job["run_id"])["config"])
+    if job["batch_size"]:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=job["batch_size"]))
+    return config
+
+
+# ---- how a job ends (shared by both executors: these slots and the Ray dispatcher) --------------------
+def record(job: dict, summary: dict) -> str:
+    """A fit that returned (succeeded or cancelled): the run's summary and evaluation, the job's
+    status, and a class's holdout score."""
     status = summary["status"]
     store.set_run(job["run_id"], status=status, finished=time.time(), summary=_without_eval(summary),
                   evaluation=summary.get("evaluation"), message="" if status == "succeeded" else "cancelled by request")
@@ -108,6 +132,16 @@ def process(job: dict, echo=None) -> str:
     if status == "succeeded":
         _score_holdouts(job)
     return status
+
+
+def record_interrupted(job: dict, message: str) -> str:
+    """The process or node running the job went away: resume continues from its last checkpoint."""
+    with db.transaction() as conn:
+        conn.execute("UPDATE jobs SET status = 'interrupted', finished = ?, message = ? WHERE id = ? AND status = "
+                     "'running'", (time.time(), message, job["id"]))
+        conn.execute("UPDATE runs SET status = 'interrupted', message = ? WHERE id = ? AND status = 'running'",
+                     (message, job["run_id"]))
+    return "interrupted"
 
 
 def _score_holdouts(job: dict) -> None:
@@ -146,26 +180,28 @@ def _cancel_flag(job_id: int):
     return should_stop
 
 
-def _handle_failure(job: dict, config: RunConfig, exc: Exception, echo=None) -> str:
+def handle_failure(job: dict, config: RunConfig, exc: BaseException, retry, trace: str = "") -> str:
+    """Out of memory on a first attempt: once more at half the batch size, resuming (`retry(job)`);
+    anything else fails the run with its message (an internal error's `trace` goes to the run's worker.log)."""
     if _is_oom(exc) and job["attempts"] == 0 and config.train.batch_size > 1:
         half = max(1, config.train.batch_size // 2)
         message = f"out of GPU memory at batch size {config.train.batch_size}; retrying at {half}"
-        _release_gpu_memory()
         with db.transaction() as conn:
             conn.execute("UPDATE jobs SET attempts = attempts + 1, batch_size = ?, message = ? WHERE id = ?",
                          (half, message, job["id"]))
         store.add_metric(job["run_id"], {"event": "retry", "message": message, "batch_size": half})
-        return process({**job, "attempts": job["attempts"] + 1, "batch_size": half}, echo)
+        return retry({**job, "attempts": job["attempts"] + 1, "batch_size": half})
     message = _failure_message(exc)
-    if not isinstance(exc, UserError):
-        (run_dir(job["run_id"]) / "worker.log").write_text(traceback.format_exc())
+    if not isinstance(exc, UserError) and trace:
+        run_dir(job["run_id"]).mkdir(parents=True, exist_ok=True)  # a job can fail before its folder exists
+        (run_dir(job["run_id"]) / "worker.log").write_text(trace)
     store.add_metric(job["run_id"], {"event": "error", "message": message})
     store.set_run(job["run_id"], status="failed", finished=time.time(), message=message)
     _finish_job(job["id"], "failed", message)
     return "failed"
 
 
-def _is_oom(exc: Exception) -> bool:
+def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
@@ -175,7 +211,7 @@ def _release_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _failure_message(exc: Exception) -> str:
+def _failure_message(exc: BaseException) -> str:
     if isinstance(exc, UserError):
         return str(exc)
     if _is_oom(exc):
