@@ -7,7 +7,7 @@ from core import data
 from core.config import (ACTIVATIONS, AUG_PRESETS, BN_POLICIES, FREEZE_MODES, OPTIMIZERS, POOLS, SCHEDULES,
                          AugmentSpec, FreezePlan, HeadSpec)
 from core.errors import ConfigError, UserError
-from ui import cached, figures, state
+from ui import cached, figures, lab, state
 from ui.widgets import apply_scenario, class_rules, locked
 
 st.title("4 · Layers & head")
@@ -29,6 +29,9 @@ tab1.plotly_chart(figures.stage_map(summary["stages"], "phase1"), width="stretch
 if st.button(f"Reset to the {cfg.scenario} preset", key="preset"):
     apply_scenario(cfg.scenario)
     st.rerun()
+with st.container(border=True):
+    st.markdown("**What each stage sees** (input → output; 🔒 / ✏️ as the fine-tune plan above has it)")
+    lab.stage_viewer(cfg, summary["stages"], keys={"mode": "fz_mode", "k": "fz_k"})
 
 MODE_LABELS = {"all_but_head": "Freeze the whole backbone", "first_k": "Freeze the first k stages",
                "explicit": "Pick stages to freeze", "none": "Freeze nothing"}
@@ -67,9 +70,10 @@ with st.container(border=True):
     finetune_epochs = c2.number_input("Fine-tune epochs", 0, cap, min(t.finetune_epochs, cap), key="tr_ft")
     if cap < 200:
         st.caption(f"Your class trains at most **{cap}** epochs in all (head + fine-tune).")
-    lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-    head_lr = c3.select_slider("Head LR", lrs, value=min(lrs, key=lambda v: abs(v - t.head_lr)), key="tr_hlr")
-    finetune_lr = c4.select_slider("Fine-tune LR", lrs, value=min(lrs, key=lambda v: abs(v - t.finetune_lr)), key="tr_flr")
+    lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]  # plus the draft's own (the LR finder may suggest any)
+    head_lr = c3.select_slider("Head LR", sorted({*lrs, t.head_lr}), value=t.head_lr, key="tr_hlr", format_func="{:g}".format)
+    finetune_lr = c4.select_slider("Fine-tune LR", sorted({*lrs, t.finetune_lr}), value=t.finetune_lr, key="tr_flr",
+                                   format_func="{:g}".format)
     c5, c6, c7, c8 = st.columns(4)
     lr_factor = c5.slider("LR factor per stage", 0.1, 1.0, float(t.lr_factor), 0.05, key="tr_factor",
                           help="each stage further from the head learns this much slower (discriminative LRs)")
@@ -77,6 +81,10 @@ with st.container(border=True):
     schedule = c7.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(t.schedule), key="tr_sched")
     batch = c8.select_slider("Batch size", [8, 16, 32, 64, 128], value=min([8, 16, 32, 64, 128],
                              key=lambda v: abs(v - t.batch_size)), key="tr_bs", disabled=bool(locked("batch_size")))
+
+with st.container(border=True):
+    st.markdown("**Find a learning rate**: train briefly while the rate grows from 1e-6 to 1, and watch the loss")
+    lab.lr_finder(cfg, keys={"head": "tr_hlr", "finetune": "tr_flr"})
 
 with st.container(border=True):
     st.markdown("**Augmentation** (each training image gets its own random draw)")

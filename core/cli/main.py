@@ -8,7 +8,7 @@ import sys
 import traceback
 
 # Importing a command module registers its commands, in this order in --help.
-from core.cli import data, models, train, runs, serve, lab, classroom  # noqa: F401,I001
+from core.cli import data, models, train, runs, serve, lab, classroom, study, cleaner  # noqa: F401,I001
 from core.cli.registry import COMMANDS, CommandFailed
 from core.errors import UserError
 
