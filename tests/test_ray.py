@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import secrets
 import shutil
 import signal
@@ -250,10 +251,19 @@ def test_the_ray_executor_without_ray_exits_2_with_the_fix(tmp_path):
 
 
 def test_a_config_error_in_a_task_reaches_the_dispatcher_as_a_failure_not_a_lost_node():
-    """ConfigError(field, message) cannot be rebuilt from its pickled args: Ray would deliver it as an
-    UnserializableException (a RayError, read as "interrupted"). The task sends what can cross."""
+    """An error Ray cannot rebuild from its pickled args would arrive as an UnserializableException (a
+    RayError, read as "interrupted"). ConfigError rebuilds itself now; anything else that cannot cross is
+    sent as its text."""
     crossed = ray_task.portable(ConfigError("backbone", "run abc has no trained model"))
-    assert type(crossed) is UserError and str(crossed) == "backbone: run abc has no trained model"
+    assert isinstance(crossed, UserError) and str(crossed) == "backbone: run abc has no trained model"
+    assert str(pickle.loads(pickle.dumps(crossed))) == str(crossed)
+
+    class Stubborn(UserError):
+        def __init__(self, a, b):
+            super().__init__(f"{a} {b}")
+
+    sent = ray_task.portable(Stubborn("x", "y"))
+    assert type(sent) is UserError and str(sent) == "x y"
     value = ValueError("boom")
     assert ray_task.portable(value) is value  # picklable ones cross unchanged
 

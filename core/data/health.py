@@ -13,7 +13,7 @@ from core.data.fingerprint import hamming
 from core.scenarios import size_bucket
 
 TINY_SIDE = 32
-NEAR_DUPLICATE_BITS = 3  # of 63: a recompressed or slightly cropped copy stays within this
+NEAR_DUPLICATE_BITS = 3  # of 63: a JPEG recompression, a resize or a crop of about 1% per side stays within this (measured)
 MAX_LEAK_IMAGES = 20_000  # all pairs of more would be slow; larger sets are sampled
 LIST_LIMIT = 50
 
