@@ -187,8 +187,9 @@ def _fit(config, splits, images, folder: Path, resume: bool, threads: int, put, 
 
 def portable(exc: BaseException) -> BaseException:
     """The exception as the dispatcher can rebuild it. One whose class cannot be rebuilt from its
-    pickled args (`ConfigError(field, message)`) would reach it as Ray's UnserializableException, a
-    RayError like a lost node: a config mistake would read "interrupted" and fail again on resume."""
+    pickled args (an `__init__` that wants more than the message) would reach it as Ray's
+    UnserializableException, a RayError like a lost node: a user's mistake would read "interrupted"
+    and fail again on resume."""
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
