@@ -1,4 +1,6 @@
-"""TransferLab: the router. Pages live in pages/, shared Streamlit pieces in ui/, the engine in core/."""
+"""TransferLab: the router. Pages live in views/ (a folder named pages/ would also be listed by
+Streamlit's older automatic navigation when a page URL is opened directly), shared Streamlit pieces
+in ui/, the engine in core/."""
 import streamlit as st
 
 from ui import sidebar, state, warm
@@ -8,21 +10,21 @@ warm.start()  # once per server process, in the background: registry facts and s
 state.token()  # the draft/owner token, kept in the URL so a refresh finds this person's work again
 
 PAGES = {
-    "Start": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+    "Start": [st.Page("views/home.py", title="Home", icon=":material/home:", default=True)],
     "Build the model": [
-        st.Page("pages/scenario.py", title="1 · Scenario", icon=":material/explore:"),
-        st.Page("pages/backbone.py", title="2 · Backbone", icon=":material/account_tree:"),
-        st.Page("pages/data.py", title="3 · Data", icon=":material/photo_library:"),
-        st.Page("pages/layers.py", title="4 · Layers & head", icon=":material/layers:"),
+        st.Page("views/scenario.py", title="1 · Scenario", icon=":material/explore:"),
+        st.Page("views/backbone.py", title="2 · Backbone", icon=":material/account_tree:"),
+        st.Page("views/data.py", title="3 · Data", icon=":material/photo_library:"),
+        st.Page("views/layers.py", title="4 · Layers & head", icon=":material/layers:"),
     ],
     "Train and use it": [
-        st.Page("pages/train.py", title="5 · Train", icon=":material/monitoring:"),
-        st.Page("pages/evaluate.py", title="6 · Evaluate", icon=":material/insights:"),
-        st.Page("pages/predict.py", title="7 · Predict", icon=":material/image_search:"),
-        st.Page("pages/export.py", title="8 · Export", icon=":material/download:"),
-        st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+        st.Page("views/train.py", title="5 · Train", icon=":material/monitoring:"),
+        st.Page("views/evaluate.py", title="6 · Evaluate", icon=":material/insights:"),
+        st.Page("views/predict.py", title="7 · Predict", icon=":material/image_search:"),
+        st.Page("views/export.py", title="8 · Export", icon=":material/download:"),
+        st.Page("views/runs.py", title="Runs", icon=":material/history:"),
     ],
-    "Class": [st.Page("pages/teacher.py", title="Teacher", icon=":material/school:")],
+    "Class": [st.Page("views/teacher.py", title="Teacher", icon=":material/school:")],
 }
 page = st.navigation(PAGES)
 sidebar.render()

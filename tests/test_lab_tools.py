@@ -248,7 +248,7 @@ def test_layers_page_probe_plan_and_learning_rate_reach_the_draft():
     token = drafts.new()
     dataset = digits("lab", per_class=6, owner=token)
     config = probe(dataset).replace(train=TrainSpec(head_epochs=2, finetune_epochs=1))
-    at, _ = open_app(config, "pages/layers.py", token=token)
+    at, _ = open_app(config, "views/layers.py", token=token)
     no_exceptions(at)
     assert any("**stem** · 112×112 · 32 channels" in m.value for m in at.markdown)
     at.button(key="sv_probe").click().run()

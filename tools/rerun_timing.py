@@ -16,7 +16,7 @@ from core.jobs import drafts
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PAGES = ["pages/home.py", "pages/scenario.py", "pages/backbone.py", "pages/data.py", "pages/layers.py"]
+PAGES = ["views/home.py", "views/scenario.py", "views/backbone.py", "views/data.py", "views/layers.py"]
 
 
 def main() -> None:

@@ -78,9 +78,9 @@ def live_students(class_id: str, key: str) -> None:
                               format_func=lambda i: next(f"{r['student']} · {i} · {r['status']}" for r in opened
                                                          if r["run_id"] == i))
         c1, c2 = st.columns(2)
-        c1.page_link("pages/evaluate.py", label="Evaluate", icon=":material/insights:",
+        c1.page_link("views/evaluate.py", label="Evaluate", icon=":material/insights:",
                      query_params={"s": state.token(), "run": run_id})
-        c2.page_link("pages/predict.py", label="Predict", icon=":material/image_search:",
+        c2.page_link("views/predict.py", label="Predict", icon=":material/image_search:",
                      query_params={"s": state.token(), "run": run_id})
 
 

@@ -5,8 +5,8 @@ import streamlit as st
 
 from ui import classroom, state
 
-PAGE_FILES = {"scenario": "pages/scenario.py", "backbone": "pages/backbone.py", "data": "pages/data.py",
-              "layers": "pages/layers.py"}
+PAGE_FILES = {"scenario": "views/scenario.py", "backbone": "views/backbone.py", "data": "views/data.py",
+              "layers": "views/layers.py"}
 
 
 def render() -> None:
@@ -20,7 +20,7 @@ def render() -> None:
             f"**{cfg.scenario}**", cfg.backbone, f"data: {cfg.data.dataset or '—'}",
             f"freeze: {_freeze_text(cfg)}", f"head: {_head_text(cfg)}"]))
         upcoming = state.next_step()
-        target, title = (PAGE_FILES[upcoming], state.TITLES[upcoming]) if upcoming else ("pages/train.py", "Train")
+        target, title = (PAGE_FILES[upcoming], state.TITLES[upcoming]) if upcoming else ("views/train.py", "Train")
         st.page_link(target, label=f"Continue: {title}", icon=":material/arrow_forward:",
                      query_params={"s": state.token()})
         with st.expander("Open on another device"):

@@ -42,6 +42,6 @@ def require_dataset():
     cfg = state.config()
     if not cfg.data.dataset:
         st.info("No dataset yet: add images or pick a sample on the **Data** step first.")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/photo_library:", query_params={"s": state.token()})
+        st.page_link("views/data.py", label="Go to Data", icon=":material/photo_library:", query_params={"s": state.token()})
         st.stop()
     return cfg.data.dataset

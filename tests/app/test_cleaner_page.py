@@ -7,7 +7,7 @@ from tests.app.test_results import finished_run, show
 def test_relabel_from_evaluate_then_undo(me):
     at, token = open_app()
     run_id = finished_run(token)
-    show(at, "pages/evaluate.py", run_id)
+    show(at, "views/evaluate.py", run_id)
     at.toggle(key="clean_open").set_value(True).run()
     no_exceptions(at)
     relabels = [b for b in at.button if b.key and b.key.endswith("-relabel")]

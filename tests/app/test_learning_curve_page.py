@@ -9,7 +9,7 @@ def test_lab_queues_nested_sizes_then_draws_both_curves_and_the_gap(monkeypatch)
     monkeypatch.setattr(jobs, "ensure_worker", lambda: 0)  # no process spawned from a unit test
     at, token = open_app(probe("dg", epochs=2))
     digits(per_class=10, owner=token)  # 6 training images per class (2 val, 2 test): 10, 25 and 50 all mean "all 6"
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     no_exceptions(at)
     at.button(key="lab_start").click().run()
     no_exceptions(at)

@@ -30,21 +30,21 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
     at, token = open_app(probe("dg", epochs=3))
     ds = digits(per_class=10, owner=token)
     done = finished_run(token, epochs=3, baselines=("scratch",))
-    show(at, "pages/train.py", done)
+    show(at, "views/train.py", done)
     assert any("Done: validation accuracy" in s.value for s in at.success)
     assert any("Against **scratch**" in c.value and "asymptote" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 2  # loss and accuracy curves
 
     queued = jobs.submit(probe(ds, epochs=3), token)
     jobs.submit(probe(digits(per_class=10, owner="someone-else"), epochs=3), "someone-else")
-    show(at, "pages/train.py", queued["run_id"])
+    show(at, "views/train.py", queued["run_id"])
     # fair order: someone-else has never been served, this owner just was (the finished run above)
     assert any("Queued: position 2" in i.value for i in at.info), [i.value for i in at.info]
 
     leases.claim_specific(queued["job_id"])  # now running; feed it the finished run's epoch rows
     for event in store.metrics(done, "epoch")[:2]:
         store.add_metric(queued["run_id"], event)
-    show(at, "pages/train.py", queued["run_id"])
+    show(at, "views/train.py", queued["run_id"])
     assert at.button(key=f"stop-{queued['run_id']}")
     assert any("Epoch 2 of 3" in p.proto.text for p in at.get("progress"))
     at.button(key=f"stop-{queued['run_id']}").click().run()
@@ -53,7 +53,7 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
     monkeypatch.setattr(train.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     failed = jobs.submit(probe(ds, epochs=1), token)
     worker.process(leases.claim_specific(failed["job_id"]))
-    show(at, "pages/train.py", failed["run_id"])
+    show(at, "views/train.py", failed["run_id"])
     assert any("loss became nan" in e.value for e in at.error)
     assert not any("Traceback" in e.value for e in at.error)
 
@@ -62,7 +62,7 @@ def test_start_training_queues_a_run_and_puts_it_in_the_url(monkeypatch):
     monkeypatch.setattr(jobs, "ensure_worker", lambda: 0)  # no process spawned from a unit test
     at, token = open_app(probe("dg", epochs=1))
     digits(per_class=6, owner=token)
-    show(at, "pages/train.py")
+    show(at, "views/train.py")
     at.button(key="start").click().run()
     no_exceptions(at)
     [run] = jobs.runs(token)
@@ -72,7 +72,7 @@ def test_start_training_queues_a_run_and_puts_it_in_the_url(monkeypatch):
 def test_evaluate_confusion_selection_filters_thumbnails():
     at, token = open_app()
     run_id = finished_run(token)
-    show(at, "pages/evaluate.py", run_id)
+    show(at, "views/evaluate.py", run_id)
     report = store.run_row(run_id)["evaluation"]
     classes = store.run_row(run_id)["summary"]["classes"]
     t, p = next((t, p) for t in range(10) for p in range(10) if report["confusion"][t][p] and t != p)
@@ -88,7 +88,7 @@ def test_evaluate_confusion_selection_filters_thumbnails():
 def test_predict_page_gives_top_k_for_an_uploaded_image():
     at, token = open_app()
     run_id = finished_run(token)
-    show(at, "pages/predict.py", run_id)
+    show(at, "views/predict.py", run_id)
     at.file_uploader(key="pred_upload").set_value([("seven.png", corpus.png(7, (64, 64)), "image/png")]).run()
     no_exceptions(at)
     assert any(m.value.startswith("**seven.png** →") for m in at.markdown)
@@ -100,7 +100,7 @@ def test_predict_page_gives_top_k_for_an_uploaded_image():
 def test_export_page_verifies_and_offers_downloads():
     at, token = open_app()
     run_id = finished_run(token)
-    show(at, "pages/export.py", run_id)
+    show(at, "views/export.py", run_id)
     at.button(key="build-torchscript").click().run()
     no_exceptions(at)
     assert any("top-1 agreement 100.00%" in s.value for s in at.success)
@@ -111,7 +111,7 @@ def test_deleting_a_run_removes_its_files_and_rows():
     run_id = finished_run(token, epochs=1)
     folder = run_dir(run_id)
     assert (folder / "model.safetensors").exists()
-    show(at, "pages/runs.py")
+    show(at, "views/runs.py")
     at.selectbox(key="runs_pick").set_value(run_id).run()
     at.button(key="delete").click().run()
     no_exceptions(at)
@@ -125,7 +125,7 @@ def test_train_page_polls_only_metric_rows_it_has_not_seen(monkeypatch):
     asked, real = [], store.metrics
     monkeypatch.setattr(store, "metrics", lambda rid, kind=None, after_id=0: asked.append((rid, kind, after_id))
                         or real(rid, kind, after_id))
-    show(at, "pages/train.py", run_id)
+    show(at, "views/train.py", run_id)
     last = real(run_id)[-1]["id"]
     first_view = [a for a in asked if a[0] == run_id]
     assert first_view[0][2] == 0 and all(a[2] >= last for a in first_view[1:])  # the whole run is read once

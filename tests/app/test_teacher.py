@@ -15,7 +15,7 @@ def test_the_key_opens_the_teacher_page_with_the_class_live():
     teacher.publish(made["class"], made["teacher_key"], "leaves")
     run = jobs.submit(probe("leaves", epochs=1), ada, hold=True)
     worker.process(leases.claim_specific(run["job_id"]))
-    at, _ = open_app(page="pages/teacher.py")
+    at, _ = open_app(page="views/teacher.py")
     assert at.text_input(key="teacher_key_input")  # no key yet: the sign-in form
     at.text_input(key="teacher_key_input").set_value(made["teacher_key"]).run()
     at.button(key="teacher_open").click().run()
@@ -29,7 +29,7 @@ def test_the_key_opens_the_teacher_page_with_the_class_live():
 
 def test_a_wrong_key_opens_nothing():
     classes.create("Biology 2B")
-    at, _ = open_app(page="pages/teacher.py")
+    at, _ = open_app(page="views/teacher.py")
     at.text_input(key="teacher_key_input").set_value("x" * 24).run()
     at.button(key="teacher_open").click().run()
     no_exceptions(at)
@@ -50,7 +50,7 @@ def test_joining_from_the_home_page_gives_a_private_workspace_with_the_class_rul
     assert token != before and classes.membership(token)["name"] == "Bo"
     config = drafts.load(token)[0]
     assert config.scenario == "S1" and config.train.head_epochs + config.train.finetune_epochs <= 3
-    at.switch_page("pages/scenario.py").run()
+    at.switch_page("views/scenario.py").run()
     no_exceptions(at)
     assert any("we all compare feature extraction today" in i.value for i in at.info)
     assert at.radio(key="scenario_choice").disabled

@@ -14,7 +14,7 @@ def rejected_table(at):
     return table
 
 
-PAGES = ["pages/home.py", "pages/scenario.py", "pages/backbone.py", "pages/data.py", "pages/layers.py"]
+PAGES = ["views/home.py", "views/scenario.py", "views/backbone.py", "views/data.py", "views/layers.py"]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -26,13 +26,13 @@ def test_every_page_renders_without_and_with_a_dataset(page, sample_dataset):
 
 
 def test_defaults_walk_to_a_runnable_config(sample_dataset):
-    at, token = open_app(with_data(sample_dataset), "pages/scenario.py")
+    at, token = open_app(with_data(sample_dataset), "views/scenario.py")
     at.button(key="use_scenario").click().run()
-    at.switch_page("pages/backbone.py").run()
+    at.switch_page("views/backbone.py").run()
     at.button(key="use_backbone").click().run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     at.button(key="use_data").click().run()
-    at.switch_page("pages/layers.py").run()
+    at.switch_page("views/layers.py").run()
     at.button(key="use_layers").click().run()
     no_exceptions(at)
     config, state = drafts.load(token)
@@ -43,22 +43,22 @@ def test_defaults_walk_to_a_runnable_config(sample_dataset):
 
 
 def test_scenario_choice_survives_page_switches_and_a_refresh():
-    at, token = open_app(page="pages/scenario.py")
+    at, token = open_app(page="views/scenario.py")
     at.radio(key="scenario_choice").set_value("S2").run()
     no_exceptions(at)
-    at.switch_page("pages/backbone.py").run()
-    at.switch_page("pages/scenario.py").run()
+    at.switch_page("views/backbone.py").run()
+    at.switch_page("views/scenario.py").run()
     assert at.radio(key="scenario_choice").value == "S2"
     assert drafts.load(token)[0].scenario == "S2"
     assert drafts.load(token)[0].freeze.mode == "first_k"  # the S2 preset came with it
-    fresh, _ = open_app(drafts.load(token)[0], "pages/scenario.py")  # a new session, same draft
+    fresh, _ = open_app(drafts.load(token)[0], "views/scenario.py")  # a new session, same draft
     assert fresh.radio(key="scenario_choice").value == "S2"
 
 
 def test_per_class_upload_shows_gallery_counts_and_rejections(me):
     data.create("pets", me)
     data.add_class("pets", "cats", me)
-    at, _ = open_app(with_data("pets"), "pages/data.py")
+    at, _ = open_app(with_data("pets"), "views/data.py")
     at.file_uploader(key="up:cats").set_value([
         ("good1.jpg", corpus.jpeg(1), "image/jpeg"), ("good2.png", corpus.png(2), "image/png"),
         ("notes.jpg", b"plain text", "image/jpeg"), ("empty.png", b"", "image/png")]).run()
@@ -74,7 +74,7 @@ def test_per_class_upload_shows_gallery_counts_and_rejections(me):
 
 def test_directory_upload_creates_classes_from_folders(me):
     data.create("dirs", me)
-    at, _ = open_app(with_data("dirs"), "pages/data.py")
+    at, _ = open_app(with_data("dirs"), "views/data.py")
     at.file_uploader(key="up:folder").set_value([
         ("cats/a.jpg", corpus.jpeg(1), "image/jpeg"), ("dogs/b.jpg", corpus.jpeg(2), "image/jpeg"),
         ("dogs/bad.gif", b"GIF89a broken", "image/gif")]).run()
@@ -86,7 +86,7 @@ def test_directory_upload_creates_classes_from_folders(me):
 
 def test_freeze_slider_changes_the_trainable_total(sample_dataset):
     config = with_data(sample_dataset).replace(train=TrainSpec(head_epochs=1, finetune_epochs=2))
-    at, token = open_app(config, "pages/layers.py")
+    at, token = open_app(config, "views/layers.py")
     at.radio(key="fz_mode").set_value("first_k").run()
     totals = {}
     for k in (0, 3):
@@ -98,7 +98,7 @@ def test_freeze_slider_changes_the_trainable_total(sample_dataset):
 
 
 def test_head_builder_and_augmentation_preview(sample_dataset):
-    at, token = open_app(with_data(sample_dataset), "pages/layers.py")
+    at, token = open_app(with_data(sample_dataset), "views/layers.py")
     at.text_input(key="hd_hidden").set_value("128, 64").run()
     no_exceptions(at)
     assert drafts.load(token)[0].head.hidden == (128, 64)
@@ -109,7 +109,7 @@ def test_head_builder_and_augmentation_preview(sample_dataset):
 
 
 def test_measure_my_data_places_it_on_the_grid_and_presets_the_scenario(sample_dataset):
-    at, token = open_app(with_data(sample_dataset), "pages/scenario.py")
+    at, token = open_app(with_data(sample_dataset), "views/scenario.py")
     at.button(key="measure").click().run()
     no_exceptions(at)
     metrics = {m.label: m.value for m in at.metric}
@@ -120,7 +120,7 @@ def test_measure_my_data_places_it_on_the_grid_and_presets_the_scenario(sample_d
 
 
 def test_backbone_without_weights_is_explained_and_falls_back_to_random_init():
-    at, token = open_app(page="pages/backbone.py")
+    at, token = open_app(page="views/backbone.py")
     at.selectbox(key="bb_choice").set_value("resnet50").run()
     no_exceptions(at)
     assert any("not available here" in w.value and "resnet50-" in w.value for w in at.warning)

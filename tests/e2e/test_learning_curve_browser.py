@@ -22,6 +22,9 @@ def test_learning_curve_lab_then_the_cleaner(server, page, store_env):
     samples.materialize("digits", "lab-digits", per_class=10, owner=me)
 
     open_page(page, f"{server}/train?s={me}")
+    # opened directly at a page URL, the sidebar is the app's own navigation only (a folder named pages/
+    # made Streamlit add its automatic list: "streamlit app", "backbone", …)
+    expect(page.get_by_text("streamlit app", exact=True)).to_have_count(0)
     page.get_by_text("Learning-curve lab").first.click()  # an expander opens in the browser: no rerun
     expect(page.get_by_role("button", name="Run the learning-curve lab")).to_be_visible()
     click(page, "Run the learning-curve lab")

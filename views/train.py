@@ -87,7 +87,7 @@ def render(run: dict) -> None:
         summary = run.get("summary") or {}
         st.success(f"Done: validation accuracy {summary.get('val_accuracy')}, test accuracy "
                    f"{summary.get('test_accuracy')}, {summary.get('seconds')} s on {summary.get('device')}.")
-        st.page_link("pages/evaluate.py", label="Evaluate this run", icon=":material/insights:",
+        st.page_link("views/evaluate.py", label="Evaluate this run", icon=":material/insights:",
                      query_params={"s": owner, "run": run_id})
 
 
@@ -180,4 +180,4 @@ elif "queued" in statuses:
     watch_queued()
 elif run and state.wizard_state().get("demo") == run["id"]:  # the demo ends on the Evaluate page
     state.save(demo=None)
-    st.switch_page("pages/evaluate.py", query_params={"s": owner, "run": run["id"]})
+    st.switch_page("views/evaluate.py", query_params={"s": owner, "run": run["id"]})

@@ -25,7 +25,7 @@ for col, (step, text) in zip(cols, [
         st.markdown(f"**{step}**")
         st.caption(text)
 upcoming = state.next_step() or "layers"
-st.page_link(f"pages/{upcoming}.py", label=f"Start with: {state.TITLES[upcoming]}", icon=":material/arrow_forward:",
+st.page_link(f"views/{upcoming}.py", label=f"Start with: {state.TITLES[upcoming]}", icon=":material/arrow_forward:",
              query_params={"s": state.token()})
 with st.expander("The four scenarios in one table"):
     st.table([{"scenario": s.code, "data": f"{s.size}, {s.similarity}", "strategy": s.strategy,
@@ -46,4 +46,4 @@ if st.button("Run the demo", type="primary", key="demo"):
         progress.update(label="Demo queued", state="complete")
     state.save(config, run=submitted["run_id"], demo=submitted["run_id"], measured=measured,
                scenario=True, backbone=True, data=True, layers=True)
-    st.switch_page("pages/train.py", query_params={"s": state.token(), "run": submitted["run_id"]})
+    st.switch_page("views/train.py", query_params={"s": state.token(), "run": submitted["run_id"]})

@@ -19,9 +19,9 @@ table = pd.DataFrame([{"id": r["id"], "status": r["status"], "role": r["role"], 
 st.table(table.head(100).set_index("id"))
 chosen = st.selectbox("Run", [r["id"] for r in rows], key="runs_pick")
 c1, c2, c3, c4 = st.columns(4)
-c1.page_link("pages/train.py", label="Watch", icon=":material/monitoring:", query_params=runs.link_params(chosen))
-c2.page_link("pages/evaluate.py", label="Evaluate", icon=":material/insights:", query_params=runs.link_params(chosen))
-c3.page_link("pages/predict.py", label="Predict", icon=":material/image_search:", query_params=runs.link_params(chosen))
+c1.page_link("views/train.py", label="Watch", icon=":material/monitoring:", query_params=runs.link_params(chosen))
+c2.page_link("views/evaluate.py", label="Evaluate", icon=":material/insights:", query_params=runs.link_params(chosen))
+c3.page_link("views/predict.py", label="Predict", icon=":material/image_search:", query_params=runs.link_params(chosen))
 if c4.button("Delete", key="delete"):
     try:
         store.delete_run(chosen, owner)
