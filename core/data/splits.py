@@ -143,7 +143,7 @@ def for_spec(spec: DataSpec, owner: str | None = None) -> Splits:
     mapping = assign(ident, spec.val_fraction, spec.test_fraction, spec.split_seed)
     records = [_with_split(r, mapping[r.id]) for r in store.records_by_id(ident)]
     lists = {s: [r for r in records if r.split == s] for s in SPLITS}
-    return Splits(classes, _limit(lists["train"], spec.per_class_limit), lists["val"], lists["test"])
+    return Splits(classes, limit_per_class(lists["train"], spec.per_class_limit), lists["val"], lists["test"])
 
 
 def _with_split(record: store.ImageRecord, split: str) -> store.ImageRecord:
@@ -151,7 +151,8 @@ def _with_split(record: store.ImageRecord, split: str) -> store.ImageRecord:
                              record.width, record.height)
 
 
-def _limit(records: list, per_class: int | None) -> list:
+def limit_per_class(records: list, per_class: int | None) -> list:
+    """The first `per_class` records of each label, in order (None: all)."""
     if per_class is None:
         return records
     taken: dict[int, int] = {}

@@ -24,7 +24,7 @@ from torch import nn
 
 from core.config import RunConfig
 from core.data.cache import ImageSet
-from core.data.splits import Splits, for_spec
+from core.data.splits import Splits, for_spec, limit_per_class
 from core.errors import UserError
 from core.models import registry
 from core.models.transfer import TransferModel, build_model, planned_frozen
@@ -67,7 +67,7 @@ def _prepare(config: RunConfig, splits: Splits, phase: str, device: torch.device
     model = build_model(config, len(splits.classes)).to(device)
     _reset_head(model.head, generator)
     pre = registry.get(config.backbone).preprocess()
-    images = ImageBatches(ImageSet(_capped(splits.train, PER_CLASS[phase]), pre), pre, device)
+    images = ImageBatches(ImageSet(limit_per_class(splits.train, PER_CLASS[phase]), pre), pre, device)
     if not len(images):
         raise UserError(f"dataset {config.data.dataset!r} has no training images")
     model.set_frozen(model.backbone_stages)
@@ -89,16 +89,6 @@ def _reset_head(head: nn.Module, generator: torch.Generator) -> None:
                 nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
                 bound = 1 / math.sqrt(layer.in_features)
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-
-
-def _capped(records: list, per_class: int) -> list:
-    taken: dict[int, int] = {}
-    kept = []
-    for r in records:
-        if taken.get(r.label, 0) < per_class:
-            taken[r.label] = taken.get(r.label, 0) + 1
-            kept.append(r)
-    return kept
 
 
 def _warm_head(model: TransferModel, features: FeatureBatches, config: RunConfig, generator) -> None:
