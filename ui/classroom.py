@@ -15,7 +15,7 @@ from core.data import store as datasets
 from core.errors import UserError
 from core.jobs import drafts, holdouts, policy
 from core.scenarios import CODES
-from ui import state
+from ui import state, widgets
 
 LIVE_SECONDS = 5.0  # the teacher's table: thirty rows, re-read every few seconds is plenty
 QUEUE_SECONDS = 3.0
@@ -26,20 +26,22 @@ def sign_in() -> None:
     left, right = st.columns(2)
     with left.container(border=True):
         st.markdown("**Open my class**")
-        key = st.text_input("Teacher key", type="password", key="teacher_key_input")
-        if st.button("Open", key="teacher_open", disabled=not key):
-            if classes.of_key(key):
-                st.session_state["teacher_key"] = key
+        typed = widgets.text_form("teacher_open_form", "Open", button_key="teacher_open", fields={
+            "key": dict(label="Teacher key", type="password", key="teacher_key_input")})
+        if typed:
+            if classes.of_key(typed["key"]):
+                st.session_state["teacher_key"] = typed["key"]
                 st.rerun()
             st.error("No class opens with this key.")
     with right.container(border=True):
         st.markdown("**Create a class**")
-        name = st.text_input("Class name", key="class_new_name", placeholder="e.g. Biology 2B")
-        chosen = st.text_input("Teacher key (optional)", type="password", key="class_new_key",
-                               help="leave empty for a new random key; or use $TRANSFERLAB_TEACHER_KEY on the server")
-        if st.button("Create", key="class_create", disabled=not name):
+        typed = widgets.text_form("class_create_form", "Create", button_key="class_create", optional=("key",), fields={
+            "name": dict(label="Class name", key="class_new_name", placeholder="e.g. Biology 2B"),
+            "key": dict(label="Teacher key (optional)", type="password", key="class_new_key",
+                        help="leave empty for a new random key; or use $TRANSFERLAB_TEACHER_KEY on the server")})
+        if typed:
             try:
-                made = classes.create(name, chosen or None)
+                made = classes.create(typed["name"], typed["key"] or None)
                 st.session_state["teacher_key"] = made["teacher_key"]
                 st.session_state["class_made"] = made
                 st.rerun()
@@ -234,12 +236,12 @@ def join_form() -> None:
     """A student joins with the code and a display name, and lands in a private workspace."""
     with st.container(border=True):
         st.markdown("**Join a class**")
-        c1, c2, c3 = st.columns([1, 2, 1])
-        code = c1.text_input("Join code", value=st.query_params.get("join", ""), key="join_code").strip().upper()
-        name = c2.text_input("Your name (as the class will see it)", key="join_name")
-        if c3.button("Join", key="join_button", disabled=not (code and name)):
+        typed = widgets.text_form("join_form", "Join", button_key="join_button", widths=[1, 2, 1], fields={
+            "code": dict(label="Join code", value=st.query_params.get("join", ""), key="join_code"),
+            "name": dict(label="Your name (as the class will see it)", key="join_name")})
+        if typed:
             try:
-                joined = classes.join(code, name)
+                joined = classes.join(typed["code"].strip().upper(), typed["name"])
             except UserError as exc:
                 st.error(str(exc))
                 return

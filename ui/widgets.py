@@ -45,3 +45,28 @@ def require_dataset():
         st.page_link("views/data.py", label="Go to Data", icon=":material/photo_library:", query_params={"s": state.token()})
         st.stop()
     return cfg.data.dataset
+
+
+def text_form(key: str, button: str, fields: dict[str, dict], *, button_key: str,
+              widths: list[float] | None = None, optional: tuple[str, ...] = (),
+              clear: bool = False) -> dict[str, str] | None:
+    """Text fields and their button in one st.form; the typed values on submit, else None.
+
+    Outside a form a text input sends its value only on Enter or blur, so a button disabled until the
+    text arrived ignored the click that blurred the field: people typed, clicked, and had to click again.
+    In a form the click (or Enter in any field) submits every field at once. `fields` maps a name to
+    st.text_input's arguments; a field not in `optional` is required, and an empty one is named in a warning.
+    `clear` empties the fields after a submit (for a list that grows one name at a time).
+    """
+    with st.form(key, border=False, enter_to_submit=True, clear_on_submit=clear):
+        slots = st.columns(widths, vertical_alignment="bottom") if widths else [st] * (len(fields) + 1)
+        values = {name: slot.text_input(**spec) for (name, spec), slot in zip(fields.items(), slots)}
+        pressed = slots[-1].form_submit_button(button, key=button_key)
+    if not pressed:
+        return None
+    missing = [fields[name]["label"] for name, value in values.items()
+               if name not in optional and not value.strip()]
+    if missing:
+        st.warning(f"Fill in {' and '.join(missing)} first.")
+        return None
+    return values

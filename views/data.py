@@ -6,7 +6,7 @@ import streamlit as st
 from core import data
 from core.data import samples
 from core.errors import UserError
-from ui import cached, figures, state
+from ui import cached, figures, state, widgets
 
 st.title("3 · Data")
 cfg = state.config()
@@ -51,11 +51,12 @@ with left.container(border=True):
         if picked != cfg.data.dataset and st.button("Use this dataset", key="ds_use"):
             state.set_dataset(picked)
             st.rerun()
-    name = st.text_input("New dataset name", key="ds_new_name", placeholder="e.g. my-plants")
-    if st.button("Create", key="ds_create", disabled=not name):
+    typed = widgets.text_form("ds_create_form", "Create", button_key="ds_create", fields={
+        "name": dict(label="New dataset name", key="ds_new_name", placeholder="e.g. my-plants")})
+    if typed:
         try:
-            data.create(name, owner, exist_ok=False)
-            state.set_dataset(data.clean_dataset_name(name))
+            data.create(typed["name"], owner, exist_ok=False)
+            state.set_dataset(data.clean_dataset_name(typed["name"]))
             st.rerun()
         except UserError as exc:
             st.error(str(exc))
@@ -88,11 +89,11 @@ tabs = [] if dataset in read_only else st.tabs(["Per class", "Folder", "Zip", "C
 
 
 def per_class_tab() -> None:
-    c1, c2 = st.columns([3, 1])
-    new_class = c1.text_input("Add a class", key="class_name", placeholder="e.g. daisy")
-    if c2.button("Add class", key="class_add", disabled=not new_class):
+    typed = widgets.text_form("class_add_form", "Add class", button_key="class_add", widths=[3, 1], clear=True, fields={
+        "name": dict(label="Add a class", key="class_name", placeholder="e.g. daisy")})
+    if typed:
         try:
-            data.add_class(dataset, new_class, owner)
+            data.add_class(dataset, typed["name"], owner)
             st.rerun()
         except UserError as exc:
             st.error(str(exc))

@@ -54,3 +54,14 @@ def test_joining_from_the_home_page_gives_a_private_workspace_with_the_class_rul
     no_exceptions(at)
     assert any("we all compare feature extraction today" in i.value for i in at.info)
     assert at.radio(key="scenario_choice").disabled
+
+
+def test_a_join_with_an_empty_name_names_the_missing_field_and_keeps_the_code():
+    made = classes.create("Biology 2B")
+    at, before = open_app()
+    at.toggle(key="join_toggle").set_value(True).run()
+    at.text_input(key="join_code").set_value(made["join_code"])
+    at.button(key="join_button").click().run()  # typed and clicked in one go: a form submit
+    no_exceptions(at)
+    assert any("Your name (as the class will see it)" in w.value for w in at.warning)
+    assert at.text_input(key="join_code").value == made["join_code"] and classes.members(made["class"]) == []

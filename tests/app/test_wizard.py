@@ -14,6 +14,10 @@ def rejected_table(at):
     return table
 
 
+def names(owner: str) -> list[str]:
+    return [d["name"] for d in data.list_datasets(owner)]
+
+
 PAGES = ["views/home.py", "views/scenario.py", "views/backbone.py", "views/data.py", "views/layers.py"]
 
 
@@ -129,3 +133,18 @@ def test_backbone_without_weights_is_explained_and_falls_back_to_random_init():
     assert (config.backbone, config.weights) == ("resnet50", "none")
     at.selectbox(key="bb_choice").set_value("efficientnet_lite2").run()
     assert any("bundled" in s.value for s in at.success)
+
+
+def test_typed_names_create_a_dataset_and_its_classes_in_one_submit_each(me):
+    at, _ = open_app(page="views/data.py")
+    at.button(key="ds_create").click().run()  # nothing typed yet: the field is named, nothing is made
+    assert any("New dataset name" in w.value for w in at.warning) and names(me) == []
+    at.text_input(key="ds_new_name").set_value("my-plants")
+    at.button(key="ds_create").click().run()
+    no_exceptions(at)
+    assert names(me) == ["my-plants"] and drafts.load(me)[0].data.dataset == "my-plants"
+    for name in ("daisy", "rose"):
+        at.text_input(key="class_name").set_value(name)
+        at.button(key="class_add").click().run()
+        no_exceptions(at)
+    assert list(data.class_counts("my-plants", me)) == ["daisy", "rose"]

@@ -54,8 +54,7 @@ def frames(page):
 def create_and_publish(page, server: str, tmp_path) -> str:
     open_page(page, f"{server}/teacher")
     page.get_by_label("Class name").fill("Biology 2B")
-    after_rerun(page, lambda: page.get_by_label("Class name").press("Enter"))
-    click(page, "^Create$")
+    click(page, "^Create$")  # typed, then clicked: one submit, no Enter needed first
     message = page.get_by_text(re.compile(r"Join code [A-Z0-9]{6}")).first
     expect(message).to_be_visible()
     code = re.search(r"Join code ([A-Z0-9]{6})", message.inner_text()).group(1)
@@ -96,8 +95,7 @@ def upload_holdout(page, tmp_path) -> None:
 def join_and_train(page, server: str, code: str, name: str) -> str:
     open_page(page, f"{server}/?join={code}")
     page.get_by_label("Your name").fill(name)
-    after_rerun(page, lambda: page.get_by_label("Your name").press("Enter"))
-    click(page, "^Join$")
+    after_rerun(page, lambda: page.get_by_label("Your name").press("Enter"))  # Enter submits the form
     expect(page.get_by_text(f"You are {name} in class")).to_be_visible()
     token = re.search(r"[?&]s=([^&]+)", page.url).group(1)
     open_page(page, f"{server}/data?s={token}")
