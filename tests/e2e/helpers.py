@@ -80,7 +80,11 @@ def token(page: Page) -> str:
     return match.group(1)
 
 
-def plotted_points(page: Page, index: int = 1) -> int:
-    """Points in the index-th Plotly chart on the page (the accuracy curves on the Train page)."""
-    return page.evaluate("(i) => { const p = document.querySelectorAll('.js-plotly-plot')[i];"
-                         " return p && p.data ? p.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0; }", index)
+def more_points(page: Page, than: int, index: int = 1, timeout: int = SLOW) -> int:
+    """Wait until the index-th Plotly chart (the accuracy curves on the Train page) holds more than `than`
+    points, and return how many: Plotly draws after the text around it, so a count read at once can be 0."""
+    count = page.wait_for_function(
+        "([i, n]) => { const p = document.querySelectorAll('.js-plotly-plot')[i];"
+        " const k = p && p.data ? p.data.reduce((s, t) => s + (t.x ? t.x.length : 0), 0) : 0;"
+        " return k > n ? k : false; }", arg=[index, than], timeout=timeout)
+    return int(count.json_value())

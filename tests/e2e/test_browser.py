@@ -15,7 +15,7 @@ from core.jobs import drafts
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from tests import corpus
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import SLOW, after_rerun, click, no_exception, open_page, plotted_points, shoot, token
+from tests.e2e.helpers import SLOW, after_rerun, click, no_exception, more_points, open_page, shoot, token
 
 pytestmark = pytest.mark.slow
 
@@ -64,13 +64,10 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
     open_page(page, f"{server}/train?s={me}")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("Epoch 1 of 3")).to_be_visible(timeout=SLOW)
-    first = plotted_points(page)
+    first = more_points(page, than=0)
     shoot(page, "06-train-live")
     expect(page.get_by_text("Epoch 2 of 3")).to_be_visible(timeout=SLOW)
-    assert first > 0
-    page.wait_for_function(f"() => {{ const p = document.querySelectorAll('.js-plotly-plot')[1];"
-                           f" return p && p.data && p.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) > {first}; }}",
-                           timeout=SLOW)  # the live chart gains points while training
+    more_points(page, than=first)  # the live chart gains points while training
     expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)
     no_exception(page)
     shoot(page, "07-train-done")
