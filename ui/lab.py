@@ -17,7 +17,7 @@ from core.config import FreezePlan, RunConfig
 from core.errors import UserError
 from core.serving import activations
 from core.training import lr_find
-from ui import cached, state
+from ui import cached, gate, state
 
 SAMPLE = "a sample photo (a cat)"
 MAP_PX = 64  # each feature map is shown this many pixels wide, nearest-neighbour: blocks stay visible
@@ -32,16 +32,20 @@ def _views(backbone: str, weights: str, image_key: str, _raw: bytes) -> list[dic
     return activations.stage_views(backbone, data.decode(_raw), weights)
 
 
-@st.cache_data(show_spinner="Probing each stage on your classes (a few seconds)…", max_entries=16)
+@st.cache_data(show_spinner="Probing each stage on your classes (a few seconds, after any other person's "
+                             "lab computation already under way on this server)…", max_entries=16)
 def _probe(dataset: str, owner: str, backbone: str, weights: str, version: tuple) -> list[dict]:
     """`version` changes with the dataset's content: new images are probed again."""
-    return activations.probe_stages(backbone, dataset, owner, weights)
+    with gate.LAB.turn():
+        return activations.probe_stages(backbone, dataset, owner, weights)
 
 
 @st.cache_data(show_spinner="Sweeping the learning rate from 1e-6 to 1 (seconds for the head; fine-tuning runs "
-                             "the opened stages backwards, up to a minute)…", max_entries=16)
+                             "the opened stages backwards, up to a minute; other people's sweeps already under "
+                             "way on this server go first)…", max_entries=16)
 def _sweep(config_json: str, owner: str, phase: str, version: tuple) -> dict:
-    return lr_find.find(RunConfig.from_json(config_json), owner, phase, device="cpu")
+    with gate.LAB.turn():
+        return lr_find.find(RunConfig.from_json(config_json), owner, phase, device="cpu")
 
 
 # ---- what each stage sees -------------------------------------------------------------------------
