@@ -1,8 +1,10 @@
 """Exports agree with the app's own predictions; Grad-CAM points at the evidence."""
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from core import jobs
@@ -12,6 +14,7 @@ from core.errors import UserError
 from core.models.transfer import TransferModel, build_head
 from core.config import HeadSpec
 from core.models.stages import Stage
+from tests import corpus
 from tests.test_cli import cli
 from tests.training import digits, probe
 
@@ -73,3 +76,42 @@ def test_grad_cam_without_a_feature_map_says_so():
                           [Stage("stem", ("1.weight", "1.bias"))], build_head(HeadSpec(), 4, 2))
     with pytest.raises(UserError, match="convolutional feature map"):
         explain.target_layer(model, 8)
+
+
+def test_the_heat_summary_finds_the_patch():
+    heat = np.zeros((32, 32), dtype=np.float32)
+    heat[4:12, 20:28] = 1.0  # top right, 64 of 1024 pixels
+    told = explain.summary(heat)
+    assert 4 / 32 <= told["peak"]["row"] <= 12 / 32 and 20 / 32 <= told["peak"]["col"] <= 28 / 32
+    assert told["hot_fraction"] == pytest.approx(64 / 1024)
+
+
+@pytest.mark.parametrize("method", explain.METHODS)
+def test_cli_explain_writes_each_map_and_describes_it(run_id, method, tmp_path):
+    pictures = [tmp_path / "a" / "seven.png", tmp_path / "b" / "seven.png"]  # the same stem twice
+    for i, picture in enumerate(pictures):
+        picture.parent.mkdir()
+        picture.write_bytes(corpus.png(7 + i, (64, 64)))
+    out = cli("explain", "--run", run_id, *map(str, pictures), "--method", method, "--out", str(tmp_path / "maps"),
+              "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["method"] for r in rows] == [method, method]
+    for row in rows:
+        assert {"image", "label", "class_index", "prob", "peak", "hot_fraction", "overlay"} <= set(row)
+        assert 0 < row["prob"] <= 1 and 0 <= row["hot_fraction"] <= 1
+        assert Image.open(row["overlay"]).size[0] > 0
+    assert len({r["overlay"] for r in rows}) == 2  # two files, not one written twice
+
+
+def test_cli_explain_a_chosen_class_and_bad_input(run_id, tmp_path):
+    picture = tmp_path / "seven.png"
+    picture.write_bytes(corpus.png(7, (64, 64)))
+    out = cli("explain", "--run", run_id, str(picture), "--class", "nope", "--json")
+    assert out.returncode == 2 and "'nope' is not one of this run's classes" in out.stderr
+    listed = out.stderr.split("classes: ")[1].strip().split(", ")
+    chosen = json.loads(cli("explain", "--run", run_id, str(picture), "--class", listed[-1], "--json").stdout)
+    assert chosen[0]["label"] == listed[-1] and chosen[0]["class_index"] == len(listed) - 1
+    (tmp_path / "notes.png").write_text("not a picture")
+    out = cli("explain", "--run", run_id, str(tmp_path / "notes.png"), "--json")
+    assert out.returncode == 2 and "notes.png" in out.stderr

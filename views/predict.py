@@ -1,13 +1,19 @@
-"""Step 7: the playground. Upload images, take a picture or pick a test image: top-k, Grad-CAM,
-and "not sure" below a confidence threshold."""
+"""Step 7: the playground. Upload images, take a picture or pick a test image: top-k, a heat map of
+where the model looks (Grad-CAM, Grad-CAM++ or EigenCAM), and "not sure" below a confidence threshold."""
 import pandas as pd
 import streamlit as st
 
 from core import data, jobs
+from core.config import CAM_METHODS
 from core.data import ImageRejected, decode
 from core.errors import UserError
 from core.serving import predict
 from ui import figures, runs
+
+CAM_NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "eigencam": "EigenCAM"}
+CAM_HOW = {"gradcam": "where the class score's gradient points",
+           "gradcam++": "the same, fairer to several objects of one class",
+           "eigencam": "no gradients: the features' main pattern, whatever the class"}
 
 st.title("7 · Predict")
 run_id = runs.pick()
@@ -17,7 +23,9 @@ if not run_id:
 loaded = predict.load_run(run_id)
 test = jobs.lists(run_id, runs.owner_of(run_id)).test  # the run's own test list, fixed when it was submitted
 threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, 0.5, 0.05, key="threshold")
-show_cam = st.toggle("Show where the model looks (Grad-CAM)", value=True, key="cam_on")
+show_cam = st.toggle("Show where the model looks", value=True, key="cam_on")
+method = st.radio("Heat map", CAM_METHODS, horizontal=True, key="cam_method", format_func=CAM_NAMES.get,
+                  disabled=not show_cam, captions=[CAM_HOW[m] for m in CAM_METHODS])
 
 tab_upload, tab_camera, tab_test = st.tabs(["Upload", "Camera", "From the test split"])
 pictures: list[tuple[str, object]] = []
@@ -53,8 +61,9 @@ for (name, picture), top in zip(pictures, tops):
         left, right = st.columns([1, 2])
         if show_cam:
             try:
-                cam = predict.explain(run_id, picture)
-                left.image(cam["overlay"], caption=f"evidence for {cam['label']}", width="stretch")
+                cam = predict.explain(run_id, picture, method=method)
+                told = "strongest features (any class)" if method == "eigencam" else f"evidence for {cam['label']}"
+                left.image(cam["overlay"], caption=f"{CAM_NAMES[method]}: {told}", width="stretch")
             except UserError as exc:
                 left.image(picture, width="stretch")
                 left.caption(str(exc))

@@ -1,9 +1,12 @@
-"""CLI commands that use finished runs: predict, export."""
+"""CLI commands that use finished runs: predict, explain, export."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from core import jobs
 from core.cli.registry import command, owner_arg, positive_int, read_images, required_run, run_arg, the_run
-from core.config import EXPORT_FORMATS
+from core.config import CAM_METHODS, EXPORT_FORMATS
+from core.errors import UserError
 from core.jobs import store
 
 
@@ -24,6 +27,55 @@ def predict_cmd(args):
     rows = [{"image": path, "top": top} for path, top in zip(args.images, tops)]
     text = "\n".join(f"{r['image']}: " + ", ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"]) for r in rows)
     return rows, text
+
+
+def _explain_args(p):
+    required_run(p)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--method", choices=CAM_METHODS, default="gradcam",
+                   help="gradcam: gradients of the class score; gradcam++: weighs each location's gradient, "
+                        "better for several objects; eigencam: no gradients, the same map for every class")
+    p.add_argument("--class", dest="label", metavar="LABEL", help="explain this class (default: the top one)")
+    p.add_argument("--out", metavar="DIR", help="write each picture with its heat map over it as PNG here")
+    owner_arg(p)
+
+
+@command("explain", "where in each image a trained run finds its evidence (a class activation map)", _explain_args)
+def explain_cmd(args):
+    from core.serving import predict
+
+    jobs.run(args.run_id, args.owner)
+    classes = predict.load_run(args.run_id).classes
+    if args.label is not None and args.label not in classes:
+        raise UserError(f"--class {args.label!r} is not one of this run's classes: {', '.join(classes)}")
+    index = None if args.label is None else classes.index(args.label)
+    names = _overlay_names(args.images, args.method)
+    rows = [_explained(args, path, name, predict.explain(args.run_id, picture, index, args.method))
+            for path, name, picture in zip(args.images, names, read_images(args.images))]
+    text = "\n".join(f"{r['image']}: {r['label']} {r['prob']:.3f}, peak at row {r['peak']['row']:.2f} "
+                     f"col {r['peak']['col']:.2f}, {r['hot_fraction']:.0%} hot" for r in rows)
+    return rows, text
+
+
+def _overlay_names(paths: list[str], method: str) -> list[str]:
+    """`<stem>-<method>.png`, numbered when two images share a stem (a/x.jpg and b/x.png)."""
+    stems = [Path(p).stem for p in paths]
+    return [f"{stem}-{method}.png" if stems.count(stem) == 1 else f"{stem}-{i}-{method}.png"
+            for i, stem in enumerate(stems)]
+
+
+def _explained(args, path: str, name: str, cam: dict) -> dict:
+    from PIL import Image
+
+    from core.serving import explain
+
+    written = None
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        written = str(Path(args.out) / name)
+        Image.fromarray(cam["overlay"]).save(written)
+    return {"image": path, "method": args.method, "label": cam["label"], "class_index": cam["index"],
+            "prob": round(cam["prob"], 6), **explain.summary(cam["heat"]), "overlay": written}
 
 
 def _export_args(p):

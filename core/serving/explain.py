@@ -25,10 +25,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from core.config import CAM_METHODS
 from core.errors import UserError
 from core.models.transfer import TransferModel
 
-METHODS = ("gradcam", "gradcam++", "eigencam")
+METHODS = CAM_METHODS
 TOKEN_NORMS = ("norm1", "ln_1")  # timm / torchvision names of a transformer block's first norm
 MAX_PREFIX_TOKENS = 8
 
@@ -134,3 +135,11 @@ def overlay(picture: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.nd
     colors = np.stack([heat, np.clip(1.5 * heat - 0.5, 0, 1) * 0.6, 1 - heat], axis=-1) * 255
     heat_img = Image.fromarray(colors.astype(np.uint8)).resize((picture.shape[1], picture.shape[0]))
     return (picture * (1 - alpha) + np.asarray(heat_img) * alpha).astype(np.uint8)
+
+
+def summary(heat: np.ndarray, hot: float = 0.5) -> dict:
+    """A heat map in numbers for the command line: where its peak is (row, column as fractions of the
+    height and width, 0 = top/left) and how much of the picture is at least `hot` (a tight map is small)."""
+    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    return {"peak": {"row": round((row + 0.5) / heat.shape[0], 4), "col": round((col + 0.5) / heat.shape[1], 4)},
+            "hot_fraction": round(float((heat >= hot).mean()), 4)}

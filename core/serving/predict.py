@@ -88,13 +88,13 @@ def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
     return _top_k(probabilities(run_id, images), load_run(run_id).classes, k)
 
 
-def explain(run_id: str, picture, class_index: int | None = None) -> dict:
-    """Grad-CAM for one PIL image: the cropped picture the model saw, the heat map over it, the
-    class explained and its probability."""
+def explain(run_id: str, picture, class_index: int | None = None, method: str = "gradcam") -> dict:
+    """A class activation map for one PIL image (`method`: one of explain.METHODS): the cropped picture
+    the model saw, the heat map over it, the class explained and its probability."""
     loaded = load_run(run_id)
     x = model_input([picture], loaded.pre)
     with loaded.lock:
-        heat, index = grad_cam(loaded.model, x, class_index)
+        heat, index = grad_cam(loaded.model, x, class_index, method=method)
         with torch.inference_mode():
             prob = float(loaded.model(x).softmax(-1)[0, index])
     mean, std = torch.tensor(loaded.pre.mean).view(3, 1, 1), torch.tensor(loaded.pre.std).view(3, 1, 1)

@@ -93,8 +93,17 @@ def test_predict_page_gives_top_k_for_an_uploaded_image():
     no_exceptions(at)
     assert any(m.value.startswith("**seven.png** →") for m in at.markdown)
     assert at.get("plotly_chart")  # the top-k bars
+    [caption] = heat_captions(at)
+    assert caption.startswith("Grad-CAM: evidence for ")
+    at.radio(key="cam_method").set_value("eigencam").run()
+    no_exceptions(at)
+    assert heat_captions(at) == ["EigenCAM: strongest features (any class)"]
     at.slider(key="threshold").set_value(1.0).run()
     assert any("not sure" in m.value for m in at.markdown)
+
+
+def heat_captions(at) -> list[str]:
+    return [i.caption for g in at.get("image") for i in g.proto.imgs if "CAM" in i.caption]
 
 
 def test_export_page_verifies_and_offers_downloads():
