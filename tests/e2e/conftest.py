@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 CHROMIUM = os.environ.get("TRANSFERLAB_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
+SERVER_PIDS: list[int] = []  # the app server's and the worker's, for a stack dump when a page hangs
 
 
 def free_port() -> int:
@@ -47,6 +48,7 @@ def server(e2e_home):
     worker = subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log,
                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[:] = [app.pid, worker.pid]
     try:
         _wait_healthy(url, app)
         yield url

@@ -1,56 +1,120 @@
 """Browser helpers: open a page and wait for Streamlit's script runs, assert no exception box, shoot.
 
-This Streamlit never shows `stStatusWidget`; the app element's `data-test-script-state` attribute goes
-`running` → `notRunning` around every script run. An init script counts those transitions in the page
-(`window.__stRuns`), so an action can wait for the rerun *it* caused instead of a fixed pause.
+An action waits for the script run *it* caused: the server's websocket messages to each page are
+read as they arrive, and every `script_finished` (not "finished early for a rerun") is counted. The
+app element's `data-test-script-state` attribute is no use for counting: when the browser is slow it
+handles "started" and "finished" in one render, the attribute never shows `running`, and a watcher of
+its changes waits for ever (seen in CI on a busy machine).
 """
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Callable
 
+from google.protobuf.message import DecodeError
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from tests.e2e.conftest import ARTIFACTS, CONNECTED
+from tests.e2e.conftest import ARTIFACTS, CONNECTED, SERVER_PIDS
 
 SLOW = 180_000  # ms: training on a 2-core CPU
 APP = "[data-testid='stApp']"
-COUNT_RUNS = """
-if (!window.__stCounting) {  // added once per open_page call: install once per document
-  window.__stCounting = true;
-  window.__stRuns = 0;
-  new MutationObserver((changes) => {
-    for (const c of changes) {
-      if (c.oldValue === 'running' && c.target.getAttribute('data-test-script-state') === 'notRunning') window.__stRuns++;
-    }
-  }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
-                        attributeOldValue: true});
-}
-"""
+_finished_runs: dict[int, int] = {}  # id(page) → script runs the server has reported finished to it
+_started_runs: dict[int, int] = {}  # id(page) → script runs started for it (a `new_session` message each)
+LOST_MS = 15_000  # an action that started no run in this long never reached the server
+
+
+def _listen(page: Page) -> None:
+    if id(page) in _finished_runs:
+        return
+    _finished_runs[id(page)] = _started_runs[id(page)] = 0
+
+    def frame(payload) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            kind = _run_message(bytes(payload))
+            if kind:
+                (_finished_runs if kind == "end" else _started_runs)[id(page)] += 1
+
+    page.on("websocket", lambda socket: socket.on("framereceived", frame))
+
+
+def _run_message(payload: bytes) -> str | None:
+    """"start" for a script run's first message, "end" for its last (not one cut short by a rerun)."""
+    message = ForwardMsg()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError:
+        return None
+    kind = message.WhichOneof("type")
+    if kind == "new_session":
+        return "start"
+    if kind == "script_finished" and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+        return "end"
+    return None
 
 
 def script_runs(page: Page) -> int:
-    return page.evaluate("() => window.__stRuns || 0")
+    return _finished_runs.get(id(page), 0)
 
 
 def _idle_after(page: Page, count: int, timeout: int) -> None:
-    page.wait_for_function(
-        f"(n) => (window.__stRuns || 0) > n && document.querySelector(\"{APP}\")"
-        ".getAttribute('data-test-script-state') === 'notRunning'", arg=count, timeout=timeout)
+    deadline = time.monotonic() + timeout / 1000
+    while script_runs(page) <= count:
+        if time.monotonic() > deadline:
+            told = _dump_hang(page, count)
+            raise PlaywrightTimeout(f"no script run finished within {timeout} ms\n{told[:6000]}")
+        page.wait_for_timeout(50)  # lets Playwright deliver the websocket frames
+    settle(page, timeout)  # and the page has drawn what that run sent
+
+
+def _dump_hang(page: Page, count: int) -> str:
+    """What a stuck rerun left behind, in tests/artifacts/hang-*: the page's script state, run count and
+    screenshot, and (with py-spy installed) the server's and worker's thread stacks."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%H%M%S")
+    state = page.evaluate(f"() => [document.querySelector(\"{APP}\")?.getAttribute('data-test-script-state'),"
+                          f" document.querySelector(\"{APP}\")?.getAttribute('data-test-connection-state'),"
+                          " location.href]")
+    lines = [f"waited for run > {count}, saw {script_runs(page)}; script state, connection, url: {state}"]
+    for pid in SERVER_PIDS:
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+        if spy:
+            done = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+            lines.append(f"--- py-spy dump {pid}\n{done.stdout}{done.stderr}")
+    (ARTIFACTS / f"hang-{stamp}.txt").write_text("\n".join(lines))
+    page.screenshot(path=str(ARTIFACTS / f"hang-{stamp}.png"), full_page=True)
+    return "\n".join(lines)
 
 
 def after_rerun(page: Page, action: Callable[[], object], timeout: int = 60_000) -> None:
-    """Do `action` (a click, a fill) and wait until the script run it started has finished."""
-    before = script_runs(page)
+    """Do `action` (a click, a key) and wait until the script run it started has finished.
+
+    Once in a few full-suite runs the browser dropped an Enter or a click on a loaded, idle page: no run
+    started and the server stayed idle (py-spy), the field still showing "Press Enter to submit form".
+    A person would press again; so does this, once, and only when no run started at all."""
+    ended, started = script_runs(page), _started_runs.get(id(page), 0)
     action()
-    _idle_after(page, before, timeout)
+    deadline = time.monotonic() + LOST_MS / 1000
+    while script_runs(page) == ended and _started_runs.get(id(page), 0) == started:
+        if time.monotonic() > deadline:
+            action()
+            break
+        page.wait_for_timeout(50)
+    _idle_after(page, ended, timeout)
 
 
 def open_page(page: Page, url: str, timeout: int = 60_000) -> None:
-    page.add_init_script(COUNT_RUNS)
+    _listen(page)
+    before = script_runs(page)
     page.goto(url)
     page.wait_for_selector(CONNECTED, timeout=timeout)
-    _idle_after(page, 0, timeout)  # the first script run of this page load is over
+    _idle_after(page, before, timeout)  # the first script run of this page load is over
 
 
 def settle(page: Page, timeout: int = 60_000) -> None:
