@@ -10,6 +10,7 @@ to the answer. Same process, same data, both orders alternated per repeat.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import threading
@@ -35,10 +36,7 @@ def press_together(people: list[str], gate: Gate | None) -> list[float]:
     def person(owner: str) -> None:
         start.wait()
         began = time.perf_counter()
-        if gate:
-            with gate.turn():
-                lr_find.find(config(owner), owner, "head")
-        else:
+        with gate.turn() if gate else contextlib.nullcontext():
             lr_find.find(config(owner), owner, "head")
         done[owner] = time.perf_counter() - began
 

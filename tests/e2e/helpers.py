@@ -82,8 +82,8 @@ def _dump_hang(page: Page, count: int) -> str:
                           f" document.querySelector(\"{APP}\")?.getAttribute('data-test-connection-state'),"
                           " location.href]")
     lines = [f"waited for run > {count}, saw {script_runs(page)}; script state, connection, url: {state}"]
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     for pid in SERVER_PIDS:
-        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
         if spy:
             done = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
             lines.append(f"--- py-spy dump {pid}\n{done.stdout}{done.stderr}")
