@@ -8,32 +8,50 @@ from ui.widgets import apply_scenario, locked, weights_ready
 st.title("1 · Scenario")
 st.write("Two questions decide how to transfer: **how many images per class** you have, and **how much they "
          "look like ImageNet photos** (the data the backbone learned from). Click a quadrant or choose below.")
+
+
+def _grid_clicked(key: str, fixed: str | None) -> None:
+    points = st.session_state[key]["selection"]["points"]
+    codes = [p["customdata"] for p in points if p.get("customdata") in scenarios.SCENARIOS]
+    if codes and not fixed and codes[0] != state.config().scenario:
+        apply_scenario(codes[0])
+
+
+def _radio_changed(fixed: str | None) -> None:
+    if not fixed:
+        apply_scenario(st.session_state["scenario_choice"])
+
+
 cfg = state.config()
 measured = state.wizard_state().get("measured")
 
 left, right = st.columns([3, 2])
+fixed = locked("scenario")
+if fixed and fixed != cfg.scenario:  # the class fixed it: the draft follows (with the scenario's preset)
+    apply_scenario(fixed)
+    cfg = state.config()
+# One state: the draft's scenario. The grid and the radio only change it, in their callbacks (before the
+# script runs), and both show it. The grid gets a fresh key per scenario, so a selection never outlives
+# the click that made it (a kept selection against the radio's other value flipped the page for ever).
+grid_key = f"grid-{cfg.scenario}"
 with left:
     fig = figures.scenario_grid(scenarios.SCENARIOS, cfg.scenario, scenarios.SMALL_PER_CLASS,
                                 scenarios.SIMILAR_CONFIDENCE, measured)
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="grid", width="stretch")
-    clicked = [p.get("customdata") for p in (event.selection.points if event else []) if p.get("customdata")]
+    st.plotly_chart(fig, on_select=lambda: _grid_clicked(grid_key, fixed), selection_mode="points", key=grid_key,
+                    width="stretch")
 with right:
     codes = list(scenarios.SCENARIOS)
-    fixed = locked("scenario")
-    choice = st.radio("Scenario", codes, index=codes.index(fixed or cfg.scenario), horizontal=True,
-                      key="scenario_choice", format_func=lambda c: f"{c} · {scenarios.SCENARIOS[c].strategy}",
-                      disabled=bool(fixed))
-    picked = fixed or (clicked[0] if clicked and clicked[0] != cfg.scenario else choice)
-    info = scenarios.SCENARIOS[picked]
+    st.session_state["scenario_choice"] = fixed or cfg.scenario
+    st.radio("Scenario", codes, horizontal=True, key="scenario_choice", disabled=bool(fixed),
+             format_func=lambda c: f"{c} · {scenarios.SCENARIOS[c].strategy}",
+             on_change=lambda: _radio_changed(fixed))
+    info = scenarios.SCENARIOS[fixed or cfg.scenario]
     with st.container(border=True):
         st.markdown(f"#### {info.code} · {info.title}")
         st.write(info.explanation)
         st.markdown(f"**Freezing:** {info.freezing}  \n**Learning rate:** {info.learning_rate}")
-    if picked != cfg.scenario:
-        apply_scenario(picked)
-        st.rerun()
     if st.button("Use this scenario", type="primary", key="use_scenario"):
-        apply_scenario(picked)
+        apply_scenario(info.code)
         state.mark_done("scenario")
         st.rerun()
 
