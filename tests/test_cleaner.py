@@ -7,7 +7,8 @@ import pytest
 
 from core import jobs
 from core.cli.main import main
-from core.data import cleaner, content, pins, splits, store
+from core.data import cleaner, pins, splits, store
+from core.data import removal as content
 from core.config import DataSpec
 from core.errors import UserError
 from core.jobs import leases, worker

@@ -22,17 +22,6 @@ JOIN_LENGTH = 6
 MIN_KEY_LENGTH = 16
 MAX_NAME = 40
 
-db.schema("""
-CREATE TABLE IF NOT EXISTS classrooms (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, join_code TEXT NOT NULL UNIQUE, key_hash TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS classroom_members (
-    token TEXT PRIMARY KEY, class_id TEXT NOT NULL REFERENCES classrooms(id) ON DELETE CASCADE, name TEXT NOT NULL,
-    joined REAL NOT NULL, UNIQUE (class_id, name)
-);
-""")
-
 
 def audience(class_id: str) -> str:
     return f"class:{class_id}"

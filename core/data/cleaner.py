@@ -13,21 +13,12 @@ import json
 import time
 
 from core import db
-from core.data import splits, store  # noqa: F401  (splits: its image_splits table is restored on undo)
+from core.data import store
 from core.data.uploads import clean_class_name
 from core.errors import UserError
 from core.paths import env_owner
 
 ACTIONS = ("relabel", "delete", "keep")
-
-db.schema("""
-CREATE TABLE IF NOT EXISTS image_edits (
-    id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-    image_id INTEGER NOT NULL, sha256 TEXT NOT NULL, action TEXT NOT NULL, old_class TEXT NOT NULL,
-    new_class TEXT, saved TEXT, created REAL NOT NULL, undone REAL
-);
-CREATE INDEX IF NOT EXISTS image_edits_by_dataset ON image_edits(dataset_id, undone);
-""")
 
 
 def relabel(dataset: str, image_id: int, new_class: str, owner: str | None = None) -> dict:
@@ -85,6 +76,21 @@ def history(dataset: str, owner: str | None = None) -> list[dict]:
     with db.reading() as conn:
         rows = conn.execute("SELECT * FROM image_edits WHERE dataset_id = ? ORDER BY id DESC", (ident,)).fetchall()
     return [_public(dict(r)) for r in rows]
+
+
+def awaiting_undo(candidates: set[str]) -> set[str]:
+    """Those of `candidates` that a deletion still in force keeps (its undo needs the bytes)."""
+    marks = ",".join("?" * len(candidates))
+    with db.reading() as conn:
+        return {r[0] for r in conn.execute(f"""SELECT sha256 FROM image_edits WHERE action = 'delete' AND undone IS NULL
+                                               AND sha256 IN ({marks})""", list(candidates))}
+
+
+def edited_shas(dataset_id: int) -> set[str]:
+    """Every image a change of this dataset touched, deleted ones included (their rows are gone from
+    the dataset; their bytes waited for an undo)."""
+    with db.reading() as conn:
+        return {r[0] for r in conn.execute("SELECT sha256 FROM image_edits WHERE dataset_id = ?", (dataset_id,))}
 
 
 def handled(dataset_id: int) -> set[int]:

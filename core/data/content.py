@@ -1,11 +1,11 @@
 """Image bytes by content hash under the data home (`images/<hash[:2]>/<hash>`): written once, read
-by anyone who holds the hash, and removed only when no dataset and no run's pinned list uses them."""
+by anyone who holds the hash. Which hashes are still used is not known here: `removal` asks the
+rooms that hold them (datasets, runs' pinned lists, undoable deletions) before removing a file."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from core import db
 from core.paths import subdir
 
 
@@ -28,20 +28,6 @@ def read_bytes(sha: str) -> bytes:
     return image_path(sha).read_bytes()
 
 
-def collect(candidates: set[str]) -> int:
-    """Remove the files among `candidates` that no dataset image, no pinned run list and no undoable
-    deletion references (reference counting in the content store). Returns how many files went."""
-    if not candidates:
-        return 0
-    marks = ",".join("?" * len(candidates))
-    with db.reading() as conn:
-        used = {r[0] for r in conn.execute(f"SELECT sha256 FROM images WHERE sha256 IN ({marks})", list(candidates))}
-        used |= {r[0] for r in conn.execute(f"SELECT sha256 FROM pinned_images WHERE sha256 IN ({marks})",
-                                             list(candidates))}
-        if db.columns(conn, "image_edits"):  # a deleted image keeps its bytes while its undo is possible
-            used |= {r[0] for r in conn.execute(f"""SELECT sha256 FROM image_edits WHERE action = 'delete' AND
-                                                    undone IS NULL AND sha256 IN ({marks})""", list(candidates))}
-    gone = candidates - used
-    for sha in gone:
+def remove(shas: set[str]) -> None:
+    for sha in shas:
         image_path(sha).unlink(missing_ok=True)
-    return len(gone)

@@ -9,22 +9,7 @@ import time
 
 from core import db
 from core.data.splits import SPLITS, Splits
-from core.data import store
 from core.data.store import ImageRecord
-
-db.schema("""
-CREATE TABLE IF NOT EXISTS pins (
-    ref TEXT PRIMARY KEY, dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL, dataset TEXT NOT NULL,
-    owner TEXT NOT NULL, classes TEXT NOT NULL, created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS pins_by_dataset ON pins(dataset_id);
-CREATE TABLE IF NOT EXISTS pinned_images (
-    ref TEXT NOT NULL REFERENCES pins(ref) ON DELETE CASCADE, split TEXT NOT NULL, position INTEGER NOT NULL,
-    image_id INTEGER NOT NULL, sha256 TEXT NOT NULL, class_name TEXT NOT NULL, label INTEGER NOT NULL,
-    original TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY (ref, split, position)
-);
-CREATE INDEX IF NOT EXISTS pinned_by_sha ON pinned_images(sha256);
-""")
 
 
 def pin(ref: str, dataset_id: int, dataset: str, owner: str, lists: Splits) -> None:
@@ -62,6 +47,12 @@ def refs_using(dataset_id: int) -> list[str]:
         return [r[0] for r in conn.execute("SELECT ref FROM pins WHERE dataset_id = ? ORDER BY created", (dataset_id,))]
 
 
+def pinned_by(dataset_id: int) -> dict[str, str]:
+    """ref → owner of every pin taken from a dataset."""
+    with db.reading() as conn:
+        return {r[0]: r[1] for r in conn.execute("SELECT ref, owner FROM pins WHERE dataset_id = ?", (dataset_id,))}
+
+
 def dataset_of(ref: str) -> dict | None:
     """{"dataset", "dataset_id" (None once deleted), "owner"} of a pin."""
     with db.reading() as conn:
@@ -77,6 +68,9 @@ def unpin(ref: str) -> set[str]:
     return shas
 
 
-def delete_dataset(name: str, owner: str | None = None, force: bool = False) -> dict:
-    """Delete a dataset unless runs pinned images from it; forced, those runs keep their images."""
-    return store.delete(name, owner, used_by=refs_using(store.find(name, owner, write=True).id), force=force)
+def shas_in_use(candidates: set[str]) -> set[str]:
+    """Those of `candidates` that some run's pinned list still holds."""
+    marks = ",".join("?" * len(candidates))
+    with db.reading() as conn:
+        return {r[0] for r in conn.execute(f"SELECT sha256 FROM pinned_images WHERE sha256 IN ({marks})",
+                                           list(candidates))}

@@ -22,17 +22,6 @@ from core.errors import UserError
 SPLITS = ("train", "val", "test")
 DEFAULT_VAL, DEFAULT_TEST, DEFAULT_SEED = DataSpec().val_fraction, DataSpec().test_fraction, DataSpec().split_seed
 
-db.schema("""
-CREATE TABLE IF NOT EXISTS split_keys (
-    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE, key TEXT NOT NULL,
-    PRIMARY KEY (dataset_id, key)
-);
-CREATE TABLE IF NOT EXISTS image_splits (
-    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE, key TEXT NOT NULL, split TEXT NOT NULL,
-    PRIMARY KEY (key, image_id)
-);
-""")
-
 
 @dataclass
 class Splits:

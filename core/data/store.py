@@ -21,55 +21,6 @@ from core.paths import env_owner
 
 MAX_DATASET_NAME = 80
 
-db.schema("""
-CREATE TABLE IF NOT EXISTS datasets (
-    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL,
-    source TEXT NOT NULL DEFAULT 'upload', UNIQUE (owner, name)
-);
-CREATE TABLE IF NOT EXISTS dataset_shares (
-    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE, audience TEXT NOT NULL,
-    PRIMARY KEY (dataset_id, audience)
-);
-CREATE TABLE IF NOT EXISTS audience_members (
-    audience TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (audience, member)
-);
-CREATE TABLE IF NOT EXISTS classes (
-    id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-    name TEXT NOT NULL, UNIQUE (dataset_id, name)
-);
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-    class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
-    sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
-    gray INTEGER NOT NULL, phash TEXT NOT NULL, original TEXT NOT NULL, added REAL NOT NULL,
-    UNIQUE (dataset_id, sha256)
-);
-CREATE INDEX IF NOT EXISTS images_by_class ON images(class_id);
-CREATE INDEX IF NOT EXISTS images_by_sha ON images(sha256);
-CREATE TABLE IF NOT EXISTS duplicates (
-    id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-    file TEXT NOT NULL, class_name TEXT NOT NULL, image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE
-);
-""")
-
-
-def _owned_datasets(conn) -> None:
-    """Data homes made before datasets had owners: rebuild the table (names were global, unique);
-    their datasets become the headless owner's ('cli')."""
-    if db.columns(conn, "datasets") and "owner" not in db.columns(conn, "datasets"):
-        conn.executescript("""
-            BEGIN;
-            CREATE TABLE datasets_owned (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL,
-                created REAL NOT NULL, source TEXT NOT NULL DEFAULT 'upload', UNIQUE (owner, name));
-            INSERT INTO datasets_owned (id, owner, name, created, source) SELECT id, 'cli', name, created, source
-                FROM datasets;
-            DROP TABLE datasets;
-            ALTER TABLE datasets_owned RENAME TO datasets;
-            COMMIT;""")
-
-
-db.migration(_owned_datasets)
-
 
 @dataclass(frozen=True)
 class ImageRecord:
@@ -214,10 +165,10 @@ def rename(old: str, new: str, owner: str | None = None) -> str:
     return new
 
 
-def delete(name: str, owner: str | None = None, used_by: list[str] | None = None, force: bool = False) -> dict:
-    """Remove the dataset's rows and the image files nothing else uses. `used_by`: runs whose pinned
-    lists come from it; with any, deleting is refused unless forced, and a forced delete keeps the
-    files those runs need (they stay readable)."""
+def delete(name: str, owner: str | None = None, used_by: list[str] | None = None, force: bool = False) -> set[str]:
+    """Remove the dataset's rows; returns its images' hashes (the content store's candidates to remove,
+    `removal.collect`). `used_by`: runs whose pinned lists come from it; with any, deleting is refused
+    unless forced."""
     dataset = find(name, owner, write=True)
     if used_by and not force:
         raise UserError(f"dataset {name!r} is used by {len(used_by)} run(s): {', '.join(used_by[:10])}"
@@ -225,11 +176,33 @@ def delete(name: str, owner: str | None = None, used_by: list[str] | None = None
                         "the runs keep their own images and stay readable")
     with db.transaction() as conn:
         hashes = {r["sha256"] for r in conn.execute("SELECT sha256 FROM images WHERE dataset_id = ?", (dataset.id,))}
-        if db.columns(conn, "image_edits"):  # images the cleaner deleted: their bytes waited for an undo
-            hashes |= {r[0] for r in conn.execute("SELECT sha256 FROM image_edits WHERE dataset_id = ?", (dataset.id,))}
         conn.execute("DELETE FROM datasets WHERE id = ?", (dataset.id,))
-    return {"dataset": dataset.name, "images": len(hashes), "files_removed": content.collect(hashes),
-            "runs_kept": list(used_by or [])}
+    return hashes
+
+
+def shas_in_use(candidates: set[str]) -> set[str]:
+    """Those of `candidates` that some dataset's image still is."""
+    marks = ",".join("?" * len(candidates))
+    with db.reading() as conn:
+        return {r[0] for r in conn.execute(f"SELECT sha256 FROM images WHERE sha256 IN ({marks})", list(candidates))}
+
+
+def shares_of(dataset_id: int) -> set[str]:
+    """The audiences a dataset is shared with."""
+    with db.reading() as conn:
+        return {r[0] for r in conn.execute("SELECT audience FROM dataset_shares WHERE dataset_id = ?", (dataset_id,))}
+
+
+def members(audience: str) -> set[str]:
+    """The owners that belong to an audience."""
+    with db.reading() as conn:
+        return {r[0] for r in conn.execute("SELECT member FROM audience_members WHERE audience = ?", (audience,))}
+
+
+def shared_ids(audience: str) -> list[int]:
+    """Ids of the datasets shared with an audience."""
+    with db.reading() as conn:
+        return [r[0] for r in conn.execute("SELECT dataset_id FROM dataset_shares WHERE audience = ?", (audience,))]
 
 
 # ---- classes -------------------------------------------------------------------------------------

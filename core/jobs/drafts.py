@@ -11,11 +11,6 @@ from core import db
 from core.config import RunConfig
 from core.errors import ConfigError
 
-db.schema("""
-CREATE TABLE IF NOT EXISTS drafts (
-    id TEXT PRIMARY KEY, config TEXT NOT NULL, state TEXT NOT NULL DEFAULT '{}', updated REAL NOT NULL
-);
-""")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 

@@ -15,16 +15,6 @@ from core.serving.predict import load_run
 
 BATCH = 32
 
-db.schema("""
-CREATE TABLE IF NOT EXISTS holdouts (
-    audience TEXT PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE
-);
-CREATE TABLE IF NOT EXISTS holdout_scores (
-    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, audience TEXT NOT NULL, accuracy REAL,
-    images INTEGER NOT NULL, scored REAL NOT NULL, PRIMARY KEY (run_id, audience)
-);
-""")
-
 
 def set_holdout(audience: str, dataset_id: int) -> None:
     with db.transaction() as conn:

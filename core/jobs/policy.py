@@ -15,12 +15,6 @@ from core.scenarios import CODES
 
 FIELDS = ("scenario", "backbone", "epochs", "batch_size")  # "epochs" is a cap on head + fine-tune epochs
 
-db.schema("""
-CREATE TABLE IF NOT EXISTS policies (
-    audience TEXT PRIMARY KEY, preset TEXT NOT NULL DEFAULT '{}', locks TEXT NOT NULL DEFAULT '{}'
-);
-""")
-
 
 @dataclass(frozen=True)
 class Policy:

@@ -13,47 +13,9 @@ import time
 import uuid
 
 from core import db
-from core.data import content, pins
+from core.data import pins, removal
 from core.errors import UserError
 from core.paths import check_run_id, run_dir
-
-
-def _job_holders(conn) -> None:
-    """Data homes from before job leases: jobs gain their holder column."""
-    db.add_column(conn, "jobs", "holder", "TEXT")
-
-
-db.migration(_job_holders)
-
-db.schema("""
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY, owner TEXT NOT NULL, parent TEXT, role TEXT NOT NULL DEFAULT 'main',
-    config TEXT NOT NULL, dataset TEXT, backbone TEXT NOT NULL, scenario TEXT NOT NULL,
-    status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', created REAL NOT NULL, started REAL,
-    finished REAL, summary TEXT, evaluation TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_owner ON runs(owner, created);
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    owner TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL, started REAL, finished REAL, cancel INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0, batch_size INTEGER, holder TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, id);
-CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL, phase TEXT, epoch INTEGER, step INTEGER, data TEXT NOT NULL, t REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
-CREATE INDEX IF NOT EXISTS metrics_by_kind ON metrics(run_id, kind, id);
-CREATE TABLE IF NOT EXISTS artifacts (
-    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL, path TEXT NOT NULL, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS workers (
-    pid INTEGER PRIMARY KEY, started REAL NOT NULL, heartbeat REAL NOT NULL, job_id INTEGER
-);
-""")
 
 
 def new_run(config, owner: str, parent: str | None = None, role: str = "main") -> str:
@@ -186,4 +148,4 @@ def delete_run(run_id: str, owner: str) -> None:
     with db.transaction() as conn:
         conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
     shutil.rmtree(run_dir(run_id), ignore_errors=True)
-    content.collect(pins.unpin(run_id))  # images only this run still needed (its dataset is gone)
+    removal.collect(pins.unpin(run_id))  # images only this run still needed (its dataset is gone)
