@@ -1,5 +1,6 @@
 """Exports agree with the app's own predictions; Grad-CAM points at the evidence."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from core.models.stages import Stage
 from tests import corpus
 from tests.test_cli import cli
 from tests.training import digits, probe
+from tests.wording import raw_words
 
 
 @pytest.fixture
@@ -41,10 +43,13 @@ def test_cli_export_json(run_id, tmp_path):
     assert store.artifacts(run_id)[-1]["kind"] == "onnx"  # the export is recorded with the run
 
 
-def test_model_card_describes_the_run(run_id):
+def test_model_card_describes_the_run_in_words(run_id):
     card = export.model_card(store.run_row(run_id))
-    for words in ("## Data", "efficientnet_lite0", "all_but_head", "test accuracy", "## Limitations"):
+    for words in ("## Data", "efficientnet_lite0", "the whole backbone frozen", "a single linear layer",
+                  "test accuracy", "95% interval", "## Limitations"):
         assert words in card
+    assert re.search(r"training time: (\d+ min )?\d+ s on cpu|training time: under 1 s", card), card
+    assert raw_words(card) == [], raw_words(card)  # no first_k, [], None or 0.863636
 
 
 class Detector(nn.Module):

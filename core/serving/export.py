@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core import words
 from core.config import EXPORT_FORMATS
 from core.data.cache import ImageSet
 from core.data.splits import Splits
@@ -168,29 +169,50 @@ def _agreement(reference: torch.Tensor, probs: torch.Tensor) -> dict:
 
 
 def model_card(run: dict) -> str:
+    """The run in words a person reads: no config identifiers, percentages, durations, the test set's
+    size and the 95 % interval its accuracy carries."""
     run_id = run["id"]
     cfg, summary, evaluation = run["config"], run.get("summary") or {}, run.get("evaluation") or {}
     meta = json.loads((run_dir(run_id) / "meta.json").read_text())
+    train, data = cfg["train"], cfg["data"]
+    tested = evaluation.get("images") if evaluation.get("split") == "test" else None
     lines = [f"# Model card: run {run_id}", "",
-             "## Data", f"- dataset: **{cfg['data']['dataset']}**, classes ({len(meta['classes'])}): "
+             "## Data", f"- dataset: **{data['dataset']}**, classes ({len(meta['classes'])}): "
              f"{', '.join(meta['classes'])}",
-             f"- split: val {cfg['data']['val_fraction']}, test {cfg['data']['test_fraction']}, seed {cfg['data']['split_seed']}",
-             "", "## Backbone and weights", f"- backbone: **{cfg['backbone']}**, weights: {cfg['weights']}",
+             f"- split: {words.percent(data['val_fraction'])} for validation, {words.percent(data['test_fraction'])} "
+             f"for testing (split seed {data['split_seed']})",
+             "", "## Backbone and weights", f"- backbone: **{cfg['backbone']}**, {_weights_words(cfg['weights'])}",
              f"- input: {meta['preprocess']['crop']} px, mean {meta['preprocess']['mean']}, std {meta['preprocess']['std']}",
              f"- scenario: {cfg['scenario']}", "", "## Freezing and head",
-             f"- freeze plan (fine-tuning): {cfg['freeze']['mode']} (k={cfg['freeze']['k']}, stages {cfg['freeze']['stages']})",
-             f"- head: pool {cfg['head']['pool']}, hidden {cfg['head']['hidden']}, activation {cfg['head']['activation']}, "
-             f"dropout {cfg['head']['dropout']}", "", "## Training",
-             f"- phase 1 (head): {cfg['train']['head_epochs']} epochs at LR {cfg['train']['head_lr']}",
-             f"- phase 2 (fine-tune): {cfg['train']['finetune_epochs']} epochs at LR {cfg['train']['finetune_lr']}, "
-             f"per-stage factor {cfg['train']['lr_factor']}",
-             f"- optimizer {cfg['train']['optimizer']}, schedule {cfg['train']['schedule']}, batch {cfg['train']['batch_size']}, "
-             f"augmentation {cfg['augment']['preset']}, seed {cfg['seed']}", "", "## Metrics",
-             f"- validation accuracy: {summary.get('val_accuracy')}", f"- test accuracy: {summary.get('test_accuracy')}",
-             f"- calibration (ECE): {(evaluation.get('calibration') or {}).get('ece')}",
-             f"- training time: {summary.get('seconds')} s on {summary.get('device')}", "", "## Limitations",
-             f"- Trained on {sum(c['support'] for c in evaluation.get('per_class', [])) or 'few'} test images' worth of "
-             "evidence; accuracy on other sources (cameras, lighting, backgrounds) is unknown.",
+             f"- while fine-tuning: {words.freeze_plan(cfg['freeze'], train['finetune_epochs'])}",
+             f"- new head: {words.head(cfg['head'])}", "", "## Training",
+             f"- phase 1 (head only): {train['head_epochs']} epochs at learning rate {words.rate(train['head_lr'])}",
+             f"- phase 2 (fine-tuning): {train['finetune_epochs']} epochs at learning rate {words.rate(train['finetune_lr'])}, "
+             f"each stage further from the head {words.percent(train['lr_factor'], 0)} of the next one's rate",
+             f"- optimizer {train['optimizer']}, schedule {train['schedule']}, batch size {train['batch_size']}, "
+             f"augmentation: {cfg['augment']['preset']}, seed {cfg['seed']}", "", "## Metrics",
+             f"- validation accuracy: {words.percent(summary.get('val_accuracy'))}",
+             f"- test accuracy: {words.accuracy_interval(summary.get('test_accuracy'), tested)}",
+             f"- calibration error (ECE, 0 is perfect): {words.number((evaluation.get('calibration') or {}).get('ece'))}",
+             f"- training time: {words.duration(summary.get('seconds'))} on {summary.get('device') or 'an unknown device'}",
+             "", "## Limitations",
+             f"- {_evidence(tested)} Accuracy on other sources (cameras, lighting, backgrounds) is unknown.",
              "- It only knows these classes: anything else is forced into one of them; use a confidence threshold.",
              "- Inherits the biases of the pretraining data (ImageNet) and of this dataset."]
     return "\n".join(lines) + "\n"
+
+
+def _weights_words(weights: str) -> str:
+    if weights == "none":
+        return "trained from random initialisation (no pretrained weights)"
+    if weights.startswith("run:"):
+        return f"starting from the network of run {weights[4:]}"
+    if weights.startswith("file:"):
+        return "starting from an imported checkpoint"
+    return f"starting from pretrained {weights} weights" if weights != "imagenet" else "starting from ImageNet weights"
+
+
+def _evidence(tested: int | None) -> str:
+    if not tested:
+        return "It was not tested on held-out images (its dataset had no test split)."
+    return f"It was tested on {tested} held-out image{'s' if tested != 1 else ''} only."

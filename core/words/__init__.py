@@ -1,0 +1,114 @@
+"""Numbers and settings as people read them: percentages, durations, three significant digits, a test
+accuracy with its 95 % interval, a freeze plan and a head in words. One place, so the pages, the model
+card and the CLI say the same thing the same way. A leaf: the standard library only; settings are read
+from the config dataclasses or their JSON dicts alike.
+"""
+from __future__ import annotations
+
+import math
+
+MISSING = "–"  # what a person sees for a value that does not exist (never "None")
+Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
+
+
+def percent(value: float | None, decimals: int = 1) -> str:
+    """0.863636 → "86.4%"; whole percentages lose the ".0" (1.0 → "100%")."""
+    if value is None:
+        return MISSING
+    text = f"{value * 100:.{decimals}f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
+def number(value: float | int | None, digits: int = 3) -> str:
+    """Three significant digits, no exponent for everyday sizes: 291.59 → "292", 0.0123456 → "0.0123"."""
+    if value is None:
+        return MISSING
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    if abs(value) >= 10 ** (digits - 1):  # no "2.92e+02": whole numbers keep all their digits
+        return f"{round(value):,}"
+    return f"{value:.{digits}g}"
+
+
+def rate(value: float | None) -> str:
+    """A learning rate as people write them: 0.0001 → "1e-4", 0.003 → "3e-3", 0.05 → "0.05"."""
+    if value is None:
+        return MISSING
+    if value >= 0.01 or value == 0:
+        return number(value)
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def duration(seconds: float | None) -> str:
+    """291.59 → "4 min 52 s"; 3.2 → "3 s"; 0.4 → "under 1 s"; 3900 → "1 h 5 min"."""
+    if seconds is None:
+        return MISSING
+    whole = round(seconds)
+    if whole < 1:
+        return "under 1 s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def wilson(correct: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval for a proportion: unlike "±1.96·SE" it stays inside 0..1 and is honest for
+    small sets and for 0 % or 100 % (4 of 4 right gives 51 %–100 %, not 100 %–100 %)."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_interval(accuracy: float | None, images: int | None) -> str:
+    """"86.4% (95% interval 79%–91%, 110 test images)": the accuracy with what so few images can tell."""
+    if accuracy is None:
+        return MISSING
+    if not images:
+        return percent(accuracy)
+    low, high = wilson(round(accuracy * images), images)
+    return f"{percent(accuracy)} (95% interval {percent(low, 0)}–{percent(high, 0)}, {images} images)"
+
+
+def _field(settings, name: str):
+    return settings[name] if isinstance(settings, dict) else getattr(settings, name)
+
+
+def freeze_plan(freeze, finetune_epochs: int | None = None) -> str:
+    """What stays frozen while fine-tuning, e.g. "the first 4 stages frozen (counted from the input)". With
+    no fine-tuning epochs the plan never applies: only the head trains, the whole backbone stays frozen."""
+    if finetune_epochs == 0:
+        return "the whole backbone frozen (only the new head trains)"
+    mode, k, stages = _field(freeze, "mode"), _field(freeze, "k"), list(_field(freeze, "stages") or [])
+    if mode == "all_but_head":
+        return "the whole backbone frozen (only the new head trains)"
+    if mode == "none" or (mode == "first_k" and k == 0) or (mode == "explicit" and not stages):
+        return "nothing frozen (the whole network trains)"
+    if mode == "first_k":
+        return f"the first {k} stage{'s' if k != 1 else ''} frozen (counted from the input)"
+    return f"frozen: {', '.join(stages)}"
+
+
+def head(spec) -> str:
+    """"a single linear layer" or "hidden layers 256 → 128 (relu, dropout 20%), then a linear layer"."""
+    hidden = list(_field(spec, "hidden") or [])
+    pool = _field(spec, "pool")
+    pooled = "" if pool == "auto" else f", {pool} pooling"
+    if not hidden:
+        return f"a single linear layer{pooled}"
+    dropout = _field(spec, "dropout")
+    extra = f", dropout {percent(dropout, 0)}" if dropout else ""
+    return (f"hidden layers {' → '.join(str(h) for h in hidden)} ({_field(spec, 'activation')}{extra}), "
+            f"then a linear layer{pooled}")
+
+
+def blank(value) -> object:
+    """A table cell: nothing for a value that does not exist, the value otherwise."""
+    return "" if value is None else value
