@@ -18,6 +18,14 @@ def human(n: float | int | None) -> str:
     return str(int(n))
 
 
+def categories(labels: list) -> dict:
+    """An axis of names in this order, every one labelled. Class names are names even when they look like
+    numbers: given "0".."9" Plotly would make a numeric axis, place bars by value and label every other one."""
+    names = [str(label) for label in labels]
+    return dict(type="category", categoryorder="array", categoryarray=names, tickmode="array", tickvals=names,
+                ticktext=names)
+
+
 def scenario_grid(scenarios: dict, selected: str, small_per_class: float, similar: float,
                   measured: dict | None = None) -> go.Figure:
     """The 2×2: x = similarity to ImageNet (mean top-1 confidence), y = images per class (log)."""
@@ -36,13 +44,16 @@ def scenario_grid(scenarios: dict, selected: str, small_per_class: float, simila
         hovertext=[scenarios[code].title for code in centers], name="scenarios"))
     if measured:
         fig.add_trace(go.Scatter(
-            x=[measured["similarity"]], y=[math.log10(max(measured["per_class"], 1))], mode="markers+text",
-            marker=dict(size=16, color="#d64545", symbol="star"), text=["your data"], textposition="top center",
-            name="your data", hoverinfo="skip"))
+            x=[measured["similarity"]], y=[math.log10(max(measured["per_class"], 1))], mode="markers",
+            marker=dict(size=16, color="#d64545", symbol="star", line=dict(width=1, color="white")),
+            name="★ your data (measured)", hovertemplate="your data<extra></extra>", showlegend=True))
     fig.update_xaxes(range=[0, 1], title="similarity to ImageNet (mean top-1 confidence)", showgrid=False)
     fig.update_yaxes(range=[0, 4], title="images per class", tickvals=[0, 1, 2, 3, 4],
                      ticktext=["1", "10", "100", "1,000", "10,000"], showgrid=False)
-    fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), showlegend=False, clickmode="event+select")
+    # only the star has a legend entry: it names the star away from the quadrants' labels
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), clickmode="event+select",
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
+    fig.update_traces(showlegend=False, selector=dict(name="scenarios"))
     return fig
 
 
@@ -55,7 +66,7 @@ def stage_map(rows: list[dict], phase: str) -> go.Figure:
         text=[f"{human(r['params'])}<br>{r[phase]}" for r in rows], textposition="outside",
         hovertemplate="%{x}: %{y:,} parameters<extra></extra>"))
     fig.update_yaxes(type="log", title="parameters (log)")
-    fig.update_xaxes(title="input → output")
+    fig.update_xaxes(title="input → output", **categories(names))
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
     return fig
 
@@ -65,6 +76,7 @@ def stage_params(stages: list[dict]) -> go.Figure:
                            marker_color=[FROZEN if s["name"] == "head" else TRAINABLE for s in stages],
                            text=[human(s["params"]) for s in stages], textposition="outside"))
     fig.update_yaxes(type="log", title="parameters (log)")
+    fig.update_xaxes(**categories([s["name"] for s in stages]))
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=20, b=10))
     return fig
 
@@ -72,6 +84,8 @@ def stage_params(stages: list[dict]) -> go.Figure:
 def class_counts(counts: dict[str, int]) -> go.Figure:
     fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color=TRAINABLE,
                            text=list(counts.values()), textposition="outside"))
+    fig.update_xaxes(**categories(list(counts)))
+    fig.update_yaxes(rangemode="tozero")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), title="images per class")
     return fig
 
@@ -80,6 +94,8 @@ def split_sizes(by_class: dict[str, dict[str, int]]) -> go.Figure:
     fig = go.Figure()
     for split, color in (("train", TRAINABLE), ("val", "#f0a202"), ("test", "#3ba776")):
         fig.add_trace(go.Bar(name=split, x=list(by_class), y=[v[split] for v in by_class.values()], marker_color=color))
+    fig.update_xaxes(**categories(list(by_class)))
+    fig.update_yaxes(rangemode="tozero")
     fig.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=30, b=10), title="split sizes per class")
     return fig
 
@@ -101,6 +117,10 @@ def curves(series_by_role: dict[str, list[dict]], metric: str, switch: float | N
         fig.add_vline(x=switch, line_dash="dash", line_color="#7b8794", annotation_text="fine-tune starts")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title=title, xaxis_title="epoch")
     fig.update_xaxes(dtick=1, rangemode="tozero")
+    if metric == "accuracy":
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    else:
+        fig.update_yaxes(rangemode="tozero")
     return fig
 
 
@@ -118,8 +138,8 @@ def confusion(matrix: list[list[int]], classes: list[str]) -> go.Figure:
     fig.add_trace(go.Scatter(x=[classes[p] for _, p in cells], y=[classes[t] for t, _ in cells], mode="markers",
                              marker=dict(size=28, opacity=0.01, symbol="square"), customdata=[list(c) for c in cells],
                              hovertemplate="true %{y}, predicted %{x}<extra></extra>", showlegend=False))
-    fig.update_xaxes(title="predicted", type="category")
-    fig.update_yaxes(title="true", type="category", autorange="reversed")
+    fig.update_xaxes(title="predicted", **categories(classes))
+    fig.update_yaxes(title="true", **categories(classes), autorange="reversed")
     fig.update_layout(height=80 + 42 * len(classes), margin=dict(l=10, r=10, t=10, b=10), clickmode="event+select")
     return fig
 
@@ -136,12 +156,18 @@ def reliability(bins: list[dict]) -> go.Figure:
 
 
 def top_k(top: list[dict], threshold: float) -> go.Figure:
+    """The k best guesses by rank, the first on top (a horizontal bar chart draws its first category at
+    the bottom, hence the reversed order)."""
     top = list(reversed(top))
-    fig = go.Figure(go.Bar(x=[t["prob"] for t in top], y=[t["label"] for t in top], orientation="h",
+    labels = [str(t["label"]) for t in top]
+    fig = go.Figure(go.Bar(x=[t["prob"] for t in top], y=labels, orientation="h",
                            marker_color=[TRAINABLE if t["prob"] >= threshold else FROZEN for t in top],
-                           text=[f"{t['prob']:.1%}" for t in top], textposition="outside"))
+                           text=[f"{t['prob']:.1%}" for t in top], textposition="outside",
+                           hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
     fig.add_vline(x=threshold, line_dash="dot", line_color="#d64545")
-    fig.update_layout(height=60 + 32 * len(top), margin=dict(l=10, r=30, t=10, b=10), xaxis_range=[0, 1.1])
+    fig.update_yaxes(**categories(labels))
+    fig.update_xaxes(range=[0, 1.1], tickformat=".0%")
+    fig.update_layout(height=60 + 32 * len(top), margin=dict(l=10, r=30, t=10, b=10))
     return fig
 
 
