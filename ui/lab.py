@@ -13,11 +13,12 @@ import streamlit as st
 from PIL import Image
 
 from core import data
+from core.data import samples
 from core.config import FreezePlan, RunConfig
 from core.errors import UserError
 from core.serving import activations
 from core.training import lr_find
-from ui import cached, gate, state
+from ui import cached, gate, state, words
 
 SAMPLE = "a sample photo (a cat)"
 MAP_PX = 64  # each feature map is shown this many pixels wide, nearest-neighbour: blocks stay visible
@@ -83,7 +84,7 @@ def _pick_image(dataset: str | None, owner: str) -> tuple[bytes, str]:
     options = [SAMPLE] + [f"{r.class_name} · {r.original}" for r in spread]
     choice = st.selectbox("Image to look at", options, index=1 if spread else 0, key="sv_image")
     if choice == SAMPLE:
-        return _sample_photo(), "sample photo"
+        return samples.photo(), "sample photo"
     record = spread[options.index(choice) - 1]
     return data.read_bytes(record.sha256), f"class {record.class_name}"
 
@@ -95,15 +96,6 @@ def _one_per_class(records: list) -> list:
             seen.add(r.class_name)
             out.append(r)
     return out
-
-
-@st.cache_data(show_spinner=False)
-def _sample_photo() -> bytes:
-    from skimage import data as skdata
-
-    buffer = io.BytesIO()
-    Image.fromarray(skdata.chelsea()).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _stage_row(view: dict, phase2: str, probes: dict | None) -> None:
@@ -145,15 +137,15 @@ def _story(views: list[dict], weights: str, probes: dict | None) -> str:
 
 
 def _probe_story(views: list[dict], probes: dict | None) -> str:
+    """The caption's last sentence. Its verdict is the freeze recommendation's own (one rule for the caption
+    and the advice box below it: they once disagreed)."""
     if not probes:
         return "That is why early stages transfer as they are; measure how each stage does on your classes below."
     names = [v["name"] for v in views if v["name"] in probes]
     best = max(names, key=probes.get)
     told = ", ".join(f"{n} {probes[n]:.0%}" for n in dict.fromkeys([names[0], best, names[-1]]))
-    verdict = ("the last stage is more specific to ImageNet than useful for your classes: it is the one to retrain"
-               if probes[names[-1]] < probes[best] - activations.NEAR_BEST else
-               "the deepest features already serve your classes: freezing the backbone loses little")
-    return f"On your classes a linear probe on each stage's features scores {told}: {verdict}."
+    advice = activations.recommend([{"name": n, "probe_accuracy": probes[n]} for n in names])
+    return f"On your classes a linear probe on each stage's features scores {told}: {advice['verdict']}."
 
 
 def _probe_results(cfg: RunConfig, owner: str, weights: str) -> dict | None:
@@ -236,10 +228,10 @@ def _show_sweep(cfg: RunConfig, phase: str, result: dict, keys: dict[str, str]) 
     lr = float(f"{result['suggested']:.2g}")  # two digits: a value a person can read and type
     st.plotly_chart(lr_figure(result), width="stretch", key="lr_chart")
     current = cfg.train.head_lr if phase == "head" else cfg.train.finetune_lr
-    st.caption(f"Suggested **{lr:.1e}** by the **{result['rule']}** rule: {result['why']}. "
+    st.caption(f"Suggested **{words.rate(lr)}** by the **{result['rule']}** rule: {result['why']}. "
                f"{len(result['lrs'])} steps on {result['images']} training images; the sweep "
                f"{'stopped when the loss blew up' if result['stopped'] == 'diverged' else 'ran to the end'}. "
-               f"Now: {current:.1e}.")
+               f"Now: {words.rate(current)}.")
     st.button("Use this learning rate", key="lr_use", on_click=_use_lr, args=(phase, lr, keys),
               disabled=current == lr)
 
@@ -256,7 +248,8 @@ def _set_widgets(values: dict) -> None:
     """Set the page's widgets to what was just saved. Setting their state is what makes the browser
     show the new values: dropping it instead leaves the browser's old values, which the next rerun
     sends back and the page saves over the draft (seen in the browser test). Streamlit logs once per
-    process that these widgets also have defaults (the draft's values, which agree)."""
+    The page gives these widgets no default while their key holds a value (ui.widgets.initial), so
+    Streamlit has no default-and-state pair to warn about in the server log."""
     for key, value in values.items():
         st.session_state[key] = value
 

@@ -218,18 +218,28 @@ def _probe_accuracy(features: np.ndarray, labels: np.ndarray, folds: int) -> flo
 
 def recommend(probes: list[dict]) -> dict:
     """The freeze plan the probe points at (see the module docstring): first_k up to the earliest
-    stage within NEAR_BEST of the best, or the whole backbone when that is the last stage."""
+    stage within NEAR_BEST of the best, or the whole backbone when that is the last stage. `verdict` says
+    the same in one clause, for a caption: both sentences a page shows come from this one rule."""
     accuracies = [p["probe_accuracy"] for p in probes]
     best = max(accuracies)
     index = next(i for i, a in enumerate(accuracies) if a >= best - NEAR_BEST)
     stage = probes[index]["name"]
     if index == len(probes) - 1:
         return {"mode": "all_but_head", "k": len(probes), "stage": stage,
+                "verdict": "the deepest features already serve your classes: freezing the backbone loses little",
                 "reason": f"the last stage, {stage}, separates your classes best ({best:.0%}): keep the whole "
                           "backbone frozen and train the head (feature extraction)"}
+    later = [p["name"] for p in probes[index + 1:]]
     return {"mode": "first_k", "k": index + 1, "stage": stage,
+            "verdict": f"{stage} already serves your classes about as well as any later stage, so the later "
+                       f"{'stage, ' if len(later) == 1 else 'stages, '}{_span(later)}, "
+                       f"{'is' if len(later) == 1 else 'are'} the one{'' if len(later) == 1 else 's'} to retrain",
             "reason": f"{_why_stage(probes, index)}: keep {probes[0]['name']}..{stage} frozen and retrain the "
                       "later, more ImageNet-specific stages"}
+
+
+def _span(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
 
 
 def _why_stage(probes: list[dict], index: int) -> str:

@@ -181,7 +181,8 @@ def model_card(run: dict) -> str:
              f"{', '.join(meta['classes'])}",
              f"- split: {words.percent(data['val_fraction'])} for validation, {words.percent(data['test_fraction'])} "
              f"for testing (split seed {data['split_seed']})",
-             "", "## Backbone and weights", f"- backbone: **{cfg['backbone']}**, {_weights_words(cfg['weights'])}",
+             "", "## Backbone and weights",
+             f"- backbone: **{cfg['backbone']}**, starting from {words.weights(cfg['weights'])}",
              f"- input: {meta['preprocess']['crop']} px, mean {meta['preprocess']['mean']}, std {meta['preprocess']['std']}",
              f"- scenario: {cfg['scenario']}", "", "## Freezing and head",
              f"- while fine-tuning: {words.freeze_plan(cfg['freeze'], train['finetune_epochs'])}",
@@ -200,16 +201,6 @@ def model_card(run: dict) -> str:
              "- It only knows these classes: anything else is forced into one of them; use a confidence threshold.",
              "- Inherits the biases of the pretraining data (ImageNet) and of this dataset."]
     return "\n".join(lines) + "\n"
-
-
-def _weights_words(weights: str) -> str:
-    if weights == "none":
-        return "trained from random initialisation (no pretrained weights)"
-    if weights.startswith("run:"):
-        return f"starting from the network of run {weights[4:]}"
-    if weights.startswith("file:"):
-        return "starting from an imported checkpoint"
-    return f"starting from pretrained {weights} weights" if weights != "imagenet" else "starting from ImageNet weights"
 
 
 def _evidence(tested: int | None) -> str:

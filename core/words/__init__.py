@@ -77,6 +77,30 @@ def accuracy_interval(accuracy: float | None, images: int | None) -> str:
     return f"{percent(accuracy)} (95% interval {percent(low, 0)}–{percent(high, 0)}, {images} images)"
 
 
+def weights(source: str) -> str:
+    """Where a network's starting weights come from, from a config's `weights` value."""
+    if source == "none":
+        return "random initialisation (training from scratch)"
+    if source.startswith("run:"):
+        return f"the network of your run {source[4:]}"
+    if source.startswith("file:"):
+        return "an imported checkpoint"
+    return "ImageNet weights" if source == "imagenet" else f"pretrained {source} weights"
+
+
+def role(name: str) -> str:
+    """A run's role: "main", "scratch", "linear_probe", "freeze:N" (a freeze sweep), "datasize:N:kind" (the
+    learning-curve lab)."""
+    kind, _, rest = name.partition(":")
+    if kind == "freeze":
+        return f"freeze sweep, {rest} stage{'s' if rest != '1' else ''} frozen"
+    if kind == "datasize":
+        size, _, start = rest.partition(":")
+        return f"learning-curve lab, {size} per class, {'from scratch' if start == 'scratch' else start}"
+    return {"main": "main run", "scratch": "from-scratch baseline", "linear_probe": "linear-probe baseline"}.get(
+        name, name.replace("_", " "))
+
+
 def _field(settings, name: str):
     return settings[name] if isinstance(settings, dict) else getattr(settings, name)
 
