@@ -85,8 +85,7 @@ def test_augmentation_draws_per_sample_not_per_batch():
     pre = models.get("efficientnet_lite0").preprocess()
     base = decode_square(corpus.jpeg(7, (300, 260)), pre.resize)
     transform = train_transform(AugmentSpec(preset="strong"), pre)
-    torch.manual_seed(0)
-    batch = torch.stack([transform(base) for _ in range(8)])
+    batch = transform(base.expand(8, -1, -1, -1), torch.Generator().manual_seed(0))  # one batch of 8 copies
     assert batch.shape == (8, 3, pre.crop, pre.crop)
     distinct = {hash(v.numpy().tobytes()) for v in batch}
     assert len(distinct) == 8

@@ -1,12 +1,12 @@
-"""Augmentation: presets expanded into toggles, a v2 pipeline applied to one uint8 square at a time
-(every sample gets its own random draw), and a preview of N views for the UI."""
+"""Augmentation: presets expanded into toggles, the batched per-sample transform training runs
+(`batch_augment.BatchAugment`), and a preview of N views for the UI made by that same transform."""
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torchvision.transforms import v2
 
 from core.config import AugmentSpec
+from core.data.batch_augment import BatchAugment
 from core.data.transforms import Preprocess, decode_square
 
 
@@ -26,32 +26,21 @@ def is_identity(spec: AugmentSpec) -> bool:
     return not (s.flip or s.rotation or s.random_resized_crop or s.color_jitter or s.grayscale)
 
 
-def train_transform(spec: AugmentSpec, pre: Preprocess) -> v2.Compose:
-    """Applied to one sample at a time, so every sample gets its own random parameters."""
-    s = resolved(spec)
-    steps: list = []
-    if s.random_resized_crop:
-        steps.append(v2.RandomResizedCrop(pre.crop, scale=(0.5 if s.rotation else 0.6, 1.0), antialias=True))
-    else:
-        steps.append(v2.CenterCrop(pre.crop))
-    if s.flip:
-        steps.append(v2.RandomHorizontalFlip())
-    if s.rotation:
-        steps.append(v2.RandomRotation(s.rotation))
-    if s.color_jitter:
-        c = s.color_jitter
-        steps.append(v2.ColorJitter(brightness=c, contrast=c, saturation=c, hue=min(0.5, c / 4)))
-    if s.grayscale:
-        steps.append(v2.RandomGrayscale(p=s.grayscale))
-    return v2.Compose(steps)
+def train_transform(spec: AugmentSpec, pre: Preprocess) -> BatchAugment:
+    """uint8 squares (n, 3, resize, resize) + a torch.Generator → float crops in [0, 1], every sample
+    with its own random parameters, on the batch's device."""
+    return BatchAugment(resolved(spec), pre.crop)
 
 
 def preview(raw: bytes, spec: AugmentSpec, pre: Preprocess, n: int = 8, seed: int = 0) -> list[np.ndarray]:
-    """N augmented views of one image (HWC uint8) for the UI, from a private generator: the
-    Streamlit server is multi-threaded, so the global RNG is never touched."""
+    """N augmented views of one image (HWC uint8) for the UI: the training transform on a batch of N
+    copies, drawn from a private generator (the Streamlit server is multi-threaded: the global RNG is
+    never touched). On the CPU: the server never initialises CUDA."""
     base = decode_square(raw, pre.resize, pre.interpolation)
-    transform = train_transform(spec, pre)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        views = [transform(base) for _ in range(n)]
-    return [v.permute(1, 2, 0).numpy() for v in views]
+    views = train_transform(spec, pre)(base.expand(n, -1, -1, -1), torch.Generator().manual_seed(seed))
+    return list(to_uint8(views).permute(0, 2, 3, 1).numpy())
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float [0, 1] images → uint8, rounded."""
+    return x.mul(255).round_().to(torch.uint8)

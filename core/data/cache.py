@@ -1,9 +1,10 @@
-"""Stored images as tensors: decoded once, cached, cropped or augmented per sample.
+"""Stored images as tensors: decoded once, cached, handed out as uint8 squares.
 
 Each stored image is decoded once into a uint8 CHW square (`transforms.decode_square`). Those tensors
 live in an LRU cache bounded in bytes (`TRANSFERLAB_CACHE_MB`, default 1024 MB: about 6,600 images
-at 232 px). Evaluation centre-crops to the crop size; training augments each sample with its own
-random draw (`augment.train_transform`).
+at 232 px). One image at a time (`ImageSet[i]`) is evaluation's centre crop; the training batch
+source gathers whole batches of squares (`ImageSet.stack`) and augments them together, every sample
+with its own random draw (`augment.train_transform`).
 
 Bytes come from the data home's content store, unless the code running has said otherwise for its own
 context (`reading_bytes_from`): a Ray task has no data home and reads them from the object store.
@@ -21,8 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from core.data import store
-from core.data.transforms import Preprocess, decode_square, eval_crop
-
+from core.data.transforms import Preprocess, center_crop, decode_square
 
 # Per context, not per process: a Streamlit thread reading the content store never sees a task's reader.
 # Entries are keyed by content hash, so a tensor decoded from either source is the same tensor.
@@ -88,21 +88,28 @@ def shared_cache() -> DecodedCache:
 
 
 class ImageSet(Dataset):
-    """Stored images of one split as uint8 CHW tensors + labels; augmentation per sample."""
+    """Stored images of one split as uint8 squares + labels, and the batch augmentation training gives
+    them (`augment.train_transform`, or None: evaluation's centre crop)."""
 
-    def __init__(self, records: list[store.ImageRecord], pre: Preprocess, transform=None,
+    def __init__(self, records: list[store.ImageRecord], pre: Preprocess, augment=None,
                  cache: DecodedCache | None = None):
-        self.records, self.pre = records, pre
-        self.transform = transform or eval_crop(pre)
+        self.records, self.pre, self.augment = records, pre, augment
         self.cache = cache or shared_cache()
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """One image as evaluation sees it (the uint8 centre crop) and its label."""
+        return center_crop(self.square(index), self.pre.crop), self.records[index].label
+
+    def square(self, index: int) -> torch.Tensor:
         record = self.records[index]
-        square = self.cache.get(record.sha256, self.pre.resize, self.pre.interpolation)
-        return self.transform(square), record.label
+        return self.cache.get(record.sha256, self.pre.resize, self.pre.interpolation)
+
+    def stack(self, indices: list[int], out: torch.Tensor | None = None) -> torch.Tensor:
+        """The squares of `indices` as one uint8 (n, 3, resize, resize) tensor (into `out` if given)."""
+        return torch.stack([self.square(i) for i in indices], out=out)
 
     def labels(self) -> torch.Tensor:
         return torch.tensor([r.label for r in self.records], dtype=torch.long)

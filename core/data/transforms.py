@@ -2,9 +2,10 @@
 evaluation, predictions, Grad-CAM and export.
 
 A picture is made square once (short side resized to the weights' resize size, centre square), kept
-as uint8; evaluation centre-crops it to the crop size; `normalize` scales with the weights' own
-mean and std. `model_input` chains the three for PIL pictures; the decoded cache stores the square
-and the batch sources crop and normalise it, so both routes give identical tensors.
+as uint8; evaluation centre-crops it to the crop size (`center_crop`, a slice of one image or of a
+whole batch); `normalize` scales with the weights' own mean and std. `model_input` chains the three
+for PIL pictures; the decoded cache stores the square and the batch sources crop and normalise it, so
+both routes give identical tensors.
 """
 from __future__ import annotations
 
@@ -48,16 +49,33 @@ def decode_square(raw: bytes, size: int, interpolation: str = "bilinear") -> tor
     return square(decode(raw), size, interpolation)
 
 
-def eval_crop(pre: Preprocess) -> v2.Compose:
-    """The evaluation view of a square: its centre at the crop size."""
-    return v2.Compose([v2.CenterCrop(pre.crop)])
+def center_crop(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The centre `size`×`size` of (…, H, W): one image or a whole batch, a view, offsets rounded as
+    torchvision's center_crop rounds them."""
+    top, left = int(round((images.shape[-2] - size) / 2)), int(round((images.shape[-1] - size) / 2))
+    return images[..., top:top + size, left:left + size]
+
+
+def eval_crop(pre: Preprocess):
+    """The evaluation view of a square (or a batch of squares): its centre at the crop size."""
+    return lambda images: center_crop(images, pre.crop)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small host tensor onto `device` without making the host wait for the device: to CUDA through
+    pinned memory with `non_blocking` (a copy from pageable memory may wait for the stream)."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def normalize(batch: torch.Tensor, pre: Preprocess) -> torch.Tensor:
-    """uint8 NCHW → float, scaled and normalised with the weights' own statistics."""
-    mean = torch.tensor(pre.mean, device=batch.device).view(1, 3, 1, 1)
-    std = torch.tensor(pre.std, device=batch.device).view(1, 3, 1, 1)
-    return (batch.float() / 255.0 - mean) / std
+    """NCHW → float normalised with the weights' own statistics: uint8 is scaled by 1/255 first, a
+    float batch is taken to be in [0, 1] already (what augmentation gives)."""
+    mean = to_device(torch.tensor(pre.mean).view(1, 3, 1, 1), batch.device)
+    std = to_device(torch.tensor(pre.std).view(1, 3, 1, 1), batch.device)
+    unit = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
+    return (unit - mean) / std
 
 
 def eval_uint8(pictures: list[Image.Image], pre: Preprocess) -> torch.Tensor:
