@@ -1,5 +1,6 @@
 """The benchmark on a tiny setting. Timings are not asserted (machines are noisy); what the engine
-does differently is: features are computed once, so its head epochs never run the backbone again."""
+does differently is: features are computed once, so its head epochs never run the backbone again.
+And it says how close fine-tuning runs to the device's synthetic limit, with and without augmentation."""
 import json
 
 from tests.test_cli import cli
@@ -19,3 +20,12 @@ def test_bench_engine_extracts_features_once_and_outruns_the_plain_loop():
     assert tuning["engine_recipe"]["backbone_passes_over_train"] == 2  # features once, then one fine-tune epoch
     assert extraction["seconds_to_target_ratio"] is None  # an unreachable target gives no ratio, not a fake one
     assert result["device"] == "cpu"
+    for preset in ("light", "none"):
+        speed = tuning[preset]
+        assert len(speed["engine_epoch_images_per_s"]) == 2  # a first epoch and a steady one
+        assert speed["limit_images_per_s"] > 0 and speed["data_path_images_per_s"] > 0
+        assert speed["fraction_of_limit"] == round(speed["engine_images_per_s"] / speed["limit_images_per_s"], 3)
+        first, steady = speed["engine_epoch_images_per_s"][0], speed["engine_images_per_s"]
+        assert speed["first_epoch_over_steady"] == round(first / steady, 3)
+        assert speed["batch_size"] == 10  # 3 images per class, 1 of them training: batch 32 clamps to the 10
+    assert tuning["light"]["limit_images_per_s"] == tuning["none"]["limit_images_per_s"]  # one limit: same model
