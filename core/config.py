@@ -135,13 +135,18 @@ class TrainSpec:
     batch_size: int = 32
     cached_views: int = 0  # frozen backbone + augmentation: cache this many augmented views (0: augment live)
 
+    @property
+    def total_epochs(self) -> int:
+        """Head epochs and fine-tune epochs together: a run's whole budget (a class caps it)."""
+        return self.head_epochs + self.finetune_epochs
+
     def __post_init__(self):
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _choice("train.schedule", self.schedule, SCHEDULES)
         for name in ("head_epochs", "finetune_epochs"):
             if not 0 <= getattr(self, name) <= 1000:
                 raise ConfigError(f"train.{name}", "must be between 0 and 1000")
-        if self.head_epochs + self.finetune_epochs == 0:
+        if self.total_epochs == 0:
             raise ConfigError("train.head_epochs", "no epochs at all: set head_epochs or finetune_epochs > 0")
         for name in ("head_lr", "finetune_lr"):
             if not 0.0 < getattr(self, name) <= 10.0:

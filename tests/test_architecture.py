@@ -1,6 +1,12 @@
 """The shape of core/: rooms by concern, imports one way, one source of truth per fact."""
 import argparse
 import ast
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -12,6 +18,10 @@ from tests.conftest import ROOT
 from tests.training import digits
 
 CORE = ROOT / "core"
+# Imports point down this list (a room may import its own modules, and any room below it); modules of
+# core outside these rooms are leaves (config, errors, paths, db, scenarios, presets, …), importing leaves only.
+LAYERS = ("cli", "classroom", "recipes", "execute", "runs", "serving", "training", "models", "data")
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 
 
 def _modules() -> dict[str, Path]:
@@ -105,3 +115,65 @@ def test_cli_choices_are_the_config_option_lists():
     assert _choices("train", "--baselines") == config.BASELINES
     assert _choices("export", "--format") == config.EXPORT_FORMATS
     assert _choices("backbones", "--source") == models.SOURCES
+
+
+def _layer(name: str) -> int:
+    room = "cli" if name == "core.__main__" else name.split(".")[1]
+    return LAYERS.index(room) if room in LAYERS else len(LAYERS)
+
+
+def test_imports_point_down_the_layers():
+    """cli → classroom → recipes → execute → runs → serving → training → models → data → leaves."""
+    modules = _modules()
+    upward = [(name, target) for name, path in modules.items() for target in _imports(name, path, modules)
+              if _layer(name) > _layer(target)]
+    assert upward == []
+
+
+def _strings(path: Path) -> list[str]:
+    """Every string constant of a module, f-strings' literal parts included."""
+    return [n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def test_only_the_lifecycle_writes_a_status():
+    """Every status write goes through core.runs.status: no UPDATE elsewhere sets `status =`, and no
+    INSERT or UPDATE elsewhere spells a status literal."""
+    offenders = []
+    for name, path in _modules().items():
+        if name == "core.runs.status":
+            continue
+        for text in _strings(path):
+            sql = " ".join(text.split())
+            sets = re.search(r"\bUPDATE\b.*?\bSET\b(.*?)(\bWHERE\b|$)", sql, re.IGNORECASE)
+            if sets and re.search(r"\bstatus\s*=", sets.group(1)):
+                offenders.append((name, sql))
+            if re.search(r"\b(INSERT|UPDATE)\b", sql) and re.search(rf"'({'|'.join(STATUSES)})'", sql):
+                offenders.append((name, sql))
+    assert offenders == []
+    from core.runs import status
+
+    assert {s.value for s in status.Status} == set(STATUSES) == set(status.ACTIVE) | set(status.FINAL)
+
+
+def test_the_supervisor_never_imports_torch(tmp_path):
+    """`python -m core worker` loads only the worker command; the supervisor process it becomes keeps
+    torch out (its slots import it)."""
+    code = ("import sys; from core.cli import main; main.load(['worker']); from core.execute import supervisor; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'timm', 'streamlit') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    env = {**os.environ, "TRANSFERLAB_HOME": str(tmp_path / "home")}
+    worker = subprocess.Popen([sys.executable, "-m", "core", "worker", "--slots", "1"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = tmp_path / "home" / "worker.lock"
+        deadline = time.time() + 120
+        while not (lock.exists() and lock.read_text().strip() == str(worker.pid)) and time.time() < deadline:
+            time.sleep(0.1)
+        assert worker.poll() is None, "the worker exited"
+        maps = Path(f"/proc/{worker.pid}/maps").read_text()
+        assert "libtorch" not in maps and "/torch/" not in maps
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(120)

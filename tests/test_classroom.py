@@ -9,9 +9,11 @@ import time
 
 import pytest
 
-from core import db, jobs
+from core import db
 from core.classroom import classes, teacher
-from core.jobs import leases, schedule, store, worker
+from core.execute import service, slot as worker
+from core.recipes import sweeps
+from core.runs import fairness as schedule, leases, queue as jobs, store
 from tests.conftest import ROOT
 from tests.test_cli import cli
 from tests.test_jobs import stop_worker, wait_for
@@ -41,7 +43,7 @@ def test_next_job_goes_round_robin_across_owners():
 
 def test_a_greedy_sweep_waits_behind_everyone_elses_first_job():
     digits(per_class=4, owner="greedy")
-    sweep = jobs.sweep(probe("dg", epochs=1), "greedy")["runs"]
+    sweep = sweeps.sweep(probe("dg", epochs=1), "greedy")["runs"]
     queue_for(*[f"student{i}" for i in range(5)])
     order = owners_in_order(schedule.order())
     assert order[0] == "greedy" and order[1:6] == [f"student{i}" for i in range(5)]
@@ -87,10 +89,10 @@ def test_two_slots_run_two_students_jobs_at_once_and_a_killed_slot_is_replaced()
         rows = [store.job_row(ids[o][0]) for o in ("ann", "bob")]
         assert rows[0]["holder"] != rows[1]["holder"]  # two slot processes
         assert rows[0]["started"] < rows[1]["finished"] and rows[1]["started"] < rows[0]["finished"]  # overlapping
-        slots = wait_for(lambda: jobs.alive_workers() if len(jobs.alive_workers()) == 2 else None, timeout=60)
+        slots = wait_for(lambda: service.alive_workers() if len(service.alive_workers()) == 2 else None, timeout=60)
         victim = slots[0]["pid"]
         subprocess.run(["kill", "-9", str(victim)], check=True)
-        wait_for(lambda: len(jobs.alive_workers()) == 2 and victim not in {w["pid"] for w in jobs.alive_workers()},
+        wait_for(lambda: len(service.alive_workers()) == 2 and victim not in {w["pid"] for w in service.alive_workers()},
                  timeout=90)  # the supervisor started a new slot
     finally:
         stop_worker(supervisor.pid)

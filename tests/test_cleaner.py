@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from core import jobs
 from core.cli.main import main
 from core.data import cleaner, pins, splits, store
 from core.data import removal as content
 from core.config import DataSpec
 from core.errors import UserError
-from core.jobs import leases, worker
+from core.execute import slot as worker
+from core.runs import leases, queue as jobs
 from tests.training import mnist, probe
 
 

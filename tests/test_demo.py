@@ -1,6 +1,7 @@
 """The one-click demo's shape: enough images to convince, one test list for both runs, the baseline's budget."""
 from core.data import pins
-from core.jobs import demo, store
+from core.recipes import demo
+from core.runs import store
 
 
 def test_demo_trains_on_fifty_per_class_and_tests_on_a_hundred_beside_its_baseline():

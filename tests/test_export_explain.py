@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import jobs
-from core.jobs import leases, store, worker
+from core.execute import slot as worker
+from core.runs import leases, queue as jobs, store
 from core.serving import explain, export
 from core.errors import UserError
 from core.models.transfer import TransferModel, build_head

@@ -10,8 +10,9 @@ import time
 import pytest
 import torch
 
-from core import jobs
-from core.jobs import leases, store, worker, workers
+from core.execute import service as workers, slot as worker
+from core.recipes import sweeps
+from core.runs import leases, queue as jobs, store
 from core.training import trainer as train
 from core.errors import UserError
 from tests.conftest import ROOT
@@ -117,7 +118,7 @@ def test_killed_worker_leaves_the_run_interrupted_and_resume_completes_it():
     run_id = submitted["run_id"]
     env = os.environ.copy()
     first = _start_worker(env)
-    wait_for(lambda: jobs.alive_workers())
+    wait_for(lambda: workers.alive_workers())
     wait_for(lambda: len(store.metrics(run_id, "epoch")) >= 2, timeout=300)
     first.send_signal(signal.SIGKILL)  # the supervisor; its slot goes with it (parent-death signal)
     first.wait(30)
@@ -136,12 +137,12 @@ def test_killed_worker_leaves_the_run_interrupted_and_resume_completes_it():
 
 
 def test_ensure_worker_starts_one_when_none_is_alive():
-    assert jobs.alive_workers() == [] and workers.serving_pid() is None
-    pid = jobs.ensure_worker()
+    assert workers.alive_workers() == [] and workers.serving_pid() is None
+    pid = workers.ensure_worker()
     try:
         assert workers.pid_alive(pid) and workers.serving_pid() == pid
-        wait_for(lambda: len(jobs.alive_workers()) == 1, timeout=60)  # its one CPU slot heartbeats
-        assert jobs.ensure_worker() == pid  # a live one is reused
+        wait_for(lambda: len(workers.alive_workers()) == 1, timeout=60)  # its one CPU slot heartbeats
+        assert workers.ensure_worker() == pid  # a live one is reused
     finally:
         stop_worker(pid)
 
@@ -171,13 +172,13 @@ def test_freeze_sweep_runs_one_depth_each_on_the_same_split():
     from core.training.curves import compare, epoch_series
 
     ds = digits(per_class=6, owner="alice")
-    result = jobs.sweep(finetune(ds, epochs=1).replace(freeze=finetune(ds).freeze), "alice")
+    result = sweeps.sweep(finetune(ds, epochs=1).replace(freeze=finetune(ds).freeze), "alice")
     assert len(result["runs"]) == 7  # mobilenet_v3_small: stem + 5 stages → depths 0..6
     w = worker.Worker(poll=0.01)
     w.start()
     assert w.serve(max_jobs=7) == 7
     w.stop()
-    rows = jobs.sweep_results(result["sweep"], "alice")
+    rows = sweeps.sweep_results(result["sweep"], "alice")
     assert [r["frozen_stages"] for r in rows] == list(range(7))
     assert all(r["status"] == "succeeded" and r["test_accuracy"] is not None for r in rows)
     configs = [store.run_row(r["run_id"])["config"] for r in rows]

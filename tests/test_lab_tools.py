@@ -11,12 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from core import jobs, models
+from core import models
 from core.config import FreezePlan, RunConfig, TrainSpec
 from core.data.fingerprint import hamming, perceptual_hash
 from core.data.transforms import model_input
 from core.errors import UserError
-from core.jobs import drafts, leases, store, worker
+from core.execute import slot as worker
+from core.runs import drafts, leases, queue as jobs, store
 from core.models.transfer import build_model
 from core.serving import activations, explain, export
 from core.training import lr_find

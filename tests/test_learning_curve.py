@@ -9,7 +9,8 @@ from core.cli.main import main
 from core.data import pins
 from core.data.store import ImageRecord
 from core.errors import UserError
-from core.jobs import datasize, store
+from core.recipes import datasize
+from core.runs import store
 from core.training import feature_cache
 from tests.training import mnist
 

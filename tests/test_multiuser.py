@@ -14,10 +14,11 @@ import pytest
 import torch
 from torch import nn
 
-from core import data, jobs, models
+from core import data, models
 from core.config import RunConfig, TrainSpec
 from core.errors import ConfigError, UserError
-from core.jobs import leases, store, worker, workers
+from core.execute import service as workers, slot as worker
+from core.runs import leases, queue as jobs, store
 from core.models import stages
 from core.models.transfer import build_model
 from core.serving import predict
@@ -107,7 +108,7 @@ def _trained(owner: str, dataset: str = "dg", epochs: int = 2) -> str:
 
 
 # ---- one worker per data home ---------------------------------------------------------------------------
-ENSURE = "import json, sys, time; from core.jobs import workers; time.sleep(max(0, float(sys.argv[1]) - time.time())); " \
+ENSURE = "import json, sys, time; from core.execute import service as workers; time.sleep(max(0, float(sys.argv[1]) - time.time())); " \
          "print(json.dumps(workers.ensure_worker()))"
 
 
@@ -125,7 +126,7 @@ def test_five_processes_pressing_start_at_once_get_one_worker(data_home):
 
 
 def test_a_second_worker_for_the_same_data_home_exits_2_and_leaves_the_first_alone():
-    first = jobs.ensure_worker()
+    first = workers.ensure_worker()
     try:
         second = subprocess.run([sys.executable, "-m", "core", "worker", "--json"], cwd=ROOT, capture_output=True,
                                 text=True, timeout=60)
@@ -137,9 +138,9 @@ def test_a_second_worker_for_the_same_data_home_exits_2_and_leaves_the_first_alo
 
 def test_in_process_training_is_not_stolen_by_a_running_worker():
     digits(per_class=8)
-    serving = jobs.ensure_worker()
+    serving = workers.ensure_worker()
     try:
-        wait_for(lambda: jobs.alive_workers(), timeout=60)  # a slot is polling the queue
+        wait_for(lambda: workers.alive_workers(), timeout=60)  # a slot is polling the queue
         trainer = subprocess.Popen([sys.executable, "-m", "core", "train", "--dataset", "dg", "--epochs", "2",
                                     "--baselines", "scratch", "--json"], cwd=ROOT, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)

@@ -24,10 +24,11 @@ from PIL import Image
 
 ray = pytest.importorskip("ray")
 
-from core import jobs  # noqa: E402
 from core.data import content, splits  # noqa: E402
 from core.errors import ConfigError, UserError  # noqa: E402
-from core.jobs import leases, ray_cluster, ray_dispatch, ray_task, store, worker, workers  # noqa: E402
+from core.execute import service as workers, slot as worker  # noqa: E402
+from core.execute.ray import cluster as ray_cluster, dispatch as ray_dispatch, task as ray_task  # noqa: E402
+from core.runs import leases, queue as jobs, store  # noqa: E402
 from core.paths import run_dir  # noqa: E402
 from core.serving import predict  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
@@ -92,12 +93,12 @@ def cluster():
 
 @pytest.fixture
 def dispatcher(cluster, monkeypatch):
-    """The data home's worker, as `jobs.ensure_worker()` starts it, dispatching to the cluster."""
+    """The data home's worker, as `workers.ensure_worker()` starts it, dispatching to the cluster."""
     monkeypatch.setenv("TRANSFERLAB_EXECUTOR", "ray")
     monkeypatch.setenv("TRANSFERLAB_RAY_ADDRESS", cluster.address)
     for key, value in cluster.auth.items():
         monkeypatch.setenv(key, value)
-    pid = jobs.ensure_worker()
+    pid = workers.ensure_worker()
     yield pid
     stop_worker(pid)
 
@@ -127,7 +128,7 @@ def test_a_ray_job_streams_epochs_while_it_runs_and_predicts_like_a_local_run(mo
     ds = digits(per_class=12, owner="alice")
     config = finetune(ds, epochs=3)
     remote = jobs.submit(config, "alice")["run_id"]
-    pid = jobs.ensure_worker()
+    pid = workers.ensure_worker()
     try:
         wait_for(lambda: store.metrics(remote, "epoch"), timeout=180, every=0.05)
         assert store.run_row(remote)["status"] == "running"  # the first epoch's row is in the store mid-run
@@ -207,7 +208,7 @@ class _Failing:
 
 def _follow(job: dict, error: Exception, relaunched: list) -> None:
     host = SimpleNamespace(closed=False, finished=lambda *_: None, launch=lambda j: relaunched.append(j) or "running")
-    ray_dispatch.Follower(host, job, worker.job_config(job), _Failing(error)).run()
+    ray_dispatch.Follower(host, job, store.job_config(job), _Failing(error)).run()
 
 
 def test_task_errors_end_jobs_as_a_local_slot_would():
@@ -245,7 +246,7 @@ def test_the_ray_executor_without_ray_exits_2_with_the_fix(tmp_path):
     out = subprocess.run([sys.executable, "-m", "core", "worker", "--json"], cwd=ROOT, capture_output=True, text=True,
                          env={**env, "TRANSFERLAB_EXECUTOR": "slurm"}, timeout=120)
     assert out.returncode == 2 and "local, ray" in json.loads(out.stdout)["error"]
-    local = subprocess.run([sys.executable, "-c", "import core.cli.main, core.jobs.supervisor, core.jobs.worker"],
+    local = subprocess.run([sys.executable, "-c", "import core.cli.main, core.execute.supervisor, core.execute.slot"],
                            cwd=ROOT, env={**env, "TRANSFERLAB_EXECUTOR": "local"}, capture_output=True, text=True)
     assert local.returncode == 0, local.stderr  # the local executor needs no Ray
 

@@ -137,8 +137,8 @@ def test_gradual_unfreezing_opens_stages_on_schedule():
 
 
 def test_develop_model_approach_reuses_a_finished_runs_trunk(tmp_path, monkeypatch):
-    from core import jobs
-    from core.jobs import leases, worker
+    from core.execute import slot as worker
+    from core.runs import leases, queue as jobs
 
     ds = digits(owner="alice")
     source = jobs.submit(probe(ds, epochs=2).replace(weights="none", freeze=FreezePlan(mode="none"),

@@ -61,7 +61,7 @@ def main() -> None:
     os.environ["TRANSFERLAB_HOME"] = home
     from playwright.sync_api import sync_playwright
 
-    from core.jobs import drafts
+    from core.runs import drafts
 
     urls = [f"http://127.0.0.1:{args.port}/backbone?s={drafts.new()}" for _ in range(args.sessions)]
     app = serve(home, args.port, args.plain)

@@ -19,7 +19,8 @@ def train(epochs: int) -> tuple[str, dict]:
     from core.cli.train import run_here
     from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
     from core.data import samples
-    from core.jobs import datasize, drafts
+    from core.recipes import datasize
+    from core.runs import drafts
 
     config = RunConfig(data=DataSpec(dataset="digits"), augment=AugmentSpec(preset="none"),
                        train=TrainSpec(head_epochs=epochs, head_lr=3e-3))

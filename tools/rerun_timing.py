@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import DataSpec, RunConfig
 from core.data import samples
-from core.jobs import drafts
+from core.runs import drafts
 
 ROOT = Path(__file__).resolve().parents[1]
 

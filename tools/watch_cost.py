@@ -40,7 +40,7 @@ def start(home: str, port: int) -> tuple[subprocess.Popen, subprocess.Popen]:
 
 
 def long_job(owner: str) -> str:
-    from core import jobs
+    from core.runs import queue
     from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec
     from core.data import samples
 
@@ -48,11 +48,11 @@ def long_job(owner: str) -> str:
     config = RunConfig(backbone="efficientnet_lite0", augment=AugmentSpec(preset="light"),
                        freeze=FreezePlan(mode="first_k", k=3, bn="all_eval"), data=DataSpec(dataset="watch"),
                        train=TrainSpec(head_epochs=1, finetune_epochs=200, batch_size=16))
-    return jobs.submit(config, owner)["run_id"]
+    return queue.submit(config, owner)["run_id"]
 
 
 def images_per_second(run_id: str, since: float, until: float) -> float | None:
-    from core.jobs import store
+    from core.runs import store
 
     rates = [m["images_per_second"] for m in store.metrics(run_id, "step") if since <= m["t"] <= until]
     return round(statistics.median(rates), 1) if rates else None
@@ -74,7 +74,7 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="watch-cost-")
     os.environ["TRANSFERLAB_HOME"] = home
     from core.config import DataSpec, RunConfig
-    from core.jobs import drafts, store
+    from core.runs import drafts, store
 
     token = drafts.new(RunConfig(data=DataSpec(dataset="watch")))  # the Train page needs the draft's dataset
     run_id = long_job(token)

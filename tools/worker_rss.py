@@ -12,10 +12,10 @@ import os
 import signal
 import time
 
-from core import jobs
 from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec
 from core.data import samples
-from core.jobs import store, workers
+from core.execute import service
+from core.runs import leases, queue, status, store
 
 
 def rss_mb(pid: int) -> float:
@@ -31,8 +31,8 @@ def job_config() -> RunConfig:
 
 
 def run_one(owner: str) -> str:
-    run_id = jobs.submit(job_config(), owner)["run_id"]
-    while store.run_row(run_id)["status"] in ("queued", "running"):
+    run_id = queue.submit(job_config(), owner)["run_id"]
+    while store.run_row(run_id)["status"] in status.ACTIVE:
         time.sleep(0.2)
     return store.run_row(run_id)["status"]
 
@@ -42,18 +42,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10)
     count = parser.parse_args().jobs
     samples.materialize("digits", "rss-digits", per_class=20, owner="rss")
-    supervisor = jobs.ensure_worker()
+    supervisor = service.ensure_worker()
     try:
         statuses = [run_one("rss")]
         time.sleep(1)
-        slot = jobs.alive_workers()[0]["pid"]
+        slot = service.alive_workers()[0]["pid"]
         after_one = rss_mb(slot)
         statuses += [run_one("rss") for _ in range(count - 1)]
         time.sleep(1)
         after_all = rss_mb(slot)
     finally:
         os.kill(supervisor, signal.SIGTERM)
-        while workers.pid_alive(supervisor):
+        while leases.pid_alive(supervisor):
             time.sleep(0.1)
     print(json.dumps({"jobs": count, "statuses": sorted(set(statuses)), "slot_rss_mb_after_1": round(after_one, 1),
                       f"slot_rss_mb_after_{count}": round(after_all, 1),

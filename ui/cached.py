@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import data, models
 from core.config import AugmentSpec, RunConfig
-from core.data import augment, health
+from core.data import augment, health, samples
 from core.data.transforms import decode_square
 from core.models import estimate, imagenet
 
@@ -66,11 +66,4 @@ def _preview_bytes(dataset: str | None, owner: str) -> bytes:
         records = data.records(dataset, owner)
         if records:
             return data.read_bytes(records[0].sha256)
-    import io
-
-    from PIL import Image
-    from skimage import data as skdata
-
-    buffer = io.BytesIO()
-    Image.fromarray(skdata.chelsea()).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return samples.photo()

@@ -13,7 +13,9 @@ from core.classroom import classes, teacher
 from core.data import samples
 from core.data import store as datasets
 from core.errors import UserError
-from core.jobs import drafts, holdouts, policy
+from core.classroom import rules as class_rules
+from core.runs import admission, drafts, status
+from core.serving import holdouts
 from core.scenarios import CODES
 from ui import state, widgets
 
@@ -92,7 +94,7 @@ def live_queue(class_id: str, key: str) -> None:
     slots = teacher.slots()
     st.dataframe(pd.DataFrame(slots) if slots else pd.DataFrame([{"slot": "no worker running"}]),
                  hide_index=True, width="stretch", key="slots_table")
-    waiting = [r for r in teacher.runs(class_id, key) if r["status"] in ("queued", "running")]
+    waiting = [r for r in teacher.runs(class_id, key) if r["status"] in status.ACTIVE]
     st.markdown(f"**Queue** ({len(waiting)} waiting or running)")
     if waiting:
         st.dataframe(pd.DataFrame(waiting)[["student", "run_id", "role", "status", "queue_position", "eta_seconds",
@@ -174,7 +176,7 @@ def holdout_panel(class_id: str, key: str) -> None:
 
 
 def rules_panel(class_id: str, key: str) -> None:
-    current = teacher.rules(class_id) or policy.Policy()
+    current = teacher.rules(class_id) or admission.Policy()
     with st.container(border=True):
         st.markdown("**Class preset and locks** (the wizard shows locked fields fixed, with your reason)")
         st.caption(f"Current rules: preset {current.preset or 'none'}; locked {', '.join(current.locks) or 'nothing'}.")
@@ -189,7 +191,7 @@ def rules_panel(class_id: str, key: str) -> None:
                   "batch_size": c4.select_slider("Batch size", [8, 16, 32, 64, 128],
                                                  value=current.preset.get("batch_size", 32), key="rule_batch")}
         locks = {}
-        for field in policy.FIELDS:
+        for field in admission.FIELDS:
             on = st.checkbox(f"Lock {field.replace('_', ' ')}", value=field in current.locks, key=f"lock_{field}")
             if on:
                 locks[field] = st.text_input(f"Why ({field})", current.locks.get(field, "today we all compare the same"),
@@ -245,16 +247,6 @@ def join_form() -> None:
             except UserError as exc:
                 st.error(str(exc))
                 return
-            drafts.save(joined["token"], class_draft(joined["token"]), {})
+            drafts.save(joined["token"], class_rules.student_draft(joined["token"], state.config()), {})
             state.switch_token(joined["token"])
             st.rerun()
-
-
-def class_draft(token: str):
-    """A new student's draft: the class preset's scenario recipe on its backbone, then its other values."""
-    rules = policy.for_owner(token)
-    draft = state.config()
-    if rules and "scenario" in rules.preset:
-        backbone = rules.preset.get("backbone", draft.backbone)
-        draft = presets.preset(rules.preset["scenario"], backbone, models.stage_count(backbone), draft)
-    return policy.apply(draft, token)

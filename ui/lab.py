@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 
 import numpy as np
 import plotly.graph_objects as go

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import jobs
 from core.config import RunConfig
 from core.errors import UserError
-from core.jobs import datasize
+from core.execute import service
+from core.recipes import datasize
+from core.runs import status
 from ui import figures, state
 
 SIZE_CHOICES = ("5", "10", "25", "50", "all")
@@ -24,7 +25,7 @@ def start(cfg: RunConfig, owner: str) -> None:
         if st.button("Run the learning-curve lab", key="lab_start", disabled=not sizes):
             try:
                 result = datasize.sweep(cfg, owner, datasize.parse_sizes(",".join(sizes)))
-                jobs.ensure_worker()
+                service.ensure_worker()
                 state.save(datasize=result["sweep"])
                 st.rerun()
             except UserError as exc:
@@ -47,7 +48,7 @@ def run_ids(result: dict | None) -> list[str]:
 def show(result: dict) -> None:
     st.subheader("Learning-curve lab")
     points = result["points"]
-    finished = sum(s in ("succeeded", "failed", "cancelled") for p in points for s in p["status"].values())
+    finished = sum(status.is_final(s) for p in points for s in p["status"].values())
     if not datasize.done(result):
         st.progress(finished / max(1, 2 * len(points)), text=f"{finished} of {2 * len(points)} runs finished "
                     "(pretrained runs first: they share one feature extraction)")

@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from core.jobs import store
+from core.runs import store
 
 STEP_POINTS = 300  # step rows kept per run: the step charts show the recent window only
 

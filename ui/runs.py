@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import jobs
 from core.classroom import teacher
+from core.runs import queue
 from ui import state
 
 
@@ -16,7 +16,7 @@ def pick(statuses: tuple[str, ...] = ("succeeded",), label: str = "Run") -> str 
         st.info(f"Teacher view: run `{asked}` of one of your students, read-only.")
         return asked
     owner = state.token()
-    mine = jobs.runs(owner)
+    mine = queue.runs(owner)
     if asked and asked not in [r["id"] for r in mine]:
         st.warning(f"Run {asked} is not yours (or was deleted): it belongs to another workspace."
                    + (" Showing your own runs instead." if mine else ""))

@@ -9,10 +9,10 @@ import dataclasses
 
 import streamlit as st
 
-from core.jobs import drafts
 from core.config import RunConfig
+from core.runs import drafts
 
-STEPS = ("scenario", "backbone", "data", "layers")
+STEPS = drafts.STEPS  # the wizard's steps, as a draft records them
 TITLES = {"scenario": "Scenario", "backbone": "Backbone", "data": "Data", "layers": "Layers & head"}
 
 

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import models, presets
 from core.errors import UserError
-from core.jobs import policy
+from core.runs import admission as policy
 from ui import state
 
 

@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from core import data, jobs, models, presets
+from core import data, models, presets
+from core.runs import queue
 from ui import cached, figures, state
 from ui.widgets import locked, weights_ready
 
@@ -12,7 +13,7 @@ st.write("The backbone is the pretrained network whose knowledge you reuse. Bigg
          "**weights** says whether pretrained weights are usable right now.")
 cfg = state.config()
 rows = cached.backbone_rows()
-own = [b.to_dict() for b in jobs.own_backbones(state.token())]
+own = [b.to_dict() for b in queue.own_backbones(state.token())]
 recommended = presets.recommend(cfg.scenario, [models.BackboneInfo(**r) for r in rows])
 LIBRARY = [s for s in models.SOURCES if s != "run"]
 

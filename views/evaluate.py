@@ -2,8 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from core import jobs
-from core.jobs import store
+from core.runs import queue, store
 from core.training import curves
 from ui import cached, cleaner, figures, runs, state
 
@@ -13,8 +12,8 @@ if not run_id:
     st.info("No finished run yet: train one on the **Train** step.")
     st.stop()
 owner = runs.owner_of(run_id)  # the browser's own, or a student's (teacher view, read-only)
-run = jobs.run(run_id, owner)
-lists = jobs.lists(run_id, owner)
+run = queue.run(run_id, owner)
+lists = queue.lists(run_id, owner)
 if run["dataset_gone"]:
     st.info(f"Dataset **{run['dataset']}** was deleted since this run; it keeps its own images, shown here.")
 report = run.get("evaluation")
@@ -70,12 +69,12 @@ if owner == state.token():  # a teacher's view of a student's run is read-only
     cleaner.show(run, lists, owner)
 
 st.subheader("Compare with other runs")
-others = [r for r in jobs.runs(owner) if r["status"] == "succeeded" and r["id"] != run_id]
+others = [r for r in queue.runs(owner) if r["status"] == "succeeded" and r["id"] != run_id]
 chosen = st.multiselect("Runs", [r["id"] for r in others], key="compare",
                         format_func=lambda i: next(f"{r['id']} · {r['backbone']} · {r['role']}" for r in others if r["id"] == i))
 if chosen:
-    rows = [r for r in jobs.runs(owner) if r["id"] in [run_id, *chosen]]
-    tests = {r["id"]: {x.sha256 for x in jobs.lists(r["id"], owner).test} for r in rows}
+    rows = [r for r in queue.runs(owner) if r["id"] in [run_id, *chosen]]
+    tests = {r["id"]: {x.sha256 for x in queue.lists(r["id"], owner).test} for r in rows}
     for r in rows:
         r["same test images"] = "yes" if tests[r["id"]] == tests[run_id] else f"no ({len(tests[r['id']])} images)"
     if any(r["same test images"] != "yes" for r in rows):

@@ -1,10 +1,9 @@
 """Step 8: take the model out. Each export is checked against the app's own predictions."""
 import streamlit as st
 
-from core import jobs
 from core.config import EXPORT_FORMATS
 from core.errors import UserError
-from core.jobs import store
+from core.runs import queue, store
 from core.paths import subdir
 from core.serving import export
 from ui import runs, state
@@ -18,7 +17,7 @@ TITLES = {"onnx": ("ONNX (preprocessing inside the graph)", "model.onnx"),
           "torchscript": ("TorchScript", "model.torchscript.pt"),
           "safetensors": ("safetensors + RunConfig JSON + model card (zip)", "model-bundle.zip")}
 FORMATS = {fmt: TITLES.get(fmt, (fmt, f"model.{fmt}")) for fmt in EXPORT_FORMATS}  # the engine's list
-run = jobs.run(run_id, state.token())
+run = queue.run(run_id, state.token())
 st.caption("Every exported model takes a uint8-range image batch (N, 3, H, W, values 0–255) at the model's input "
            "size and returns class probabilities. It is verified by re-scoring the validation images.")
 for fmt, (title, filename) in FORMATS.items():
@@ -29,7 +28,7 @@ for fmt, (title, filename) in FORMATS.items():
             path = subdir("exports") / run_id / filename
             try:
                 with st.spinner("Exporting and re-scoring the validation split…"):
-                    st.session_state[key] = export.export(run, fmt, path, jobs.lists(run_id, state.token()))
+                    st.session_state[key] = export.export(run, fmt, path, queue.lists(run_id, state.token()))
                 store.add_artifact(run_id, fmt, str(path))
             except UserError as exc:
                 st.error(str(exc))

@@ -1,8 +1,9 @@
 import streamlit as st
 
-from core import jobs, scenarios
+from core import scenarios
 from core.classroom import classes
-from core.jobs import demo
+from core.execute import service
+from core.recipes import demo
 from ui import classroom, state
 
 st.title("TransferLab")
@@ -37,7 +38,7 @@ st.caption("Loads 720 offline MNIST digits (50 per class to train on, 110 to tes
            "the scenario grid, picks the recommended backbone and preset, trains its new head on the frozen backbone "
            "and, on the same images, the whole network from scratch: about a minute on a small CPU.")
 if st.button("Run the demo", type="primary", key="demo"):
-    jobs.ensure_worker()  # start it first: its imports overlap with the preparation below
+    service.ensure_worker()  # start it first: its imports overlap with the preparation below
     with st.status("Preparing the demo…", expanded=True) as progress:
         st.write("Loading the sample and asking the pretrained network what it sees…")
         config, measured = demo.prepare(state.token())

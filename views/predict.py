@@ -3,7 +3,8 @@ where the model looks (Grad-CAM, Grad-CAM++ or EigenCAM), and "not sure" below a
 import pandas as pd
 import streamlit as st
 
-from core import data, jobs
+from core import data
+from core.runs import queue
 from core.config import CAM_METHODS
 from core.data import ImageRejected, decode
 from core.errors import UserError
@@ -21,7 +22,7 @@ if not run_id:
     st.info("No finished run yet: train one on the **Train** step.")
     st.stop()
 loaded = predict.load_run(run_id)
-test = jobs.lists(run_id, runs.owner_of(run_id)).test  # the run's own test list, fixed when it was submitted
+test = queue.lists(run_id, runs.owner_of(run_id)).test  # the run's own test list, fixed when it was submitted
 threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, 0.5, 0.05, key="threshold")
 show_cam = st.toggle("Show where the model looks", value=True, key="cam_on")
 method = st.radio("Heat map", CAM_METHODS, horizontal=True, key="cam_method", format_func=CAM_NAMES.get,

@@ -2,14 +2,13 @@
 import pandas as pd
 import streamlit as st
 
-from core import jobs
-from core.jobs import store
+from core.runs import queue
 from core.errors import UserError
 from ui import runs, state
 
 st.title("Runs")
 owner = state.token()
-rows = jobs.runs(owner)
+rows = queue.runs(owner)
 if not rows:
     st.info("No runs yet.")
     st.stop()
@@ -24,7 +23,7 @@ c2.page_link("views/evaluate.py", label="Evaluate", icon=":material/insights:", 
 c3.page_link("views/predict.py", label="Predict", icon=":material/image_search:", query_params=runs.link_params(chosen))
 if c4.button("Delete", key="delete"):
     try:
-        store.delete_run(chosen, owner)
+        queue.delete_run(chosen, owner)
         st.rerun()
     except UserError as exc:
         st.error(str(exc))

@@ -2,10 +2,11 @@
 so a refresh or a second tab reattaches to the same run."""
 import streamlit as st
 
-from core import jobs
-from core.config import BASELINES
+from core.config import BASELINES, RunConfig
 from core.errors import UserError
-from core.jobs import schedule, store
+from core.execute import service
+from core.recipes import sweeps
+from core.runs import fairness, queue, status as lifecycle, store
 from core.training import curves
 from ui import figures, learning_curve, live, state
 from ui.widgets import require_dataset
@@ -31,8 +32,8 @@ with st.container(border=True):
     left, right = st.columns(2)
     if left.button("Start training", type="primary", key="start"):
         try:
-            submitted = jobs.submit(state.save(cfg.replace(baselines=tuple(baselines))), owner)
-            jobs.ensure_worker()
+            submitted = queue.submit(state.save(cfg.replace(baselines=tuple(baselines))), owner)
+            service.ensure_worker()
             state.save(run=submitted["run_id"])
             st.query_params["run"] = submitted["run_id"]
             st.rerun()
@@ -41,8 +42,8 @@ with st.container(border=True):
     if right.button("Freeze sweep: one run per frozen depth", key="sweep_start",
                     help="0..N stages frozen, same data, split and seed: see accuracy and time against depth"):
         try:
-            result = jobs.sweep(cfg, owner)
-            jobs.ensure_worker()
+            result = sweeps.sweep(cfg, owner)
+            service.ensure_worker()
             state.save(sweep=result["sweep"])
             st.rerun()
         except UserError as exc:
@@ -65,10 +66,10 @@ def render(run: dict) -> None:
     st.markdown(f"#### Run `{run_id}` · {status}")
     if status == "queued":
         queued(run)
-    if status in ("failed", "interrupted", "cancelled") and run["message"]:
+    if status in lifecycle.RESUMABLE and run["message"]:
         (st.error if status == "failed" else st.warning)(run["message"])
-    if status in ("queued", "running") and st.button("Stop", key=f"stop-{run_id}"):
-        jobs.cancel(run_id, owner)
+    if status in lifecycle.ACTIVE and st.button("Stop", key=f"stop-{run_id}"):
+        queue.cancel(run_id, owner)
     all_events = live.events(run_id)
     progress(run, all_events)
     series = series_for(run)
@@ -93,12 +94,12 @@ def render(run: dict) -> None:
 
 def queued(run: dict) -> None:
     job = store.latest_job(run["id"])
-    slots = max(1, len(jobs.alive_workers()))
-    ahead = schedule.forecast(slots).get(job["id"]) if job else None
+    slots = max(1, len(service.alive_workers()))
+    ahead = fairness.forecast(slots).get(job["id"]) if job else None
     if ahead:
         st.info(f"Queued: position {ahead['position']}, starts in about {_duration(ahead['eta_seconds'])} "
                 f"({slots} job(s) at a time on this server; jobs here take about "
-                f"{_duration(schedule.job_seconds())}). Everyone's first job goes before anyone's second.")
+                f"{_duration(fairness.job_seconds())}). Everyone's first job goes before anyone's second.")
     else:
         st.info("Queued: waiting for the worker to start.")
 
@@ -120,8 +121,7 @@ def progress(run: dict, events: list[dict]) -> None:
 
 
 def cfg_epochs(run: dict) -> int:
-    train = run["config"]["train"]
-    return train["head_epochs"] + train["finetune_epochs"]
+    return RunConfig.from_dict(run["config"]).train.total_epochs
 
 
 def annotate(series: dict, role: str) -> None:
@@ -151,7 +151,7 @@ def watch_queued() -> None:
 
 def current(run_id: str) -> dict | None:
     try:
-        return jobs.run(run_id, owner, epochs=False)
+        return queue.run(run_id, owner, epochs=False)
     except UserError:
         return None
 
@@ -160,7 +160,7 @@ run = current(run_id) if run_id else None
 if run_id and run is None:
     st.warning(f"Run {run_id} is not one of yours (or was deleted).")
 group = state.wizard_state().get("sweep")
-sweep_rows = jobs.sweep_results(group, owner) if group else []
+sweep_rows = sweeps.sweep_results(group, owner) if group else []
 lab = learning_curve.results(state.wizard_state().get("datasize"), owner)
 ids = ([run["id"], *run["companions"]] if run else []) + [r["run_id"] for r in sweep_rows] + learning_curve.run_ids(lab)
 live.drawn(ids)  # before drawing: anything that arrives while drawing makes the next poll redraw

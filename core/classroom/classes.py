@@ -15,7 +15,7 @@ from core import db
 from core.data import store as datasets
 from core.data.uploads import clean_class_name
 from core.errors import UserError
-from core.jobs import drafts
+from core.runs import drafts
 
 JOIN_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read off a projector
 JOIN_LENGTH = 6

@@ -11,7 +11,6 @@ Ray also placing the task, shipping its inputs and streaming its events and file
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import statistics
@@ -24,7 +23,6 @@ from pathlib import Path
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 
 BACKBONE = "efficientnet_lite0"
-FINAL = ("succeeded", "failed", "cancelled", "interrupted")
 
 
 def job_config(dataset: str, backbone: str = BACKBONE) -> RunConfig:
@@ -50,9 +48,10 @@ def simulate(students: int = 30, slots: int | None = None, per_class: int = 10, 
 
 
 def _setup(students: int, per_class: int, sample: str) -> tuple[str, dict[str, str], list[str]]:
-    from core import jobs
     from core.classroom import classes, teacher
     from core.data import samples
+    from core.recipes import sweeps
+    from core.runs import queue
 
     made = classes.create("classroom sim")
     samples.materialize(sample, "class-data", per_class=per_class, owner=made["teacher_key"])
@@ -60,10 +59,10 @@ def _setup(students: int, per_class: int, sample: str) -> tuple[str, dict[str, s
     tokens = [classes.join(made["join_code"], f"student {i + 1:02d}")["token"] for i in range(students)]
     config = job_config("class-data")
     sweep = config.replace(train=TrainSpec(head_epochs=1, finetune_epochs=1, batch_size=32))
-    greedy = jobs.sweep(sweep, tokens[0])["runs"]  # the greedy student: a whole sweep, submitted first
+    greedy = sweeps.sweep(sweep, tokens[0])["runs"]  # the greedy student: a whole sweep, submitted first
     firsts = {tokens[0]: greedy[0]}
     for token in tokens[1:]:
-        firsts[token] = jobs.submit(config, token)["run_id"]
+        firsts[token] = queue.submit(config, token)["run_id"]
     return made["join_code"], firsts, greedy
 
 
@@ -75,12 +74,11 @@ def _start_worker(slots: int | None, home: str) -> subprocess.Popen:
 
 
 def _wait_all(poll: float = 0.5) -> dict[str, dict]:
-    from core import db
+    from core.runs import status, store
 
     while True:
-        with db.reading() as conn:
-            rows = {r["id"]: dict(r) for r in conn.execute("SELECT id, owner, status, created, started, finished FROM runs")}
-        if all(r["status"] in FINAL for r in rows.values()):
+        rows = store.timings()
+        if all(status.is_final(r["status"]) for r in rows.values()):
             return rows
         time.sleep(poll)
 
@@ -105,14 +103,12 @@ def _report(runs: dict, firsts: dict, greedy: list, students: int, slots, execut
 
 def _costs(spawned: float) -> dict:
     """Per job (claim to finished) against its fit's own seconds; where the jobs ran."""
-    from core import db
+    from core.runs import store
 
-    with db.reading() as conn:
-        rows = [dict(r) for r in conn.execute("""SELECT j.started, j.finished, r.summary FROM jobs j JOIN runs r
-                                                  ON r.id = j.run_id WHERE j.status = 'succeeded'""")]
+    rows = store.succeeded_jobs()
     if not rows:
         return {}
-    summaries = [json.loads(r["summary"]) for r in rows]
+    summaries = [r["summary"] for r in rows]
     wall = [r["finished"] - r["started"] for r in rows]
     outside = [w - s["seconds"] for w, s in zip(wall, summaries)]
     return {

@@ -3,16 +3,14 @@ cancel and requeue of any student's job, datasets published read-only to the cla
 preset and locks, the held-out set and its leaderboard. Every call checks the key first."""
 from __future__ import annotations
 
-import json
-
-from core import data, db
+from core import data
 from core.classroom import classes
 from core.data import intake
 from core.data.uploads import Entry
 from core.errors import UserError
-from core.jobs import drafts, holdouts, policy, queue, schedule, store, workers
-
-STEPS = ("scenario", "backbone", "data", "layers")
+from core.execute import service
+from core.runs import admission, drafts, fairness, queue, store
+from core.serving import holdouts
 
 
 def publish(class_id: str, key: str, dataset: str) -> dict:
@@ -31,13 +29,13 @@ def set_holdout(class_id: str, key: str, entries: list[Entry]) -> intake.IngestR
     return report
 
 
-def set_rules(class_id: str, key: str, preset: dict, locks: dict) -> policy.Policy:
+def set_rules(class_id: str, key: str, preset: dict, locks: dict) -> admission.Policy:
     classes.authorize(class_id, key)
-    return policy.set_policy(classes.audience(class_id), preset, locks)
+    return admission.set_policy(classes.audience(class_id), preset, locks)
 
 
-def rules(class_id: str) -> policy.Policy | None:
-    return policy.get(classes.audience(class_id))
+def rules(class_id: str) -> admission.Policy | None:
+    return admission.get(classes.audience(class_id))
 
 
 # ---- the class, read --------------------------------------------------------------------------------
@@ -48,17 +46,12 @@ def runs(class_id: str, key: str) -> list[dict]:
     if not names:
         return []
     scored = holdouts.scores(classes.audience(class_id))
-    forecast = schedule.forecast(max(1, len(workers.alive_workers())))
-    marks = ",".join("?" * len(names))
-    with db.reading() as conn:
-        rows = conn.execute(f"""SELECT r.*, (SELECT j.id FROM jobs j WHERE j.run_id = r.id ORDER BY j.id DESC LIMIT 1)
-                                AS job_id FROM runs r WHERE r.owner IN ({marks}) ORDER BY r.created DESC""",
-                            list(names)).fetchall()
-    return [_run_row(dict(r), names, scored, forecast) for r in rows]
+    forecast = fairness.forecast(max(1, len(service.alive_workers())))
+    return [_run_row(row, names, scored, forecast) for row in store.runs_of(list(names))]
 
 
 def _run_row(row: dict, names: dict, scored: dict, forecast: dict) -> dict:
-    config, summary = json.loads(row["config"]), json.loads(row["summary"]) if row["summary"] else {}
+    config, summary = row["config"], row["summary"] or {}
     waiting = forecast.get(row["job_id"]) or {}
     return {"student": names[row["owner"]], "run_id": row["id"], "role": row["role"], "status": row["status"],
             "dataset": row["dataset"], "backbone": row["backbone"], "scenario": row["scenario"],
@@ -88,8 +81,8 @@ def students(class_id: str, key: str) -> list[dict]:
 
 def _step(token: str) -> str:
     loaded = drafts.load(token)
-    done = [s for s in STEPS if loaded and loaded[1].get(s)]
-    return f"{len(done)}/{len(STEPS)} " + (done[-1] if done else "joined")
+    done = [s for s in drafts.STEPS if loaded and loaded[1].get(s)]
+    return f"{len(done)}/{len(drafts.STEPS)} " + (done[-1] if done else "joined")
 
 
 def _latest(run: dict | None) -> dict:
@@ -113,7 +106,7 @@ def leaderboard(class_id: str, key: str) -> list[dict]:
 def slots() -> list[dict]:
     """What each worker slot is running now."""
     rows = []
-    for w in workers.alive_workers():
+    for w in service.alive_workers():
         job = store.job_row(w["job_id"]) if w["job_id"] else None
         rows.append({"slot_pid": w["pid"], "job_id": w["job_id"], "run_id": job["run_id"] if job else None,
                      "since": job["started"] if job else None})

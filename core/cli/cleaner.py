@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from core import jobs
 from core.cli.registry import command, owner_arg, positive_int, table
 from core.data import cleaner
+from core.runs import queue
 
 
 def _clean_args(p: argparse.ArgumentParser) -> None:
@@ -40,8 +40,8 @@ def clean_cmd(args):
 def _losses(args):
     from core.serving import rescore
 
-    run = jobs.run(args.run_id, args.owner, epochs=False)
-    rows = rescore.highest_losses(run["id"], jobs.lists(run["id"], args.owner), args.top)
+    run = queue.run(args.run_id, args.owner, epochs=False)
+    rows = rescore.highest_losses(run["id"], queue.lists(run["id"], args.owner), args.top)
     result = {"run_id": run["id"], "dataset": run["dataset"], "images": rows}
     cols = ["image_id", "split", "label", "predicted", "confidence", "loss"]
     return result, table(rows, cols) if rows else "no training or validation images"

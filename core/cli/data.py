@@ -2,11 +2,12 @@
 samples, sample, health. Datasets follow `--owner` / $TRANSFERLAB_OWNER like runs."""
 from __future__ import annotations
 
-from core import data, jobs
+from core import data
 from core.cli.registry import command, owner_arg, positive_int, table
 from core.data import health, samples, splits
 from core.errors import UserError
 from core.paths import env_owner
+from core.runs import queue
 
 
 def _report_text(report: data.IngestReport) -> str:
@@ -85,7 +86,7 @@ def _delete_args(p):
 
 @command("delete-dataset", "delete a dataset and the image files nothing else uses", _delete_args)
 def delete_cmd(args):
-    result = jobs.delete_dataset(args.name, _owner(args), args.force)
+    result = queue.delete_dataset(args.name, _owner(args), args.force)
     out = {"dataset": result["dataset"], "images_removed": result["images"], "files_removed": result["files_removed"],
            "runs_kept": result["runs_kept"]}
     kept = f"; {len(out['runs_kept'])} run(s) keep their images" if out["runs_kept"] else ""

@@ -1,11 +1,11 @@
 """CLI commands for experiments: bench, sweep, demo."""
 from __future__ import annotations
 
-from core import jobs
 from core.cli.registry import command, owner_arg, positive_int
 from core.cli.train import config_args, config_from_args, echo, run_here
 from core.config import DEVICES
-from core.jobs import datasize
+from core.recipes import datasize, sweeps
+from core.runs import queue
 
 SWEEPS = ("freeze", "data-size")
 
@@ -51,12 +51,12 @@ def _sweep_args(p):
 
 @command("sweep", "queue one run per freeze depth, or per training-set size (--over data-size)", _sweep_args)
 def sweep_cmd(args):
-    config, owner = config_from_args(args), args.owner or jobs.default_owner()
+    config, owner = config_from_args(args), args.owner or queue.default_owner()
     if args.over == "data-size":
         queued = datasize.sweep(config, owner, datasize.parse_sizes(args.sizes), hold=args.wait)
         ids = [p[kind] for kind in datasize.KINDS for p in queued["runs"]]  # pretrained first: shared features
     else:
-        queued = jobs.sweep(config, owner, hold=args.wait)
+        queued = sweeps.sweep(config, owner, hold=args.wait)
         ids = queued["runs"]
     if not args.wait:
         return queued, f"queued {args.over} sweep {queued['sweep']}: {len(ids)} runs (the worker trains them)"
@@ -66,14 +66,14 @@ def sweep_cmd(args):
         lines = [f"{p['per_class']:>5} per class: pretrained {p['pretrained']}  scratch {p['scratch']}"
                  for p in result["points"]]
     else:
-        result = {"sweep": queued["sweep"], "results": jobs.sweep_results(queued["sweep"], owner)}
+        result = {"sweep": queued["sweep"], "results": sweeps.sweep_results(queued["sweep"], owner)}
         lines = [f"{r['frozen_stages']} frozen: {r['status']} test acc {r['test_accuracy']}" for r in result["results"]]
     return result, "\n".join([f"sweep {queued['sweep']}"] + lines)
 
 
 @command("demo", "the one-click demo, in this process, timed", owner_arg)
 def demo_cmd(args):
-    from core.jobs import demo
+    from core.recipes import demo
 
     result = demo.run_in_process(args.owner or "demo")
     lines = [f"demo: {result['scenario']} on {result['measured']['dataset']} in {result['seconds']} s"]

@@ -1,22 +1,38 @@
 """`python -m core COMMAND ... [--json]` (also the `transferlab` console script): every capability,
-headless. Exit status: 0 success, 2 bad input (the message names the problem), 1 internal failure."""
+headless. Exit status: 0 success, 2 bad input (the message names the problem), 1 internal failure.
+
+Importing a command module registers its commands (`registry.command`), in GROUPS' order in --help.
+The worker is the one command loaded alone: it starts the long-lived supervisor, which must not carry
+every other command's imports (torch among them) for its whole life."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import traceback
 
-# Importing a command module registers its commands, in this order in --help.
-from core.cli import data, models, train, runs, serve, lab, classroom, study, cleaner  # noqa: F401,I001
 from core.cli.registry import COMMANDS, CommandFailed
 from core.errors import UserError
 
+GROUPS = ("data", "models", "train", "runs", "worker", "serve", "lab", "classroom", "study", "cleaner")
+ALONE = {"worker": "worker"}  # command → the one module that serves it, loaded without the others
 
-def parser() -> argparse.ArgumentParser:
+
+def load(argv: list[str] | None = None) -> None:
+    """Register the commands `argv` may need: the worker's module alone for `worker`, else every group."""
+    command = argv[0] if argv else None
+    for group in (ALONE[command],) if command in ALONE else GROUPS:
+        importlib.import_module(f"core.cli.{group}")
+
+
+def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`'s command (every command, without `argv`), in GROUPS' order."""
+    load(argv)
     root = argparse.ArgumentParser(prog="python -m core", description="TransferLab, headless.")
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, arguments, _) in COMMANDS.items():
+    ordered = sorted(COMMANDS.items(), key=lambda item: GROUPS.index(item[1][2].__module__.rpartition(".")[2]))
+    for name, (help_text, arguments, _) in ordered:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--json", action="store_true", help="print machine-readable JSON")
         arguments(p)
@@ -24,8 +40,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = parser().parse_args(argv)
+        args = parser(argv).parse_args(argv)
     except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help
         return int(exc.code or 0)
     try:

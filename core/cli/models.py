@@ -1,9 +1,10 @@
 """CLI commands about backbones: backbones, describe, imagenet, scenarios."""
 from __future__ import annotations
 
-from core import jobs, models, scenarios
+from core import models, scenarios
 from core.cli.registry import command, positive_int, read_images, table
 from core.models import imagenet
+from core.runs import queue
 
 
 def _backbones_args(p):
@@ -13,7 +14,7 @@ def _backbones_args(p):
 
 @command("backbones", "list every backbone with its facts and whether its weights are here now", _backbones_args)
 def backbones_cmd(args):
-    found = models.list_backbones() + (jobs.own_backbones(args.owner) if args.owner else [])
+    found = models.list_backbones() + (queue.own_backbones(args.owner) if args.owner else [])
     rows = [b.to_dict() for b in found if not args.source or b.source == args.source]
     cols = ["name", "source", "family", "params", "gflops", "top1", "input_size", "weights"]
     return rows, table(rows, cols)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import jobs
 from core.cli.registry import command, owner_arg, positive_int, read_images, required_run, run_arg, the_run
 from core.config import CAM_METHODS, EXPORT_FORMATS
 from core.errors import UserError
-from core.jobs import store
+from core.runs import queue, store
 
 
 def _predict_args(p):
@@ -22,7 +21,7 @@ def predict_cmd(args):
     from core.serving import predict
 
     run_id = args.run_id
-    jobs.run(run_id, args.owner)
+    queue.run(run_id, args.owner)
     tops = predict.top_k(run_id, read_images(args.images), args.top)
     rows = [{"image": path, "top": top} for path, top in zip(args.images, tops)]
     text = "\n".join(f"{r['image']}: " + ", ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"]) for r in rows)
@@ -44,7 +43,7 @@ def _explain_args(p):
 def explain_cmd(args):
     from core.serving import predict
 
-    jobs.run(args.run_id, args.owner)
+    queue.run(args.run_id, args.owner)
     classes = predict.load_run(args.run_id).classes
     if args.label is not None and args.label not in classes:
         raise UserError(f"--class {args.label!r} is not one of this run's classes: {', '.join(classes)}")
@@ -89,8 +88,8 @@ def _export_args(p):
 def export_cmd(args):
     from core.serving import export
 
-    run = jobs.run(args.run_id, args.owner)
-    result = export.export(run, args.format, args.out, jobs.lists(run["id"], args.owner))
+    run = queue.run(args.run_id, args.owner)
+    result = export.export(run, args.format, args.out, queue.lists(run["id"], args.owner))
     store.add_artifact(run["id"], args.format, result["path"])
     return result, (f"{result['format']} → {result['path']}: top-1 agreement {result['agreement']:.4f} on "
                     f"{result['images']} validation images, max probability difference {result['max_prob_diff']:.2e}")
@@ -106,7 +105,7 @@ def evaluate_cmd(args):
     from core.serving import rescore
 
     run_id = the_run(args)
-    jobs.run(run_id, args.owner, epochs=False)
-    result = rescore.evaluate_run(run_id, jobs.lists(run_id, args.owner))
+    queue.run(run_id, args.owner, epochs=False)
+    result = rescore.evaluate_run(run_id, queue.lists(run_id, args.owner))
     return result, (f"run {run_id}: {result['split']} accuracy {result['accuracy']:.4f} on {result['images']} images "
                     f"(ECE {result['calibration']['ece']})")

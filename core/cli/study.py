@@ -2,11 +2,11 @@
 stage of a backbone sees, and how generic it is for a dataset's classes)."""
 from __future__ import annotations
 
-from core import jobs
 from core.cli.registry import command, owner_arg, positive_int, read_images
 from core.cli.train import config_args, config_from_args
 from core.errors import UserError
 from core.models.run_source import PREFIX as RUN_PREFIX
+from core.runs import queue
 from core.training.lr_find import PHASES
 
 
@@ -14,7 +14,7 @@ def _own_run_backbone(backbone: str, owner: str) -> None:
     """`run:ID` backbones are runs: only their owner may look inside (the queue's rule, applied here
     because serving and training never import the job store)."""
     if backbone.startswith(RUN_PREFIX):
-        jobs.run(backbone[len(RUN_PREFIX):], owner, epochs=False)
+        queue.run(backbone[len(RUN_PREFIX):], owner, epochs=False)
 
 
 def _lr_find_args(p):
@@ -30,7 +30,7 @@ def lr_find_cmd(args):
 
     if not args.dataset:
         raise UserError("--dataset: which dataset? (see `python -m core datasets`)")
-    config, owner = config_from_args(args), args.owner or jobs.default_owner()
+    config, owner = config_from_args(args), args.owner or queue.default_owner()
     _own_run_backbone(config.backbone, owner)
     result = lr_find.find(config, owner, args.phase, config.device, args.steps)
     text = (f"{args.phase}: suggested learning rate {result['suggested']:.2e} ({result['rule']}: {result['why']}); "
@@ -54,7 +54,7 @@ def _activations_args(p):
 def activations_cmd(args):
     from core.serving import activations
 
-    owner = args.owner or jobs.default_owner()
+    owner = args.owner or queue.default_owner()
     _own_run_backbone(args.backbone, owner)
     picture = read_images([args.image])[0]
     result = activations.what_stages_see(args.backbone, picture, args.dataset, owner, args.weights, args.top)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from core import jobs, models, presets
+from core import models, presets
 from core.cli.registry import CommandFailed, command, owner_arg, positive_int
 from core.config import BASELINES, DEVICES, RunConfig
-from core.jobs import leases, store, worker
+from core.execute import slot
+from core.runs import leases, queue, store
 from core.scenarios import CODES
 
 
@@ -59,8 +60,8 @@ def echo(event: dict) -> None:
 
 @command("train", "train in this process (with its companions) and print the final metrics", config_args)
 def train_cmd(args):
-    config, owner = config_from_args(args), args.owner or jobs.default_owner()
-    submitted = jobs.submit(config, owner, hold=True)  # held from the start: no running worker takes them
+    config, owner = config_from_args(args), args.owner or queue.default_owner()
+    submitted = queue.submit(config, owner, hold=True)  # held from the start: no running worker takes them
     run_here([submitted["run_id"], *submitted["companions"].values()], None if args.json else echo)
     row = store.run_row(submitted["run_id"], owner)
     result = _result(row, submitted["companions"])
@@ -72,7 +73,7 @@ def train_cmd(args):
 def run_here(run_ids: list[str], echo_to=None) -> None:
     """Train runs submitted with `hold=True`, one after the other, in this process."""
     for run_id in run_ids:
-        worker.process(leases.claim_specific(store.latest_job(run_id)["id"]), echo=echo_to)
+        slot.process(leases.claim_specific(store.latest_job(run_id)["id"]), echo=echo_to)
 
 
 def _result(row: dict, companions: dict) -> dict:
@@ -101,5 +102,5 @@ def _result_text(result: dict) -> str:
 
 @command("submit", "queue a run for the worker; prints its ids", config_args)
 def submit_cmd(args):
-    submitted = jobs.submit(config_from_args(args), args.owner)
+    submitted = queue.submit(config_from_args(args), args.owner)
     return submitted, f"queued run {submitted['run_id']} (job {submitted['job_id']})"

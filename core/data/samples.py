@@ -6,6 +6,7 @@ network is reachable. A sample becomes an ordinary dataset in the store, optiona
 """
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -135,6 +136,15 @@ def _png(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def photo() -> bytes:
+    """The sample photo (scikit-image's cat, as PNG): what the augmentation preview and the stage viewer
+    show before a person has images of their own."""
+    from skimage import data as skdata  # only when asked: scikit-image is slow to import
+
+    return _png(Image.fromarray(skdata.chelsea()))
 
 
 def materialize(name: str, dataset: str | None = None, per_class: int | None = None,

@@ -6,11 +6,9 @@ from typing import Callable
 
 from core.errors import UserError
 
+# The events, in order: fit_start → (extract …) → (step …, epoch) per epoch, unfreeze, early_stop,
+# restore_best → fit_end; how a job ends adds retry and error (`execute.outcome`).
 Emit = Callable[[dict], None]
-# fit_start → (extract …) → (step …, epoch) per epoch, unfreeze, early_stop, restore_best → fit_end;
-# the worker adds retry and error.
-EVENTS = ("fit_start", "extract", "step", "epoch", "unfreeze", "early_stop", "restore_best", "fit_end",
-          "retry", "error")
 
 
 class Cancelled(Exception):

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import DataSpec, RunConfig
 from core.data import samples
-from core.jobs import drafts
+from core.runs import drafts
 from tests.conftest import ROOT
 
 TIMEOUT = 120

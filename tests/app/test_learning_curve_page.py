@@ -1,12 +1,13 @@
 """The Train page's learning-curve lab, on runs trained by the real engine."""
-from core import jobs
-from core.jobs import datasize, leases, store, worker
+from core.execute import outcome, service, slot as worker
+from core.recipes import datasize
+from core.runs import leases, queue as jobs, store
 from tests.app.conftest import no_exceptions, open_app
 from tests.training import digits, probe
 
 
 def test_lab_queues_nested_sizes_then_draws_both_curves_and_the_gap(monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda: 0)  # no process spawned from a unit test
+    monkeypatch.setattr(service, "ensure_worker", lambda: 0)  # no process spawned from a unit test
     at, token = open_app(probe("dg", epochs=2))
     digits(per_class=10, owner=token)  # 6 training images per class (2 val, 2 test): 10, 25 and 50 all mean "all 6"
     at.switch_page("views/train.py").run()
@@ -28,3 +29,17 @@ def test_lab_queues_nested_sizes_then_draws_both_curves_and_the_gap(monkeypatch)
     assert any("Pretraining's lead is" in c.value for c in at.caption)
     assert at.selectbox(key="lab_size").options == ["5 images per class", "6 images per class"]
     assert any("Pretrained against from scratch" in c.value for c in at.caption)
+
+
+def test_an_interrupted_run_counts_as_finished_in_the_labs_progress(monkeypatch):
+    """The page once counted succeeded, failed and cancelled runs only: an interrupted one stayed "running"."""
+    monkeypatch.setattr(service, "ensure_worker", lambda: 0)
+    at, token = open_app(probe("dg", epochs=2))
+    digits(per_class=10, owner=token)
+    at.switch_page("views/train.py").run()
+    at.button(key="lab_start").click().run()
+    first = min(jobs.runs(token), key=lambda r: r["created"])
+    outcome.interrupted(leases.claim_specific(store.latest_job(first["id"])["id"]), "the worker stopped")
+    at.run()
+    no_exceptions(at)
+    assert any(p.proto.text.startswith("1 of 4 runs finished") for p in at.get("progress"))

@@ -1,8 +1,8 @@
 """Train, Evaluate, Predict, Export and Runs pages on runs prepared by the real engine."""
 import torch
 
-from core import jobs
-from core.jobs import leases, store, worker
+from core.execute import service, slot as worker
+from core.runs import leases, queue as jobs, store
 from core.paths import run_dir
 from core.training import trainer as train
 from tests import corpus
@@ -59,7 +59,7 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
 
 
 def test_start_training_queues_a_run_and_puts_it_in_the_url(monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda: 0)  # no process spawned from a unit test
+    monkeypatch.setattr(service, "ensure_worker", lambda: 0)  # no process spawned from a unit test
     at, token = open_app(probe("dg", epochs=1))
     digits(per_class=6, owner=token)
     show(at, "views/train.py")

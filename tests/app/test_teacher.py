@@ -1,9 +1,9 @@
 """The Teacher page and the join form through AppTest: the key opens the class, students appear,
 the rules show as locks in a student's wizard."""
-from core import jobs
 from core.classroom import classes, teacher
 from core.data import samples
-from core.jobs import drafts, leases, worker
+from core.execute import slot as worker
+from core.runs import drafts, leases, queue as jobs
 from tests.app.conftest import no_exceptions, open_app
 from tests.training import probe
 

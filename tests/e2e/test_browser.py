@@ -9,9 +9,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from core import jobs
 from core.data import samples
-from core.jobs import drafts
+from core.runs import drafts, queue as jobs
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from tests import corpus
 from tests.e2e.conftest import ARTIFACTS
@@ -180,7 +179,8 @@ def test_demo_trains_with_a_baseline_and_lands_on_evaluate(server, page):
 
 
 def test_another_persons_datasets_and_runs_stay_theirs(server, browser, store_env):
-    from core.jobs import leases, worker
+    from core.execute import slot as worker
+    from core.runs import leases
     from tests.training import probe
 
     alice, bob = drafts.new(RunConfig(data=DataSpec(dataset="alices-digits"))), drafts.new()

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import samples
-from core.jobs import drafts
+from core.runs import drafts
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.helpers import SLOW, after_rerun, click, no_exception, open_page, shoot, token
 

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import cleaner, samples
-from core.jobs import drafts, store
+from core.runs import drafts, store
 from tests.e2e.helpers import SLOW, after_rerun, click, no_exception, open_page, shoot
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from core.jobs import drafts
+from core.runs import drafts
 from tests.e2e.helpers import after_rerun, click, no_exception, open_page, script_runs, token
 
 pytestmark = pytest.mark.slow

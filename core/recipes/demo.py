@@ -11,7 +11,8 @@ import time
 from core import data, models, presets
 from core.config import AugmentSpec, DataSpec, RunConfig
 from core.data import samples
-from core.jobs import leases, queue, store, worker, workers
+from core.execute import slot
+from core.runs import leases, queue, store
 from core.models import imagenet
 
 SAMPLE, PER_CLASS, PROBE_IMAGES = "mnist", 72, 32  # 72 = 50 train + 11 val + 11 test per class
@@ -46,7 +47,7 @@ def submit(config: RunConfig, owner: str, hold: bool = False) -> dict:
     submitted = queue.submit(config, owner, hold=hold)
     scratch = queue.scratch_config(config)
     scratch = scratch.replace(train=dataclasses.replace(scratch.train, finetune_epochs=SCRATCH_EPOCHS))
-    holder = workers.identity() if hold else None
+    holder = leases.identity() if hold else None
     baseline, _ = queue.enqueue(scratch, owner, queue.lists(submitted["run_id"], owner), submitted["run_id"], "scratch",
                                 holder)
     return {**submitted, "companions": {"scratch": baseline}}
@@ -58,7 +59,7 @@ def run_in_process(owner: str = "demo") -> dict:
     config, measured = prepare(owner)
     submitted = submit(config, owner, hold=True)
     for run_id in [submitted["run_id"], *submitted["companions"].values()]:
-        worker.process(leases.claim_specific(store.latest_job(run_id)["id"]))
+        slot.process(leases.claim_specific(store.latest_job(run_id)["id"]))
     rows = {role: store.run_row(rid) for role, rid in [("main", submitted["run_id"]), *submitted["companions"].items()]}
     return {"seconds": round(time.monotonic() - started, 1), "scenario": config.scenario, "measured": measured,
             "runs": {role: {"run_id": r["id"], "status": r["status"],

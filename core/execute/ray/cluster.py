@@ -22,7 +22,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from core.data import content
 from core.errors import UserError
-from core.jobs import ray_task
+from core.execute.ray import task
 
 ADDRESS_ENV = "TRANSFERLAB_RAY_ADDRESS"
 SHELF_MB_ENV = "TRANSFERLAB_RAY_IMAGES_MB"
@@ -144,7 +144,7 @@ class ImageShelf:
 
     def _put(self, key: str, images: dict[str, bytes]) -> None:
         size = sum(len(b) for b in images.values())
-        self.sets[key] = (ray.put(ray_task.pack_images(images)), size)
+        self.sets[key] = (ray.put(task.pack_images(images)), size)
         self.bytes += size
         while self.bytes > self.max_bytes and len(self.sets) > 1:
             _, (_, dropped) = self.sets.popitem(last=False)

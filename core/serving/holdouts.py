@@ -1,6 +1,7 @@
 """Held-out sets a teacher keeps from the students: every finished run trained on a dataset shared with
-a class that has a holdout is scored on it by the worker, right after it succeeds. Students never see
-the holdout's images or its name; the leaderboard reads the scores."""
+a class that has a holdout is scored on it by the worker, right after it succeeds (`execute.outcome`),
+and runs that finished before their class had a holdout are caught up while a worker idles
+(`unscored`). Students never see the holdout's images or its name; the leaderboard reads the scores."""
 from __future__ import annotations
 
 import time
@@ -32,9 +33,7 @@ def audiences_for(run_id: str, owner: str) -> list[str]:
     origin = pins.dataset_of(run_id)
     if not origin or origin["dataset_id"] is None:
         return []
-    with db.reading() as conn:
-        shared = {r[0] for r in conn.execute("SELECT audience FROM dataset_shares WHERE dataset_id = ?",
-                                             (origin["dataset_id"],))}
+    shared = datasets.shares_of(origin["dataset_id"])
     return [a for a in datasets.audiences(owner) if a in shared and holdout_of(a) is not None]
 
 
@@ -70,20 +69,17 @@ def _accuracy(run_id: str, dataset_id: int) -> tuple[float | None, int]:
     return round(correct / len(records), 6), len(records)
 
 
-def score_pending(limit: int = 1) -> int:
-    """Score up to `limit` succeeded runs that a holdout should have scored and has not (runs that
-    finished before their class had a holdout). Returns how many were scored."""
+def unscored() -> list[str]:
+    """Runs a holdout should score and has not: pinned from a dataset shared with a class that has a
+    holdout, by a member of that class (finished or not: whoever asks keeps the succeeded ones)."""
     with db.reading() as conn:
-        rows = conn.execute("""
-            SELECT r.id, r.owner FROM runs r JOIN pins p ON p.ref = r.id
-            JOIN dataset_shares s ON s.dataset_id = p.dataset_id JOIN holdouts h ON h.audience = s.audience
-            JOIN audience_members m ON m.audience = s.audience AND m.member = r.owner
-            WHERE r.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM holdout_scores x WHERE x.run_id = r.id
-                                                          AND x.audience = s.audience)
-            ORDER BY r.finished LIMIT ?""", (limit,)).fetchall()
-    for row in rows:
-        score(row["id"], row["owner"])
-    return len(rows)
+        classes = [r[0] for r in conn.execute("SELECT audience FROM holdouts")]
+    out = []
+    for audience in classes:
+        members, done = datasets.members(audience), scores(audience)
+        for dataset_id in datasets.shared_ids(audience):
+            out += [ref for ref, owner in pins.pinned_by(dataset_id).items() if owner in members and ref not in done]
+    return out
 
 
 def scores(audience: str) -> dict[str, dict]:

@@ -1,19 +1,21 @@
-"""Which process serves a data home, and which process holds a job.
+"""The data home's worker as a service: exactly one per data home, started on demand, seen through
+its slots' heartbeats.
 
-Exactly one worker (supervisor) per data home: it holds an OS file lock (`fcntl.flock` on
+The worker (the supervisor, or the Ray dispatcher) holds an OS file lock (`fcntl.flock` on
 `<home>/worker.lock`) for its whole life, so a second one refuses to start, and `ensure_worker`
 checks and starts under a second lock (`<home>/ensure.lock`), so browsers pressing Start in the
 same second start one worker, not several. The kernel drops a dead process's locks: no stale state.
-
-A job's holder is a process identity, "pid:start-time" (the start time tells a live process from a
-new one that reuses a dead one's pid); a job is "dead" when its holder is.
+Each slot writes a heartbeat row (`Heartbeat`); the pages list the live ones (`alive_workers`).
+Which process holds which job is `runs.leases`'.
 """
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,50 +23,13 @@ from pathlib import Path
 from core import db
 from core.errors import UserError
 from core.paths import data_home
+from core.runs.leases import pid_alive
 
+log = logging.getLogger("transferlab.worker")
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 15.0
 START_TIMEOUT = 60.0
 ACQUIRE_SECONDS = 1.0
-
-
-# ---- process identities ---------------------------------------------------------------------------
-def identity(pid: int | None = None) -> str:
-    pid = pid or os.getpid()
-    return f"{pid}:{_start_ticks(pid)}"
-
-
-def _start_ticks(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]  # field 22: start time since boot
-    except (OSError, IndexError):
-        return ""
-
-
-def holder_alive(holder: str | None) -> bool:
-    if not holder:
-        return False
-    pid, _, ticks = holder.partition(":")
-    return pid_alive(int(pid)) and (not ticks or _start_ticks(int(pid)) in ("", ticks))
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 # ---- the one worker per data home -----------------------------------------------------------------
@@ -154,6 +119,35 @@ def _start(args: tuple[str, ...]) -> int:
 
 
 # ---- heartbeats (what the pages show about workers) -----------------------------------------------
+class Heartbeat:
+    """This process's row in `workers`, refreshed every HEARTBEAT_SECONDS with the job it runs
+    (`job_id`) until `stop`."""
+
+    def __init__(self, pid: int | None = None):
+        self.pid, self.job_id, self.stopping = pid or os.getpid(), None, False
+
+    def start(self) -> None:
+        with db.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO workers (pid, started, heartbeat) VALUES (?, ?, ?)",
+                         (self.pid, time.time(), time.time()))
+        threading.Thread(target=self._beat, daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping = True
+        with db.transaction() as conn:
+            conn.execute("DELETE FROM workers WHERE pid = ?", (self.pid,))
+
+    def _beat(self) -> None:
+        while not self.stopping:
+            try:
+                with db.transaction() as conn:
+                    conn.execute("UPDATE workers SET heartbeat = ?, job_id = ? WHERE pid = ?",
+                                 (time.time(), self.job_id, self.pid))
+            except Exception:  # a busy database must not kill the heartbeat
+                log.exception("heartbeat failed")
+            time.sleep(HEARTBEAT_SECONDS)
+
+
 def alive_workers() -> list[dict]:
     with db.reading() as conn:
         rows = [dict(r) for r in conn.execute("SELECT * FROM workers")]

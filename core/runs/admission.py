@@ -1,9 +1,9 @@
-"""A class's rules for its members' runs: a preset (scenario, backbone, epochs cap, batch size) and
-the fields the teacher locked, each with the teacher's reason. The wizard shows locked fields fixed;
-`check` refuses a submit that breaks them, so the CLI cannot go around the wizard."""
+"""What a submit must obey: a class's rules for its members' runs, a preset (scenario, backbone, epochs
+cap, batch size) and the fields the teacher locked, each with the teacher's reason. They are kept and
+enforced here, where runs are admitted, so the CLI cannot go around the wizard; the teacher sets them
+through `classroom.teacher`, and a student's draft starts from them (`classroom.rules`)."""
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -46,7 +46,7 @@ def _check_values(preset: dict) -> None:
         models.get(preset["backbone"])  # unknown names fail with the closest valid ones
     for name in ("epochs", "batch_size"):
         if name in preset and (not isinstance(preset[name], int) or preset[name] < 1):
-            raise ConfigError(_path(name), f"must be a whole number of 1 or more, got {preset[name]!r}")
+            raise ConfigError(field_path(name), f"must be a whole number of 1 or more, got {preset[name]!r}")
 
 
 def get(audience: str) -> Policy | None:
@@ -60,10 +60,6 @@ def for_owner(owner: str) -> Policy | None:
     return next((p for p in map(get, datasets.audiences(owner)) if p), None)
 
 
-def epochs(config: RunConfig) -> int:
-    return config.train.head_epochs + config.train.finetune_epochs
-
-
 def check(config: RunConfig, owner: str) -> None:
     """Refuse a config that changes a locked field or exceeds the epochs cap, naming the field and the reason."""
     found = for_owner(owner)
@@ -72,28 +68,13 @@ def check(config: RunConfig, owner: str) -> None:
     values = {"scenario": config.scenario, "backbone": config.backbone, "batch_size": config.train.batch_size}
     for name, reason in found.locks.items():
         if name in values and values[name] != found.preset[name]:
-            raise ConfigError(_path(name), f"fixed by your teacher at {found.preset[name]!r}: {reason}")
+            raise ConfigError(field_path(name), f"fixed by your teacher at {found.preset[name]!r}: {reason}")
     cap = found.preset.get("epochs")
-    if cap and epochs(config) > cap:
+    if cap and config.train.total_epochs > cap:
         raise ConfigError("train.head_epochs", f"at most {cap} epochs in this class (head + fine-tune): "
                                                f"{found.locks.get('epochs', 'the class epochs cap')}")
 
 
-def apply(config: RunConfig, owner: str) -> RunConfig:
-    """The preset's values put into a draft (locked or not); epochs cut to the cap."""
-    found = for_owner(owner)
-    if found is None:
-        return config
-    p, train = found.preset, config.train
-    if "batch_size" in p:
-        train = dataclasses.replace(train, batch_size=p["batch_size"])
-    cap = p.get("epochs")
-    if cap and epochs(config) > cap:
-        head = min(train.head_epochs, cap)
-        train = dataclasses.replace(train, head_epochs=head, finetune_epochs=max(0, cap - head))
-    return config.replace(scenario=p.get("scenario", config.scenario), backbone=p.get("backbone", config.backbone),
-                          train=train)
-
-
-def _path(name: str) -> str:
+def field_path(name: str) -> str:
+    """The RunConfig field a class setting fixes (an error names it)."""
     return {"batch_size": "train.batch_size", "epochs": "train.head_epochs"}.get(name, name)

@@ -28,14 +28,15 @@ import torch
 from core.config import RunConfig
 from core.data.cache import reading_bytes_from
 from core.errors import UserError
-from core.jobs import workers
+from core.execute.timing import CANCEL_POLL_SECONDS
+from core.runs.leases import pid_alive
+from core.runs.status import resumes
 from core.training.trainer import Trainer
 
 # progress.json last: it names a complete checkpoint, so it must never arrive before the weights it describes
 CHECKPOINT_FILES = ("last.safetensors", "last_optimizer.pt", "best.safetensors", "progress.json")
 FINAL_FILES = ("model.safetensors", "config.json", "meta.json", "progress.json")
 RETURNED = frozenset(CHECKPOINT_FILES + FINAL_FILES)
-CANCEL_POLL_SECONDS = 0.5  # as often as the local worker reads the cancel flag
 STOP_WAIT_SECONDS = 60.0
 
 
@@ -110,7 +111,7 @@ def _sweep_dead() -> None:
     processes that are gone (each folder's name starts with its process id)."""
     for folder in SCRATCH.iterdir():
         pid = folder.name.partition("-")[0]
-        if pid.isdigit() and not workers.pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -133,7 +134,7 @@ def _unpack(home: Path, files: dict[str, bytes]) -> None:
 def _stream(job: dict, config: RunConfig, splits, images: dict, folder: Path, flags):
     outbox: queue.Queue = queue.Queue()
     stop = threading.Event()
-    resume = job["kind"] == "resume" or job["attempts"] > 0
+    resume = resumes(job)
     threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
     fit = threading.Thread(target=_fit, args=(config, splits, images, folder, resume, threads, outbox.put, stop.is_set),
                            daemon=True)

@@ -8,7 +8,7 @@ them; when it dies they are interrupted (`leases.recover_interrupted`), as a dea
 whose node or process is lost marks its run interrupted here, and resume sends the last checkpoint
 that came back. SQLite on this server stays the one record: a thread per job writes the events as
 they stream in, lands checkpoint files in the run folder, and ends the job with the same code as a
-local slot (`worker.record` / `worker.handle_failure`, with its half-batch retry on out-of-memory).
+local slot (`outcome`: one decision, with its half-batch retry on out-of-memory, and one writer).
 """
 from __future__ import annotations
 
@@ -29,42 +29,43 @@ except ImportError:  # the optional extra: requirements-ray.txt
                     "(or unset TRANSFERLAB_EXECUTOR to run jobs here)") from None
 
 from core import db  # noqa: E402  (after the check above: without Ray, nothing below can load)
-from core.jobs import holdouts, ray_cluster, ray_task, store, worker, workers  # noqa: E402
-from core.jobs.leases import claim_next, recover_interrupted  # noqa: E402
-from core.jobs.queue import lists  # noqa: E402
+from core.execute import capacity, outcome, service  # noqa: E402
+from core.execute.ray import cluster, task  # noqa: E402
+from core.execute.timing import RECOVER_SECONDS, STOP_GRACE_SECONDS  # noqa: E402
 from core.models.run_source import PREFIX as RUN_PREFIX  # noqa: E402
 from core.paths import run_dir  # noqa: E402
+from core.runs import status, store  # noqa: E402
+from core.runs.leases import claim_next, identity, recover_interrupted  # noqa: E402
+from core.runs.queue import lists  # noqa: E402
 
 log = logging.getLogger("transferlab.ray")
 POLL_SECONDS = 0.2
-RECOVER_SECONDS = 10.0
 SHAPE_SECONDS = 5.0  # nodes join and leave: the cluster's size is read again this often
-STOP_GRACE_SECONDS = 30.0  # as long as the local supervisor waits for its slots
 LOST = "the Ray node or process running this run went away ({}); resume it to continue from its last checkpoint"
 STOPPED = "the Ray dispatcher stopped during this run; resume it to continue from its last checkpoint"
 
 
 class Dispatcher:
-    def __init__(self, slots: int | None = None, slots_for=None):
-        self.slots, self.slots_for, self.stopping, self.closed = slots, slots_for, False, False
-        self.identity = workers.identity()
+    def __init__(self, slots: int | None = None):
+        self.slots, self.stopping, self.closed = slots, False, False
+        self.identity = identity()
         self.running: dict[int, Follower] = {}
         self.relayed: set[int] = set()
         self.done = 0
         self._lock = threading.Lock()
 
     def run(self, max_jobs: int | None = None, idle_exit: float | None = None) -> int:
-        lock = workers.WorkerLock()
+        lock = service.WorkerLock()
         lock.acquire()  # a second worker for this data home, local or Ray, stops here
         try:
-            address = ray_cluster.connect()
+            address = cluster.connect()
             self._on_signals()  # after ray.init, which installs its own SIGTERM handler (exit at once)
             try:
                 log.info("dispatching %s to Ray at %s", db.db_path().parent, address)
                 return self._serve(max_jobs, idle_exit)
             finally:
                 self._close()
-                ray_cluster.disconnect()  # a local Ray we started stops with it; a cluster's driver leaves
+                cluster.disconnect()  # a local Ray we started stops with it; a cluster's driver leaves
         finally:
             lock.release()
 
@@ -74,9 +75,9 @@ class Dispatcher:
 
     def _serve(self, max_jobs: int | None, idle_exit: float | None) -> int:
         recover_interrupted()  # jobs of a dispatcher or slot that died before us
-        self.flags, self.shelf = ray_task.CancelFlags.remote(), ray_cluster.ImageShelf()
-        self.shape = ray_cluster.shape(self.slots, self.slots_for)
-        self.beat = worker.Worker()
+        self.flags, self.shelf = task.CancelFlags.remote(), cluster.ImageShelf()
+        self.shape = cluster.shape(self.slots, capacity.slots_for)
+        self.beat = service.Heartbeat()
         self.beat.start()
         log.info("each job: %s CPU, %s GPU; %d at once", self.shape.num_cpus, self.shape.num_gpus, self.shape.capacity)
         clocks = {"recover": time.monotonic(), "shape": time.monotonic(), "busy": time.monotonic()}
@@ -86,7 +87,7 @@ class Dispatcher:
                 clocks["busy"] = time.monotonic()
             elif idle_exit is not None and time.monotonic() - clocks["busy"] > idle_exit:
                 break
-            elif holdouts.score_pending():  # idle: catch up on runs finished before a holdout existed
+            elif outcome.score_pending():  # idle: catch up on runs finished before a holdout existed
                 continue
             self._every(clocks)
             self.beat.job_id = next(iter(list(self.running)), None)  # a copy: followers remove themselves
@@ -100,7 +101,7 @@ class Dispatcher:
             clocks["recover"] = now
         if now - clocks["shape"] > SHAPE_SECONDS:  # GPU memory was probed once: keep the share it gave
             share = round(1 / self.shape.num_gpus) if self.shape.num_gpus else None
-            before, self.shape = self.shape, ray_cluster.shape(self.slots or share, self.slots_for)
+            before, self.shape = self.shape, cluster.shape(self.slots or share, capacity.slots_for)
             if self.shape != before:
                 log.info("the cluster changed: %d job(s) at once", self.shape.capacity)
             clocks["shape"] = now
@@ -119,14 +120,14 @@ class Dispatcher:
 
     def launch(self, job: dict) -> str:
         """Send a claimed job to Ray and follow it in a thread; also the out-of-memory retry's way back in."""
-        config = worker.job_config(job)
+        config = store.job_config(job)
         try:
             stream = self._submit(job, config)
         except Exception as exc:  # its images or files could not be read: this job fails, the dispatcher goes on
-            status = worker.handle_failure(job, config, exc, self.launch, traceback.format_exc())
+            ended = outcome.end(job, exc, self.launch, traceback.format_exc())
             with self._lock:
-                self.done += status != "running"
-            return status
+                self.done += ended != status.Status.RUNNING
+            return ended
         follower = Follower(self, job, config, stream)
         with self._lock:
             self.running[job["id"]] = follower
@@ -138,9 +139,9 @@ class Dispatcher:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text(config.to_json())
         splits = lists(job["run_id"], job["owner"])
-        task = {k: job[k] for k in ("id", "run_id", "kind", "attempts")}
-        return ray_task.run_job.options(num_cpus=self.shape.num_cpus, num_gpus=self.shape.num_gpus).remote(
-            task, config.to_json(), splits, self.shelf.ref(splits), _files_for(job, config), self.flags)
+        sent = {k: job[k] for k in ("id", "run_id", "kind", "attempts")}
+        return task.run_job.options(num_cpus=self.shape.num_cpus, num_gpus=self.shape.num_gpus).remote(
+            sent, config.to_json(), splits, self.shelf.ref(splits), _files_for(job, config), self.flags)
 
     def _relay_cancels(self) -> None:
         """Cancel requests reach the task through the flags actor; a task Ray has not started yet is
@@ -148,22 +149,19 @@ class Dispatcher:
         waiting = [job_id for job_id in list(self.running) if job_id not in self.relayed]
         if not waiting:
             return
-        with db.reading() as conn:
-            marks = ",".join("?" * len(waiting))
-            asked = [r[0] for r in conn.execute(f"SELECT id FROM jobs WHERE cancel = 1 AND id IN ({marks})", waiting)]
-        for job_id in asked:
+        for job_id in store.cancel_asked(waiting):
             self.relayed.add(job_id)
             self.flags.cancel.remote(job_id)
             follower = self.running.get(job_id)
             if follower and not follower.placed:
                 ray.cancel(follower.stream)
 
-    def finished(self, follower: "Follower", status: str) -> None:
+    def finished(self, follower: "Follower", ended: str) -> None:
         with self._lock:
             if self.running.get(follower.job["id"]) is follower:
                 del self.running[follower.job["id"]]
                 self.relayed.discard(follower.job["id"])
-            self.done += status != "running"  # "running": an out-of-memory retry took its place
+            self.done += ended != status.Status.RUNNING  # running: an out-of-memory retry took its place
 
     def _close(self) -> None:
         """Stopping: jobs get STOP_GRACE_SECONDS to finish; the rest are interrupted (resumable)."""
@@ -172,7 +170,7 @@ class Dispatcher:
             time.sleep(POLL_SECONDS)
         self.closed = True
         for follower in list(self.running.values()):
-            worker.record_interrupted(follower.job, STOPPED)
+            outcome.interrupted(follower.job, STOPPED)
         if getattr(self, "beat", None):
             self.beat.stop()
 
@@ -181,8 +179,8 @@ def _files_for(job: dict, config) -> dict[str, bytes]:
     """What the task needs from this server's disk, by path under a data home: the run's last checkpoint
     when it resumes, and a `run:ID` backbone's trained model."""
     out = {}
-    if job["kind"] == "resume" or job["attempts"] > 0:
-        out.update(_read_run(job["run_id"], ray_task.CHECKPOINT_FILES))
+    if status.resumes(job):
+        out.update(_read_run(job["run_id"], task.CHECKPOINT_FILES))
     if config.backbone.startswith(RUN_PREFIX):
         out.update(_read_run(config.backbone[len(RUN_PREFIX):], ("config.json", "meta.json", "model.safetensors")))
     return out
@@ -202,29 +200,31 @@ class Follower(threading.Thread):
         self.placed: dict = {}
 
     def run(self) -> None:
-        status = "failed"
+        ended = status.Status.FAILED.value
         try:
-            status = self._follow()
-        except Exception:  # noqa: BLE001  (a bug here must not leave the job running forever)
+            ended = self._follow()
+        except Exception:  # a bug here must not leave the job running forever
             log.exception("following job %s failed", self.job["id"])
-            status = worker.record_interrupted(self.job, LOST.format("dispatcher error"))
+            ended = outcome.interrupted(self.job, LOST.format("dispatcher error"))
         finally:
-            self.dispatcher.finished(self, status)
+            self.dispatcher.finished(self, ended)
 
     def _follow(self) -> str:
+        """The task's end, as a local slot's: the summary (`outcome.record`), or an error for
+        `outcome.end` to decide on."""
         try:
             summary = self._drain()
         except ray.exceptions.RayTaskError as err:  # the training raised: same handling as a local slot
-            return self._end(lambda: worker.handle_failure(self.job, self.config, err.cause or err,
-                                                            self.dispatcher.launch, str(err)))
+            error, trace = err.cause or err, str(err)
         except ray.exceptions.OutOfMemoryError as err:  # Ray's memory monitor killed it: a smaller batch needs less
-            return self._end(lambda: worker.handle_failure(self.job, self.config, MemoryError(f"out of memory: {err}"),
-                                                            self.dispatcher.launch, str(err)))
+            error, trace = MemoryError(f"out of memory: {err}"), str(err)
         except ray.exceptions.TaskCancelledError:  # cancelled before Ray started it
-            return self._end(lambda: worker.record(self.job, {"status": "cancelled", "executor": "ray", "node": None}))
-        except ray.exceptions.RayError as err:  # the worker process or the node died
-            return self._end(lambda: worker.record_interrupted(self.job, LOST.format(type(err).__name__)))
-        return self._end(lambda: worker.record(self.job, {**summary, "executor": "ray", **self._where()}))
+            return self._end(lambda: outcome.record(self.job, {"status": "cancelled", "executor": "ray", "node": None}))
+        except ray.exceptions.RayError as err:  # the worker process or the node died: resumable
+            error, trace = outcome.Lost(LOST.format(type(err).__name__)), ""
+        else:
+            return self._end(lambda: outcome.record(self.job, {**summary, "executor": "ray", **self._where()}))
+        return self._end(lambda: outcome.end(self.job, error, self.dispatcher.launch, trace))
 
     def _drain(self) -> dict:
         run_id, summary = self.job["run_id"], None
@@ -249,21 +249,21 @@ class Follower(threading.Thread):
 
     def _end(self, write) -> str:
         """After the dispatcher has stopped, its jobs are already marked interrupted: write nothing."""
-        return "interrupted" if self.dispatcher.closed else write()
+        return status.Status.INTERRUPTED.value if self.dispatcher.closed else write()
 
 
 def _land(folder: Path, files: dict[str, bytes]) -> None:
     """Each file atomically (temp name, then rename), progress.json last: it names a complete checkpoint."""
     for name in sorted(files, key=lambda n: n == "progress.json"):
-        if name not in ray_task.RETURNED:
+        if name not in task.RETURNED:
             continue
         tmp = folder / f".{name}.{os.getpid()}.part"
         tmp.write_bytes(files[name])
         os.replace(tmp, folder / name)
 
 
-def main(slots: int | None = None, max_jobs: int | None = None, idle_exit: float | None = None, slots_for=None) -> int:
+def main(slots: int | None = None, max_jobs: int | None = None, idle_exit: float | None = None) -> int:
     """`slots`: jobs per GPU (or per CPU node); `max_jobs`: stop after that many jobs in all; `idle_exit`:
     stop after that many seconds with nothing to run. Returns the number of jobs that ended."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ray-dispatcher %(process)d %(message)s")
-    return Dispatcher(slots, slots_for).run(max_jobs, idle_exit)
+    return Dispatcher(slots).run(max_jobs, idle_exit)

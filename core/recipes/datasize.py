@@ -16,7 +16,7 @@ from collections import defaultdict
 from core.config import RunConfig
 from core.data.store import ImageRecord
 from core.errors import UserError
-from core.jobs import queue, store, workers
+from core.runs import leases, queue, status, store
 from core.paths import env_owner
 from core.training import curves
 
@@ -64,7 +64,7 @@ def sweep(config: RunConfig, owner: str | None = None, sizes: tuple[int, ...] = 
     owner = owner or env_owner()
     lists = queue.check(config, owner)
     subsets = nested_subsets(lists.train, sizes, config.data.split_seed)
-    group, holder = f"{PREFIX}{uuid.uuid4().hex[:8]}", workers.identity() if hold else None
+    group, holder = f"{PREFIX}{uuid.uuid4().hex[:8]}", leases.identity() if hold else None
     variants = {"pretrained": dataclasses.replace(config, baselines=()), "scratch": queue.scratch_config(config)}
     runs: dict[int, dict[str, str]] = defaultdict(dict)
     for kind in KINDS:
@@ -85,7 +85,7 @@ def results(group: str, owner: str | None = None) -> dict:
     for row in rows:
         _, n, kind = row["role"].split(":")
         point = points[int(n)]
-        point[kind] = row["test_accuracy"] if row["status"] == "succeeded" else None
+        point[kind] = row["test_accuracy"] if row["status"] == status.Status.SUCCEEDED else None
         point["runs"][kind], point["status"][kind] = row["id"], row["status"]
     return {"sweep": group, "points": [{"per_class": n, "pretrained": p.get("pretrained"), "scratch": p.get("scratch"),
                                         "runs": p["runs"], "status": p["status"]} for n, p in sorted(points.items())]}
@@ -100,10 +100,5 @@ def shapes(point: dict) -> dict | None:
 
 
 def done(result: dict) -> bool:
-    return all(s in ("succeeded", "failed", "cancelled", "interrupted")
-               for p in result["points"] for s in p["status"].values())
-
-
-def is_sweep(group: str | None) -> bool:
-    return bool(group) and group.startswith(PREFIX)
+    return all(status.is_final(s) for p in result["points"] for s in p["status"].values())
 

@@ -1,5 +1,6 @@
-"""Wizard drafts: the RunConfig a person is building, kept in the store so a browser refresh
-(which loses Streamlit's session state) finds it again by the token in the URL."""
+"""Wizard drafts: the RunConfig a person is building and the wizard steps they have done (`STEPS`),
+kept in the store so a browser refresh (which loses Streamlit's session state) finds it again by the
+token in the URL."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from core import db
 from core.config import RunConfig
 from core.errors import ConfigError
 
+STEPS = ("scenario", "backbone", "data", "layers")  # the wizard's steps a draft records as done
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 

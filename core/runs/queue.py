@@ -1,19 +1,18 @@
-"""The job queue: submit a RunConfig (plus its companion baselines), list, read, cancel, resume.
+"""The job queue: submit a RunConfig (plus its companion baselines), list, read, cancel, resume, delete.
 Every call is filtered by an owner token, so students on one server see only their own runs, and
 every run pins its exact image lists when it is submitted (`data.pins`)."""
 from __future__ import annotations
 
 import dataclasses
-import time
-import uuid
+import shutil
 
 from core import data, db, models
 from core.config import FreezePlan, RunConfig
-from core.data import pins
+from core.data import pins, removal
 from core.errors import ConfigError, UserError
-from core.jobs import policy, schedule, store, workers
 from core.models.run_source import PREFIX as RUN_PREFIX
-from core.paths import env_owner
+from core.paths import env_owner, run_dir
+from core.runs import admission, fairness, leases, status, store
 
 default_owner = env_owner  # the owner a headless caller acts for
 
@@ -21,7 +20,7 @@ default_owner = env_owner  # the owner a headless caller acts for
 def companion_configs(config: RunConfig) -> dict[str, RunConfig]:
     """Baselines on the same data, split and seed: from scratch (nothing pretrained, everything
     trained) and a linear probe (pretrained, frozen, head only), for the same number of epochs."""
-    epochs = config.train.head_epochs + config.train.finetune_epochs
+    epochs = config.train.total_epochs
     out = {}
     for role in config.baselines:
         if role == "scratch":
@@ -35,7 +34,7 @@ def companion_configs(config: RunConfig) -> dict[str, RunConfig]:
 
 def scratch_config(config: RunConfig) -> RunConfig:
     """The same network, data, split, seed and epochs, from random weights with everything trained."""
-    epochs = config.train.head_epochs + config.train.finetune_epochs
+    epochs = config.train.total_epochs
     train = dataclasses.replace(config.train, head_epochs=0, finetune_epochs=epochs,
                                 finetune_lr=config.train.head_lr, lr_factor=1.0)
     return dataclasses.replace(config, weights="none", freeze=FreezePlan(mode="none"), train=train, baselines=())
@@ -45,7 +44,7 @@ def check(config: RunConfig, owner: str) -> data.Splits:
     """Refuse bad configs here, not in the worker (a class's locks and epochs cap included); returns
     the lists the run will pin."""
     models.check(config)
-    policy.check(config, owner)
+    admission.check(config, owner)
     if config.backbone.startswith(RUN_PREFIX):  # the develop-model approach: only your own runs
         store.run_row(config.backbone[len(RUN_PREFIX):], owner)
     if not config.data.dataset:
@@ -66,36 +65,11 @@ def submit(config: RunConfig, owner: str | None = None, hold: bool = False) -> d
     this process from the start (in-process training), so no worker can take them."""
     owner = owner or default_owner()
     lists = check(config, owner)
-    holder = workers.identity() if hold else None
+    holder = leases.identity() if hold else None
     run_id, job_id = enqueue(config, owner, lists, holder=holder)
     companions = {role: enqueue(companion, owner, lists, run_id, role, holder)[0]
                   for role, companion in companion_configs(config).items()}
     return {"run_id": run_id, "job_id": job_id, "companions": companions}
-
-
-def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None = None, hold: bool = False) -> dict:
-    """One run per freeze depth (0..N stages frozen from the input), same data, split and seed;
-    each trains the head first, then fine-tunes what its depth leaves open."""
-    owner = owner or default_owner()
-    lists = check(config, owner)
-    stages = stage_count or models.stage_count(config.backbone)
-    train = dataclasses.replace(config.train, head_epochs=max(1, config.train.head_epochs),
-                                finetune_epochs=max(1, config.train.finetune_epochs))
-    group, holder = f"sweep-{uuid.uuid4().hex[:8]}", workers.identity() if hold else None
-    ids = []
-    for k in range(stages + 1):
-        variant = dataclasses.replace(config, freeze=FreezePlan(mode="first_k", k=k, bn=config.freeze.bn),
-                                      train=train, baselines=())
-        ids.append(enqueue(variant, owner, lists, group, f"sweep:{k}", holder)[0])
-    return {"sweep": group, "runs": ids}
-
-
-def sweep_results(group: str, owner: str | None = None) -> list[dict]:
-    rows = store.list_runs(owner or default_owner(), parent=group)
-    out = [{"frozen_stages": int(r["role"].split(":")[1]), "run_id": r["id"], "status": r["status"],
-            "test_accuracy": r["test_accuracy"], "val_accuracy": r["val_accuracy"], "seconds": r["seconds"]}
-           for r in rows]
-    return sorted(out, key=lambda r: r["frozen_stages"])
 
 
 def own_backbones(owner: str) -> list[models.BackboneInfo]:
@@ -141,7 +115,7 @@ def lists(run_id: str, owner: str | None = None) -> data.Splits:
 
 def queue_position(job_id: int) -> int | None:
     """1 = next to start, in the scheduler's fair order (None: not waiting for a worker)."""
-    found = [job["id"] for job in schedule.order()]
+    found = [job["id"] for job in fairness.order()]
     return found.index(job_id) + 1 if job_id in found else None
 
 
@@ -149,24 +123,32 @@ def cancel(run_id: str, owner: str | None = None) -> str:
     """Queued: cancelled at once. Running: the worker stops within a batch."""
     row = store.run_row(run_id, owner or default_owner())
     job = store.latest_job(run_id)
-    if row["status"] not in ("queued", "running") or job is None:
+    if row["status"] not in status.ACTIVE or job is None:
         raise UserError(f"run {run_id} is {row['status']}; only queued or running runs can be cancelled")
     with db.transaction() as conn:
-        updated = conn.execute("""UPDATE jobs SET status = 'cancelled', finished = ?, message = 'cancelled before start'
-                                  WHERE id = ? AND status = 'queued'""", (time.time(), job["id"])).rowcount
-        if updated:
-            conn.execute("UPDATE runs SET status = 'cancelled', finished = ? WHERE id = ?", (time.time(), run_id))
+        if status.cancel_queued(conn, job):
             return "cancelled"
-        conn.execute("UPDATE jobs SET cancel = 1 WHERE id = ?", (job["id"],))
+    store.ask_cancel(job["id"])
     return "cancelling"
 
 
 def resume(run_id: str, owner: str | None = None) -> int:
     owner = owner or default_owner()
     row = store.run_row(run_id, owner)
-    if row["status"] not in ("interrupted", "failed", "cancelled"):
+    if row["status"] not in status.RESUMABLE:
         raise UserError(f"run {run_id} is {row['status']}; only interrupted, failed or cancelled runs resume")
     return store.add_job(run_id, owner, kind="resume")
+
+
+def delete_run(run_id: str, owner: str) -> None:
+    """Rows (jobs, metrics, artifacts cascade) and the run's folder; images only this run still needed
+    (its dataset is gone) leave the content store."""
+    row = store.run_row(run_id, owner)
+    if row["status"] in status.ACTIVE:
+        raise UserError(f"run {run_id} is {row['status']}: cancel it before deleting")
+    store.delete_run_rows(run_id)
+    shutil.rmtree(run_dir(run_id), ignore_errors=True)
+    removal.collect(pins.unpin(run_id))
 
 
 def delete_dataset(name: str, owner: str | None = None, force: bool = False) -> dict:
