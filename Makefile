@@ -1,4 +1,4 @@
-# Two commands: `make run` (set up + start the app), `make test` (set up + run every test).
+# Two commands: `make run` (set up + start the app), `make test` (set up, lint with ruff, run every test).
 # Setup is skipped when requirements have not changed since the last install (stamp files).
 PYTHON ?= python3
 VENV   := .venv
@@ -26,6 +26,7 @@ run: $(VENV)/.installed-app $(if $(HTTPS),$(CERT))
 		--server.headless true --browser.gatherUsageStats false
 
 test: $(VENV)/.installed-dev $(VENV)/.installed-ray $(CHROMIUM)
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 setup: $(VENV)/.installed-app

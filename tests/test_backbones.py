@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from core import models
-from core.models import surgery, weights
 from core.errors import UserError, WeightsUnavailable
+from core.models import surgery, weights
 
 REQUIRED = ["resnet18", "resnet50", "vgg16", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16",
             "convnext_tiny", "efficientnet_lite0"]

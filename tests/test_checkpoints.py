@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.models import weights
 from core.config import RunConfig
 from core.errors import UserError
+from core.models import weights
 from core.models.transfer import build_model
 
 

@@ -6,9 +6,8 @@ import json
 import pytest
 
 from core.cli.main import main
-from core.data import cleaner, pins, splits, store
-from core.data import removal as content
 from core.config import DataSpec
+from core.data import cleaner, pins, removal as content, splits, store
 from core.errors import UserError
 from core.execute import slot as worker
 from core.runs import leases, queue as jobs
@@ -45,7 +44,7 @@ def test_a_mislabelled_image_tops_the_losses_and_a_relabel_reaches_only_the_next
 
     assert _cli(capsys, "clean", "relabel", "--dataset", "mn", "--image", str(wrong.id), "--to", "3")[0] == 0
     second = jobs.submit(probe("mn", epochs=1))["run_id"]
-    label_in = lambda run: next(r.class_name for r in pins.load(run).val if r.id == wrong.id)  # noqa: E731
+    label_in = lambda run: next(r.class_name for r in pins.load(run).val if r.id == wrong.id)
     assert label_in(first) == "7"  # the finished run keeps what it was trained and judged on
     assert label_in(second) == "3"  # the next run gets the fix
 

@@ -8,13 +8,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core.config import HeadSpec
+from core.errors import UserError
 from core.execute import slot as worker
+from core.models.stages import Stage
+from core.models.transfer import TransferModel, build_head
 from core.runs import leases, queue as jobs, store
 from core.serving import explain, export
-from core.errors import UserError
-from core.models.transfer import TransferModel, build_head
-from core.config import HeadSpec
-from core.models.stages import Stage
 from tests import corpus
 from tests.test_cli import cli
 from tests.training import digits, probe

@@ -4,8 +4,8 @@ import pytest
 
 from core import data, db
 from core.data import images
-from core.errors import UserError
 from core.data.uploads import clean_class_name, from_folder, from_uploads, from_zip
+from core.errors import UserError
 from tests import corpus
 
 BAD = {

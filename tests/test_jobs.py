@@ -10,11 +10,11 @@ import time
 import pytest
 import torch
 
+from core.errors import UserError
 from core.execute import service as workers, slot as worker
 from core.recipes import sweeps
 from core.runs import leases, queue as jobs, store
 from core.training import trainer as train
-from core.errors import UserError
 from tests.conftest import ROOT
 from tests.training import digits, finetune, probe
 

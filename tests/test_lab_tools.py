@@ -17,8 +17,8 @@ from core.data.fingerprint import hamming, perceptual_hash
 from core.data.transforms import model_input
 from core.errors import UserError
 from core.execute import slot as worker
-from core.runs import drafts, leases, queue as jobs, store
 from core.models.transfer import build_model
+from core.runs import drafts, leases, queue as jobs, store
 from core.serving import activations, explain, export
 from core.training import lr_find
 from core.training.trainer import fit
@@ -68,7 +68,7 @@ def test_strongest_maps_are_the_channels_with_the_highest_mean(cat):
 
 
 def test_recommendation_points_at_the_earliest_stage_as_good_as_the_best():
-    rows = lambda accs: [{"name": f"s{i}", "probe_accuracy": a} for i, a in enumerate(accs)]  # noqa: E731
+    rows = lambda accs: [{"name": f"s{i}", "probe_accuracy": a} for i, a in enumerate(accs)]
     advice = activations.recommend(rows([0.3, 0.6, 0.85, 0.86, 0.8]))
     assert (advice["mode"], advice["k"], advice["stage"]) == ("first_k", 3, "s2")
     assert "as well (85%) as the best stage, s3 (86%)" in advice["reason"] and "keep s0..s2 frozen" in advice["reason"]

@@ -3,7 +3,6 @@ fix. Real threads for the Streamlit server's shared state, real processes for th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -18,9 +17,9 @@ from core import data, models
 from core.config import RunConfig, TrainSpec
 from core.errors import ConfigError, UserError
 from core.execute import service as workers, slot as worker
-from core.runs import leases, queue as jobs, store
 from core.models import stages
 from core.models.transfer import build_model
+from core.runs import leases, queue as jobs, store
 from core.serving import predict
 from tests import corpus
 from tests.conftest import ROOT
@@ -44,7 +43,7 @@ def test_stage_maps_built_in_threads_never_put_real_models_on_meta():
             for name in names * 2:
                 entry = models.get(name)
                 entry.cut_stages(entry.meta_trunk())
-        except Exception as exc:  # noqa: BLE001  (a failure in a thread must reach the assertion)
+        except Exception as exc:  # a failure in a thread must reach the assertion
             errors.append(exc)
 
     def real_builds():
@@ -52,7 +51,7 @@ def test_stage_maps_built_in_threads_never_put_real_models_on_meta():
             for name in ("mobilenet_v3_small", "resnet18"):
                 model = build_model(RunConfig(backbone=name, weights="none"), 3)
                 real.append((name, _on_meta(model)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=stage_maps) for _ in range(4)] + \
@@ -81,14 +80,14 @@ def test_grad_cam_under_load_equals_a_single_threaded_call():
         try:
             for _ in range(6):
                 cams.append(predict.explain(run_id, a)["heat"])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     def forward():
         try:
             for _ in range(12):
                 probs.append(predict.probabilities(run_id, [b]))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=explain) for _ in range(3)] + [threading.Thread(target=forward) for _ in range(3)]

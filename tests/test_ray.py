@@ -22,19 +22,19 @@ import pytest
 import torch
 from PIL import Image
 
-ray = pytest.importorskip("ray")
+ray = pytest.importorskip("ray")  # first: the imports below load Ray (an optional extra)
 
-from core.data import content, splits  # noqa: E402
-from core.errors import ConfigError, UserError  # noqa: E402
-from core.execute import service as workers, slot as worker  # noqa: E402
-from core.execute.ray import cluster as ray_cluster, dispatch as ray_dispatch, task as ray_task  # noqa: E402
-from core.runs import leases, queue as jobs, store  # noqa: E402
-from core.paths import run_dir  # noqa: E402
-from core.serving import predict  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
-from tests.test_cli import cli  # noqa: E402
-from tests.test_jobs import stop_worker, wait_for  # noqa: E402
-from tests.training import digits, finetune, probe  # noqa: E402
+from core.data import content, splits
+from core.errors import ConfigError, UserError
+from core.execute import service as workers, slot as worker
+from core.execute.ray import cluster as ray_cluster, dispatch as ray_dispatch, task as ray_task
+from core.paths import run_dir
+from core.runs import leases, queue as jobs, store
+from core.serving import predict
+from tests.conftest import ROOT
+from tests.test_cli import cli
+from tests.test_jobs import stop_worker, wait_for
+from tests.training import digits, finetune, probe
 
 pytestmark = pytest.mark.slow
 FINAL = ("succeeded", "failed", "cancelled", "interrupted")

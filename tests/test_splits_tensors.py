@@ -2,14 +2,14 @@ import pytest
 import torch
 
 from core import data, models
-from core.data import health, samples, splits
-from core.data.fingerprint import perceptual_hash
 from core.config import AugmentSpec, DataSpec
-from core.errors import UserError
-from core.data.uploads import from_uploads
+from core.data import health, samples, splits
 from core.data.augment import is_identity, preview, train_transform
 from core.data.cache import DecodedCache, ImageSet
+from core.data.fingerprint import perceptual_hash
 from core.data.transforms import decode_square
+from core.data.uploads import from_uploads
+from core.errors import UserError
 from tests import corpus
 
 

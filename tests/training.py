@@ -1,8 +1,8 @@
 """Helpers for engine tests: a small real dataset and quick configs."""
 from __future__ import annotations
 
-from core.data import samples
 from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec
+from core.data import samples
 
 
 def digits(name: str = "dg", per_class: int = 20, owner: str | None = None) -> str:

@@ -40,9 +40,9 @@ def start(home: str, port: int) -> tuple[subprocess.Popen, subprocess.Popen]:
 
 
 def long_job(owner: str) -> str:
-    from core.runs import queue
     from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec
     from core.data import samples
+    from core.runs import queue
 
     samples.materialize("mnist", "watch", per_class=20, owner=owner)
     config = RunConfig(backbone="efficientnet_lite0", augment=AugmentSpec(preset="light"),

@@ -9,14 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from core import data, models, presets
-from core.classroom import classes, teacher
-from core.data import samples
-from core.data import store as datasets
+from core.classroom import classes, rules as class_rules, teacher
+from core.data import samples, store as datasets
 from core.errors import UserError
-from core.classroom import rules as class_rules
 from core.runs import admission, drafts, status
-from core.serving import holdouts
 from core.scenarios import CODES
+from core.serving import holdouts
 from ui import state, widgets
 
 LIVE_SECONDS = 5.0  # the teacher's table: thirty rows, re-read every few seconds is plenty

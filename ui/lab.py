@@ -12,8 +12,8 @@ import streamlit as st
 from PIL import Image
 
 from core import data
-from core.data import samples
 from core.config import FreezePlan, RunConfig
+from core.data import samples
 from core.errors import UserError
 from core.serving import activations
 from core.training import lr_find

@@ -47,5 +47,5 @@ def _warm() -> None:
             models.describe(name)
         if not _stop.is_set():
             estimate.cpu_gflops_per_second()
-    except Exception:  # noqa: BLE001  (warming is an optimisation: a failure only costs the first visitor time)
+    except Exception:  # warming is an optimisation: a failure only costs the first visitor time
         log.exception("warming the registry failed")

@@ -6,8 +6,20 @@ from typing import Callable
 
 import pandas as pd
 
-from core.words import (MISSING, accuracy_interval, blank, duration, freeze_plan, head, number, percent, rate,
-                        role, weights, wilson)
+from core.words import (
+    MISSING,
+    accuracy_interval,
+    blank,
+    duration,
+    freeze_plan,
+    head,
+    number,
+    percent,
+    rate,
+    role,
+    weights,
+    wilson,
+)
 
 __all__ = ["MISSING", "accuracy_interval", "blank", "duration", "freeze_plan", "head", "number", "percent", "rate",
            "role", "weights", "wilson", "table", "short_name"]

@@ -3,8 +3,8 @@ import streamlit as st
 
 from core.config import EXPORT_FORMATS
 from core.errors import UserError
-from core.runs import queue, store
 from core.paths import subdir
+from core.runs import queue, store
 from core.serving import export
 from ui import runs, state
 

@@ -4,8 +4,18 @@ import dataclasses
 import streamlit as st
 
 from core import data
-from core.config import (ACTIVATIONS, AUG_PRESETS, BN_POLICIES, FREEZE_MODES, OPTIMIZERS, POOLS, SCHEDULES,
-                         AugmentSpec, FreezePlan, HeadSpec)
+from core.config import (
+    ACTIVATIONS,
+    AUG_PRESETS,
+    BN_POLICIES,
+    FREEZE_MODES,
+    OPTIMIZERS,
+    POOLS,
+    SCHEDULES,
+    AugmentSpec,
+    FreezePlan,
+    HeadSpec,
+)
 from core.errors import ConfigError, UserError
 from ui import cached, figures, lab, state
 from ui.widgets import apply_scenario, class_rules, locked

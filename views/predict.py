@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from core import data
-from core.runs import queue
 from core.config import CAM_METHODS
 from core.data import ImageRejected, decode
 from core.errors import UserError
+from core.runs import queue
 from core.serving import predict
 from ui import figures, runs
 

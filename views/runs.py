@@ -2,8 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from core.runs import queue
 from core.errors import UserError
+from core.runs import queue
 from ui import runs, state
 
 st.title("Runs")

@@ -6,8 +6,7 @@ register into it: `torchvision_source`, `timm_source`, `run_source`), stages a p
 Importing this package registers every source; the names below are the public face.
 """
 from core.models import run_source, timm_source, torchvision_source  # noqa: F401  (they register)
-from core.models.registry import (SOURCES, BackboneInfo, check, describe, get, list_backbones, names,
-                                  stage_count)
+from core.models.registry import SOURCES, BackboneInfo, check, describe, get, list_backbones, names, stage_count
 from core.models.transfer import TransferModel, build_model, plan_summary
 
 __all__ = ["SOURCES", "BackboneInfo", "check", "describe", "get", "list_backbones", "names", "stage_count",

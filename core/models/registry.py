@@ -18,9 +18,7 @@ from torch import nn
 from core.config import RunConfig
 from core.data.transforms import Preprocess
 from core.errors import ConfigError, WeightsUnavailable
-from core.models import stages as stagemod
-from core.models import surgery
-from core.models import weights as W
+from core.models import stages as stagemod, surgery, weights as W
 
 SOURCES = ("bundled", "torchvision", "timm", "run")
 

@@ -13,8 +13,7 @@ from safetensors.torch import load_file
 
 from core.config import RunConfig
 from core.errors import ConfigError
-from core.models import registry
-from core.models import weights as W
+from core.models import registry, weights as W
 from core.paths import check_run_id, run_dir
 
 PREFIX = "run:"

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.modules.module import (register_module_buffer_registration_hook,
-                                     register_module_parameter_registration_hook)
+from torch.nn.modules.module import (
+    register_module_buffer_registration_hook,
+    register_module_parameter_registration_hook,
+)
 
 TOKEN_STAGES = 4  # a transformer's blocks are cut into this many stages
 MAX_TIMM_GROUPS = 8  # more coarse groups than this (ViT blocks) are merged into TOKEN_STAGES

@@ -9,8 +9,7 @@ from torch import nn
 
 from core.data.transforms import Preprocess
 from core.errors import WeightsUnavailable
-from core.models import registry, stages, surgery
-from core.models import weights as W
+from core.models import registry, stages, surgery, weights as W
 from core.paths import PROBE_HOSTS, online
 
 TIMM_CURATED = (

@@ -6,8 +6,7 @@ from torch import nn
 
 from core.data.transforms import Preprocess
 from core.errors import UserError, WeightsUnavailable
-from core.models import registry, stages, surgery
-from core.models import weights as W
+from core.models import registry, stages, surgery, weights as W
 from core.paths import online
 
 

@@ -16,8 +16,8 @@ from collections import defaultdict
 from core.config import RunConfig
 from core.data.store import ImageRecord
 from core.errors import UserError
-from core.runs import leases, queue, status, store
 from core.paths import env_owner
+from core.runs import leases, queue, status, store
 from core.training import curves
 
 SIZES = (5, 10, 25, 50)

@@ -12,8 +12,8 @@ from core import data, models, presets
 from core.config import AugmentSpec, DataSpec, RunConfig
 from core.data import samples
 from core.execute import slot
-from core.runs import leases, queue, store
 from core.models import imagenet
+from core.runs import leases, queue, store
 
 SAMPLE, PER_CLASS, PROBE_IMAGES = "mnist", 72, 32  # 72 = 50 train + 11 val + 11 test per class
 HEAD_EPOCHS, HEAD_LR = 8, 3e-3  # head epochs on cached features cost ~nothing

@@ -89,7 +89,7 @@ def _onnx(packaged: nn.Module, images: torch.Tensor, reference: torch.Tensor, ou
         if agreement >= 0.99:
             return probs, {"exporter": "dynamo"}
         why = f"the dynamo graph agreed with the app on only {agreement:.2%} of the images"
-    except Exception as exc:  # noqa: BLE001  an op it cannot translate, a torch too old for it: the old one may
+    except Exception as exc:  # an op it cannot translate, a torch too old for it: the old one may
         why = f"the dynamo exporter failed: {type(exc).__name__}: {_first_line(exc)}"
     try:
         _export_torchscript(packaged, images, out)

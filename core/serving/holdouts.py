@@ -44,7 +44,7 @@ def score(run_id: str, owner: str) -> list[dict]:
     for audience in audiences_for(run_id, owner):
         try:
             accuracy, images = _accuracy(run_id, holdout_of(audience))
-        except Exception:  # noqa: BLE001  (a run whose files are gone is recorded unscored, not retried forever)
+        except Exception:  # a run whose files are gone is recorded unscored, not retried forever
             accuracy, images = None, 0
         with db.transaction() as conn:
             conn.execute("""INSERT OR REPLACE INTO holdout_scores (run_id, audience, accuracy, images, scored)

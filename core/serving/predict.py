@@ -19,7 +19,6 @@ from core.models.transfer import TransferModel, build_model
 from core.paths import run_dir
 from core.serving.explain import grad_cam, overlay
 
-
 CACHED_RUNS = 4  # models kept per process; each is a few MB to a few hundred
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import (
-    multiclass_accuracy, multiclass_calibration_error, multiclass_confusion_matrix, multiclass_f1_score,
-    multiclass_precision, multiclass_recall)
+    multiclass_accuracy,
+    multiclass_calibration_error,
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+    multiclass_precision,
+    multiclass_recall,
+)
 from torchmetrics.functional.classification.calibration_error import _binning_bucketize
 
 BINS = 10

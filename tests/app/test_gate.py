@@ -56,7 +56,7 @@ def test_one_at_a_time_in_the_order_people_arrived():
     threads = [started(hold)]
     for who in range(6):
         threads.append(started(visit, who))
-        wait_until(lambda: door.queued() == who + 2)  # this one is in line before the next arrives
+        wait_until(lambda who=who: door.queued() == who + 2)  # this one is in line before the next arrives
     release.set()
     for thread in threads:
         thread.join(WAIT)

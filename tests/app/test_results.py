@@ -2,8 +2,8 @@
 import torch
 
 from core.execute import service, slot as worker
-from core.runs import leases, queue as jobs, store
 from core.paths import run_dir
+from core.runs import leases, queue as jobs, store
 from core.training import trainer as train
 from tests import corpus
 from tests.app.conftest import no_exceptions, open_app

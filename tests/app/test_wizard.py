@@ -3,8 +3,8 @@ RunConfig in the store, uploads show gallery counts and rejection reasons."""
 import pytest
 
 from core import data
-from core.runs import drafts, queue as jobs
 from core.config import RunConfig, TrainSpec
+from core.runs import drafts, queue as jobs
 from tests import corpus
 from tests.app.conftest import no_exceptions, open_app, with_data
 

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from google.protobuf.message import DecodeError
-from playwright.sync_api import Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import Page, TimeoutError as PlaywrightTimeout, expect
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from tests.e2e.conftest import ARTIFACTS, CONNECTED, SERVER_PIDS

@@ -9,12 +9,12 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import samples
 from core.runs import drafts, queue as jobs
-from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from tests import corpus
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import SLOW, after_rerun, click, no_exception, more_points, open_page, shoot, token
+from tests.e2e.helpers import SLOW, after_rerun, click, more_points, no_exception, open_page, shoot, token
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ def test_a_teacher_and_three_students(server, browser, store_env, tmp_path):
     teacher_page, *students = (c.new_page() for c in contexts)
     code = create_and_publish(teacher_page, server, tmp_path)
     runs = [join_and_train(page, server, code, name) for page, name in zip(students, NAMES)]
-    for page, name, run_id in zip(students, NAMES, runs):
+    for page, name in zip(students, NAMES):
         expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=2 * SLOW)  # one after another
         for other, other_run in zip(NAMES, runs):
             if other != name:

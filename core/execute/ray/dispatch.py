@@ -28,15 +28,15 @@ except ImportError:  # the optional extra: requirements-ray.txt
     raise UserError("TRANSFERLAB_EXECUTOR=ray needs Ray on this server: pip install -r requirements-ray.txt "
                     "(or unset TRANSFERLAB_EXECUTOR to run jobs here)") from None
 
-from core import db  # noqa: E402  (after the check above: without Ray, nothing below can load)
-from core.execute import capacity, outcome, service  # noqa: E402
-from core.execute.ray import cluster, task  # noqa: E402
-from core.execute.timing import RECOVER_SECONDS, STOP_GRACE_SECONDS  # noqa: E402
-from core.models.run_source import PREFIX as RUN_PREFIX  # noqa: E402
-from core.paths import run_dir  # noqa: E402
-from core.runs import status, store  # noqa: E402
-from core.runs.leases import claim_next, identity, recover_interrupted  # noqa: E402
-from core.runs.queue import lists  # noqa: E402
+from core import db  # after the check above: without Ray, nothing below can load
+from core.execute import capacity, outcome, service
+from core.execute.ray import cluster, task
+from core.execute.timing import RECOVER_SECONDS, STOP_GRACE_SECONDS
+from core.models.run_source import PREFIX as RUN_PREFIX
+from core.paths import run_dir
+from core.runs import status, store
+from core.runs.leases import claim_next, identity, recover_interrupted
+from core.runs.queue import lists
 
 log = logging.getLogger("transferlab.ray")
 POLL_SECONDS = 0.2

@@ -182,7 +182,7 @@ def _fit(config, splits, images, folder: Path, resume: bool, threads: int, put, 
             summary = trainer.fit()
         put(("files", _read(folder, FINAL_FILES)))
         put(("summary", summary))
-    except BaseException as exc:  # noqa: BLE001  (re-raised by the generator: Ray reports it to the dispatcher)
+    except BaseException as exc:  # re-raised by the generator: Ray reports it to the dispatcher
         put(("error", portable(exc)))
 
 
@@ -194,7 +194,7 @@ def portable(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
-    except Exception:  # noqa: BLE001  (any failure to round-trip: send the text instead)
+    except Exception:  # any failure to round-trip: send the text instead
         if isinstance(exc, UserError):
             return UserError(str(exc))
         return RuntimeError(f"{type(exc).__name__}: {exc}")
