@@ -6,8 +6,11 @@ write) once per process and file; only a home that is behind is migrated, in one
 then is the journal mode set (WAL: readers never block the writer; the mode is kept in the file). So a
 current home is opened without writing anything, and no module creates tables by being imported.
 
-Each table belongs to one module, named beside it; other modules reach a table through its owner's
-functions, never by SQL of their own.
+Each table belongs to one room (package), named beside it with the module that keeps it; other rooms
+reach a table through that room's functions, never by SQL of their own (`tests/test_architecture.py`
+checks it). Inside a room, modules share their tables: the dataset manifest is written by `store`,
+`intake`, `cleaner` and `splits`; jobs are claimed by `leases` and ordered by `fairness`, while their
+statuses are written by `runs.status` alone.
 """
 from __future__ import annotations
 

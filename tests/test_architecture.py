@@ -155,6 +155,21 @@ def test_only_the_lifecycle_writes_a_status():
     assert {s.value for s in status.Status} == set(STATUSES) == set(status.ACTIVE) | set(status.FINAL)
 
 
+def test_a_rooms_tables_are_read_and_written_only_inside_it():
+    """core/db.py lists every table under its room; SQL naming a table appears only in that room."""
+    from core import db
+
+    owner = {re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", sql).group(1): room
+             for room, statements in (("data", db.DATA), ("runs", db.RUNS), ("serving", db.SERVING),
+                                      ("execute", db.EXECUTE), ("classroom", db.CLASSROOM))
+             for sql in statements if "CREATE TABLE" in sql}
+    pattern = re.compile(rf"\b(?:FROM|JOIN|INTO|UPDATE)\s+({'|'.join(owner)})\b")
+    strays = {(name, table) for name, path in _modules().items() if name != "core.db"
+              for text in _strings(path) for table in pattern.findall(" ".join(text.split()))
+              if name.split(".")[1] != owner[table]}
+    assert len(owner) == 22 and strays == set()
+
+
 def test_the_supervisor_never_imports_torch(tmp_path):
     """`python -m core worker` loads only the worker command; the supervisor process it becomes keeps
     torch out (its slots import it)."""
