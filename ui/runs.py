@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.classroom import teacher
 from core.runs import queue
-from ui import state
+from ui import state, words
 
 
 def pick(statuses: tuple[str, ...] = ("succeeded",), label: str = "Run") -> str | None:
@@ -26,8 +26,8 @@ def pick(statuses: tuple[str, ...] = ("succeeded",), label: str = "Run") -> str 
     wanted = asked or state.wizard_state().get("run")
     ids = [r["id"] for r in rows]
     index = ids.index(wanted) if wanted in ids else 0
-    brief = {r["id"]: f"{r['id']} · {r['backbone']} · {r['scenario']} · {r['role']} · test acc "
-                      f"{_accuracy(r['test_accuracy'])}" for r in rows}
+    brief = {r["id"]: f"{r['id']} · {r['backbone']} · {r['scenario']} · {words.role(r['role'])} · test accuracy "
+                      f"{words.percent(r['test_accuracy'])}" for r in rows}
     chosen = st.selectbox(label, ids, index=index, format_func=brief.get, key="run_pick")
     if st.query_params.get("run") != chosen:
         st.query_params["run"] = chosen
@@ -45,9 +45,12 @@ def owner_of(run_id: str) -> str:
     return student_of(run_id) or state.token()
 
 
+def status_of(run_id: str | None) -> str | None:
+    """This person's run's status; None for no run, or one that is not theirs (any more)."""
+    if not run_id:
+        return None
+    return next((r["status"] for r in queue.runs(state.token()) if r["id"] == run_id), None)
+
+
 def link_params(run_id: str) -> dict:
     return {"s": state.token(), "run": run_id}
-
-
-def _accuracy(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import classroom, state
+from ui import classroom, runs, state, words
 
 PAGE_FILES = {"scenario": "views/scenario.py", "backbone": "views/backbone.py", "data": "views/data.py",
               "layers": "views/layers.py"}
@@ -18,24 +18,27 @@ def render() -> None:
             st.markdown(f"{mark} {state.TITLES[step]}")
         st.caption(" · ".join([
             f"**{cfg.scenario}**", cfg.backbone, f"data: {cfg.data.dataset or '—'}",
-            f"freeze: {_freeze_text(cfg)}", f"head: {_head_text(cfg)}"]))
-        upcoming = state.next_step()
-        target, title = (PAGE_FILES[upcoming], state.TITLES[upcoming]) if upcoming else ("views/train.py", "Train")
-        st.page_link(target, label=f"Continue: {title}", icon=":material/arrow_forward:",
-                     query_params={"s": state.token()})
+            f"while fine-tuning: {words.freeze_plan(cfg.freeze, cfg.train.finetune_epochs)}",
+            f"head: {_head_text(cfg)}"]))
+        target, label = _next()
+        st.page_link(target, label=label, icon=":material/arrow_forward:", query_params={"s": state.token()})
         with st.expander("Open on another device"):
             st.caption("This link opens your workspace anywhere. Anyone who has it sees your work: "
                        "do not share it or show it on a projector.")
             st.code(f"{classroom.public_url()}/?s={state.token()}", language=None)
 
 
-def _freeze_text(cfg) -> str:
-    plan = cfg.freeze
-    if plan.mode == "first_k":
-        return f"first {plan.k} stages"
-    if plan.mode == "explicit":
-        return ", ".join(plan.stages)
-    return {"none": "nothing", "all_but_head": "all but head"}[plan.mode]
+def _next() -> tuple[str, str]:
+    """Where the person goes next: the first step not done, else what their latest run calls for."""
+    upcoming = state.next_step()
+    if upcoming:
+        return PAGE_FILES[upcoming], f"Continue: {state.TITLES[upcoming]}"
+    status = runs.status_of(state.wizard_state().get("run"))
+    if status == "succeeded":
+        return "views/evaluate.py", "Next: see how your model does (Evaluate)"
+    if status in ("queued", "running"):
+        return "views/train.py", "Watch your training"
+    return "views/train.py", "Continue: Train"
 
 
 def _head_text(cfg) -> str:

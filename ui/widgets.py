@@ -47,6 +47,25 @@ def require_dataset():
     return cfg.data.dataset
 
 
+def initial(key: str, value):
+    """A widget's starting value, given only while the session holds none for its key. A callback that sets
+    the key (the LR finder's "Use this learning rate") would otherwise meet a default as well, and
+    Streamlit logs a warning about the pair on the server."""
+    return None if key in st.session_state else value
+
+
+# Streamlit's dropzone prints the limit in decimal units with no digits: 512 MB shows as "1GB per file"
+# (seen in Chromium; it moves up a unit past half of it). The pages hide that line and say upload_limit().
+_HIDE_DROPZONE_LIMIT = "<style>[data-testid='stFileUploaderDropzoneInstructions'] {display: none;}</style>"
+
+
+def upload_limit() -> str:
+    """The per-file limit the server enforces, from its own option (server.maxUploadSize in
+    .streamlit/config.toml, in MB), as a sentence; hides Streamlit's wrong rounding of it."""
+    st.html(_HIDE_DROPZONE_LIMIT)  # style only: Streamlit puts it out of the page's flow
+    return f"Up to {st.get_option('server.maxUploadSize')} MB per file."
+
+
 def text_form(key: str, button: str, fields: dict[str, dict], *, button_key: str,
               widths: list[float] | None = None, optional: tuple[str, ...] = (),
               clear: bool = False) -> dict[str, str] | None:

@@ -1,10 +1,9 @@
 """Step 2: pick a pretrained backbone from the registry (or one of your own finished runs)."""
-import pandas as pd
 import streamlit as st
 
 from core import data, models, presets
 from core.runs import queue
-from ui import cached, figures, state
+from ui import cached, figures, state, words
 from ui.widgets import locked, weights_ready
 
 st.title("2 · Backbone")
@@ -16,6 +15,9 @@ rows = cached.backbone_rows()
 own = [b.to_dict() for b in queue.own_backbones(state.token())]
 recommended = presets.recommend(cfg.scenario, [models.BackboneInfo(**r) for r in rows])
 LIBRARY = [s for s in models.SOURCES if s != "run"]
+# The weights' state in words (a cached or bundled file's path is the server's business, not the reader's)
+WEIGHTS = {"bundled": "bundled with the app", "cached": "downloaded earlier, kept on this server",
+           "download": "downloaded on first use", "trained": "trained here", "unavailable": "not available here"}
 
 with st.expander("Filters", expanded=True):
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
@@ -25,19 +27,21 @@ with st.expander("Filters", expanded=True):
                                   format_func=figures.human, key="bb_params")
     search = c4.text_input("Name contains", key="bb_search")
 
-table = pd.DataFrame([{
-    "★": "★" if r["name"] in recommended else "", "name": r["name"], "source": r["source"], "family": r["family"],
-    "params (M)": round(r["params"] / 1e6, 2) if r["params"] else None, "GFLOPs": r["gflops"],
-    "ImageNet top-1": r["top1"], "input": r["input_size"], "weights": r["weights"]} for r in rows
-    if r["source"] in sources and (not ready_only or r["weights"] in presets.USABLE_WEIGHTS)
-    and (r["params"] or 0) <= max_params and search.lower() in r["name"].lower()])
+shown = [{**r, "star": "★" if r["name"] in recommended else "", "millions": r["params"] and r["params"] / 1e6,
+          "top1": r["top1"] and r["top1"] / 100, "weights": WEIGHTS.get(r["weights"], r["weights"])} for r in rows
+         if r["source"] in sources and (not ready_only or r["weights"] in presets.USABLE_WEIGHTS)
+         and (r["params"] or 0) <= max_params and search.lower() in r["name"].lower()]
+table = words.table(shown, {"star": "★", "name": "name", "source": "source", "family": "family",
+                            "millions": "parameters (millions)", "gflops": "GFLOPs", "top1": "ImageNet top-1",
+                            "input_size": "input (px)", "weights": "weights"},
+                    {"millions": words.number, "gflops": words.number, "top1": words.percent})
 st.dataframe(table, hide_index=True, width="stretch", height=320, key="bb_table")
 st.caption(f"{len(table)} of {len(rows)} backbones. Recommended for {cfg.scenario}: {', '.join(recommended)}.")
 
 if own:
     st.subheader("Your own trained runs (the develop-model approach)")
     st.caption("A run you trained can be the starting point of a new one: its network without its head, same stages.")
-    st.dataframe(pd.DataFrame([{"name": r["name"], "based on": r["family"], "note": r["weights_note"]} for r in own]),
+    st.dataframe(words.table(own, {"name": "name", "family": "based on", "weights_note": "note"}),
                  hide_index=True, width="stretch")
 
 names = [r["name"] for r in rows] + [r["name"] for r in own]
@@ -53,21 +57,24 @@ with left:
     st.caption("Stages from input (stem) to output. The ImageNet head is replaced by your new head.")
 with right:
     st.markdown(f"**Family** {detail['family']} · **source** {detail['source']}  \n"
-                f"**Parameters** {figures.human(detail['params'])} · **GFLOPs** {detail['gflops'] or '–'} · "
-                f"**ImageNet top-1** {detail['top1'] or '–'}  \n"
+                f"**Parameters** {figures.human(detail['params'])} · **GFLOPs** {words.number(detail['gflops'])} · "
+                f"**ImageNet top-1** {words.percent(detail['top1'] and detail['top1'] / 100)}  \n"
                 f"**Input** {detail['preprocess']['crop']} px (resize {detail['preprocess']['resize']}, "
                 f"{detail['preprocess']['interpolation']}), mean {detail['preprocess']['mean']}")
     if weights_ready(choice):
-        st.success(f"Pretrained weights: {detail['weights']} — {detail['weights_note']}")
+        told = f": {detail['weights_note']}" if detail["weights"] == "trained" else ""
+        st.success(f"Pretrained weights: {WEIGHTS.get(detail['weights'], detail['weights'])}{told}.")
     else:
-        st.warning(f"Pretrained weights are not available here: {detail['weights_note']}. You can still train it "
-                   "from random initialisation (a fair from-scratch comparison), or pick a ★ backbone.")
+        st.warning("Pretrained weights are not available here (this server is offline and has not downloaded "
+                   "them). You can still train it from random initialisation (a fair from-scratch comparison), "
+                   "or pick a ★ backbone.")
     images = data.split_counts(cfg.data.dataset, state.token())["train"] if cfg.data.dataset else 1000
     frozen = cached.epoch_estimate(choice, images, True)
     tuned = cached.epoch_estimate(choice, images, False)
     if frozen["seconds"] is not None:
         st.metric(f"Estimated time per epoch, {images} images ({frozen['device']})",
-                  f"{tuned['seconds']:.0f} s fine-tuning", f"{frozen['seconds']:.0f} s feature extraction, once",
+                  f"{words.duration(tuned['seconds'])} fine-tuning",
+                  f"{words.duration(frozen['seconds'])} feature extraction, once",
                   delta_color="off", help=frozen["basis"])
 
 ready = weights_ready(choice)
@@ -82,4 +89,4 @@ if st.button("Use this backbone", type="primary", key="use_backbone"):
     state.mark_done("backbone")
     st.rerun()
 if cfg.backbone == choice and state.done("backbone"):
-    st.caption(f"Using **{choice}** with weights: {cfg.weights}.")
+    st.caption(f"Using **{choice}**, starting from {words.weights(cfg.weights)}.")

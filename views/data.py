@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from core import data
-from core.data import samples
+from core.data import images, samples
 from core.errors import UserError
-from ui import cached, figures, state, widgets
+from ui import cached, figures, state, widgets, words
 
 st.title("3 · Data")
 cfg = state.config()
@@ -51,7 +51,7 @@ with left.container(border=True):
         if picked != cfg.data.dataset and st.button("Use this dataset", key="ds_use"):
             state.set_dataset(picked)
             st.rerun()
-    typed = widgets.text_form("ds_create_form", "Create", button_key="ds_create", fields={
+    typed = widgets.text_form("ds_create_form", "Create", button_key="ds_create", clear=True, fields={
         "name": dict(label="New dataset name", key="ds_new_name", placeholder="e.g. my-plants")})
     if typed:
         try:
@@ -85,6 +85,8 @@ if dataset not in existing:  # deleted, renamed, or someone else's name in an ol
 st.subheader(f"Dataset: {dataset}")
 if dataset in read_only:
     st.info("This dataset is shared with you read-only: train on it as it is, or create your own to add images.")
+if dataset not in read_only:
+    st.caption(f"Images in {', '.join(images.FORMATS)}. {widgets.upload_limit()}")
 tabs = [] if dataset in read_only else st.tabs(["Per class", "Folder", "Zip", "Camera"])
 
 
@@ -102,6 +104,7 @@ def per_class_tab() -> None:
         fresh = new_uploads(files, f"up:{class_name}")
         if fresh:
             ingest([(f.name, f.getvalue()) for f in fresh], class_name=class_name, label=f"{class_name} images")
+            count = data.class_counts(dataset, owner).get(class_name, 0)  # this run's count, not the one before
         if not count and st.button(f"Remove the empty class {class_name}", key=f"rm:{class_name}"):
             data.remove_class(dataset, class_name, owner)
             st.rerun()
@@ -157,9 +160,31 @@ if st.session_state.get("ingest_log"):
     st.markdown("**Rejected files and duplicates**")
     st.table(pd.DataFrame(st.session_state["ingest_log"][:200]))  # plain HTML: readable and searchable
 
+
+
+def next_move(counts: dict[str, int], message: str) -> None:
+    """What is still missing before training, said as the next thing to do: an empty new dataset is where
+    everyone starts, not an error."""
+    empty = [c for c, n in counts.items() if not n]
+    if not counts:
+        st.info("**Next:** add a class on the **Per class** tab (e.g. *daisy*) and upload its images, or bring a "
+                "folder or a zip with one sub-folder per class. Training needs at least two classes with images.")
+    elif empty:
+        st.info(f"**Next:** upload images for **{', '.join(empty)}** (or remove {'it' if len(empty) == 1 else 'them'}"
+                "). Every class needs images before training.")
+    elif len(counts) < 2:
+        st.info("**Next:** add a second class: training learns to tell classes apart, so it needs at least two.")
+    else:
+        st.info(f"**Before training:** {message}")
+
+
 # ---- gallery and health -----------------------------------------------------------------------
 version = cached.dataset_version(dataset, owner)
 report = cached.health_report(dataset, owner, version)
+if not report["trainable"]["ok"]:
+    next_move(report["classes"], report["trainable"]["message"])
+if not report["images"]:
+    st.stop()  # nothing to show in a gallery or a health check yet
 st.subheader("Gallery")
 by_class: dict[str, list] = {}
 for record in data.records(dataset, owner):
@@ -168,16 +193,15 @@ for class_name, count in report["classes"].items():
     shown = by_class.get(class_name, [])[:10]
     st.markdown(f"**{class_name}** · {count} image(s)")
     if shown:
-        st.image([cached.thumbnail(r.sha256) for r in shown], width=72, caption=[r.original.split("/")[-1][:14] for r in shown])
+        st.image([cached.thumbnail(r.sha256) for r in shown], width=88, caption=[words.short_name(r.original, 12)
+                                                                                 for r in shown])
     else:
         st.caption("no images yet")
 
 st.subheader("Health check")
-if not report["trainable"]["ok"]:
-    st.error(report["trainable"]["message"])
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("images", report["images"])
-m2.metric("imbalance (largest / smallest)", report["imbalance_ratio"] or "–")
+m2.metric("imbalance (largest / smallest)", words.number(report["imbalance_ratio"]) if report["imbalance_ratio"] else "–")
 m3.metric("images per class", report["images_per_class"], help=f"size bucket: {report['size_bucket']}")
 m4.metric("leaks across splits", report["leaks"]["count"])
 g1, g2 = st.columns(2)

@@ -17,8 +17,8 @@ from core.config import (
     HeadSpec,
 )
 from core.errors import ConfigError, UserError
-from ui import cached, figures, lab, state
-from ui.widgets import apply_scenario, class_rules, locked
+from ui import cached, figures, lab, state, words
+from ui.widgets import apply_scenario, class_rules, initial, locked
 
 st.title("4 · Layers & head")
 st.write("Frozen stages keep what they learned on ImageNet (and their BatchNorm statistics); trainable ones "
@@ -51,11 +51,12 @@ MODES = sorted(FREEZE_MODES, key=list(MODE_LABELS).index)  # the options are con
 freeze_col, head_col = st.columns(2)
 with freeze_col.container(border=True):
     st.markdown("**Freezing (phase 2)**")
-    mode = st.radio("Plan", MODES, index=MODES.index(cfg.freeze.mode), format_func=MODE_LABELS.get, key="fz_mode")
+    mode = st.radio("Plan", MODES, index=initial("fz_mode", MODES.index(cfg.freeze.mode)), format_func=MODE_LABELS.get,
+                    key="fz_mode")
     k, chosen = cfg.freeze.k, cfg.freeze.stages
     if mode == "first_k":
-        k = st.slider("Stages frozen, counted from the input", 0, len(stage_names), min(cfg.freeze.k, len(stage_names)),
-                      key="fz_k")
+        k = st.slider("Stages frozen, counted from the input", 0, len(stage_names),
+                      initial("fz_k", min(cfg.freeze.k, len(stage_names))), key="fz_k")
     if mode == "explicit":
         chosen = tuple(n for n in stage_names if st.toggle(n, value=n in cfg.freeze.stages, key=f"fz_{n}"))
     bn = st.radio("BatchNorm", BN_POLICIES, index=BN_POLICIES.index(cfg.freeze.bn), key="fz_bn",
@@ -81,9 +82,10 @@ with st.container(border=True):
     if cap < 200:
         st.caption(f"Your class trains at most **{cap}** epochs in all (head + fine-tune).")
     lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]  # plus the draft's own (the LR finder may suggest any)
-    head_lr = c3.select_slider("Head LR", sorted({*lrs, t.head_lr}), value=t.head_lr, key="tr_hlr", format_func="{:g}".format)
-    finetune_lr = c4.select_slider("Fine-tune LR", sorted({*lrs, t.finetune_lr}), value=t.finetune_lr, key="tr_flr",
-                                   format_func="{:g}".format)
+    head_lr = c3.select_slider("Head LR", sorted({*lrs, t.head_lr}), value=initial("tr_hlr", t.head_lr), key="tr_hlr",
+                               format_func=words.rate)
+    finetune_lr = c4.select_slider("Fine-tune LR", sorted({*lrs, t.finetune_lr}), value=initial("tr_flr", t.finetune_lr),
+                                   key="tr_flr", format_func=words.rate)
     c5, c6, c7, c8 = st.columns(4)
     lr_factor = c5.slider("LR factor per stage", 0.1, 1.0, float(t.lr_factor), 0.05, key="tr_factor",
                           help="each stage further from the head learns this much slower (discriminative LRs)")

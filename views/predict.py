@@ -9,7 +9,7 @@ from core.data import ImageRejected, decode
 from core.errors import UserError
 from core.runs import queue
 from core.serving import predict
-from ui import figures, runs
+from ui import figures, runs, widgets, words
 
 CAM_NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "eigencam": "EigenCAM"}
 CAM_HOW = {"gradcam": "where the class score's gradient points",
@@ -31,6 +31,7 @@ method = st.radio("Heat map", CAM_METHODS, horizontal=True, key="cam_method", fo
 tab_upload, tab_camera, tab_test = st.tabs(["Upload", "Camera", "From the test split"])
 pictures: list[tuple[str, object]] = []
 with tab_upload:
+    st.caption(widgets.upload_limit())
     for upload in st.file_uploader("Images", accept_multiple_files=True, key="pred_upload") or []:
         try:
             pictures.append((upload.name, decode(upload.getvalue())))
@@ -52,7 +53,7 @@ if not pictures:
 tops = predict.top_k(run_id, [p for _, p in pictures], k=min(5, len(loaded.classes)))
 if len(pictures) > 1:
     st.dataframe(pd.DataFrame([{"image": name, "prediction": top[0]["label"] if top[0]["prob"] >= threshold else "not sure",
-                                "top-1": top[0]["label"], "confidence": round(top[0]["prob"], 4)}
+                                "top-1": top[0]["label"], "confidence": words.percent(top[0]["prob"])}
                                for (name, _), top in zip(pictures, tops)]), hide_index=True, width="stretch")
 for (name, picture), top in zip(pictures, tops):
     with st.container(border=True):

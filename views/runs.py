@@ -1,10 +1,9 @@
 """Your runs: history, reopen one in Evaluate or Predict, delete one (files and rows)."""
-import pandas as pd
 import streamlit as st
 
 from core.errors import UserError
 from core.runs import queue
-from ui import runs, state
+from ui import runs, state, words
 
 st.title("Runs")
 owner = state.token()
@@ -12,10 +11,12 @@ rows = queue.runs(owner)
 if not rows:
     st.info("No runs yet.")
     st.stop()
-table = pd.DataFrame([{"id": r["id"], "status": r["status"], "role": r["role"], "backbone": r["backbone"],
-                       "scenario": r["scenario"], "dataset": r["dataset"], "val accuracy": r["val_accuracy"],
-                       "test accuracy": r["test_accuracy"], "seconds": r["seconds"]} for r in rows])
-st.table(table.head(100).set_index("id"))
+table = words.table(rows[:100], {"id": "run", "status": "status", "role": "role", "backbone": "backbone",
+                                "scenario": "scenario", "dataset": "dataset", "val_accuracy": "validation accuracy",
+                                "test_accuracy": "test accuracy", "seconds": "training time"},
+                    {"role": words.role, "val_accuracy": words.percent, "test_accuracy": words.percent,
+                     "seconds": words.duration})
+st.table(table.set_index("run"))
 chosen = st.selectbox("Run", [r["id"] for r in rows], key="runs_pick")
 c1, c2, c3, c4 = st.columns(4)
 c1.page_link("views/train.py", label="Watch", icon=":material/monitoring:", query_params=runs.link_params(chosen))

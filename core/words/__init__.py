@@ -20,14 +20,18 @@ def percent(value: float | None, decimals: int = 1) -> str:
 
 
 def number(value: float | int | None, digits: int = 3) -> str:
-    """Three significant digits, no exponent for everyday sizes: 291.59 → "292", 0.0123456 → "0.0123"."""
+    """Three significant digits and at most three decimals, no exponent for everyday sizes: 291.59 → "292",
+    0.863636 → "0.864", 0.0452 → "0.045"."""
     if value is None:
         return MISSING
     if float(value).is_integer():
         return f"{int(value):,}"
     if abs(value) >= 10 ** (digits - 1):  # no "2.92e+02": whole numbers keep all their digits
         return f"{round(value):,}"
-    return f"{value:.{digits}g}"
+    text = f"{value:.{digits}g}"
+    if "e" not in text and len(text.partition(".")[2]) > 3:  # 0.0452 → 0.045: three decimals at most
+        text = f"{value:.3f}" if abs(value) >= 0.001 else f"{value:.1e}"
+    return text
 
 
 def rate(value: float | None) -> str:

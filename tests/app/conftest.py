@@ -29,9 +29,10 @@ def sample_dataset(me):
     return "dg"
 
 
-def open_app(config: RunConfig | None = None, page: str | None = None, token: str | None = None) -> tuple[AppTest, str]:
+def open_app(config: RunConfig | None = None, page: str | None = None, token: str | None = None,
+             state: dict | None = None) -> tuple[AppTest, str]:
     token = token or _person["token"]
-    drafts.save(token, config or RunConfig(), {})
+    drafts.save(token, config or RunConfig(), state or {})
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
     at.query_params["s"] = token
     at.run()

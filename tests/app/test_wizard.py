@@ -1,12 +1,19 @@
 """The wizard pages through Streamlit's AppTest: they render, their widgets change the draft
 RunConfig in the store, uploads show gallery counts and rejection reasons."""
+import re
+
 import pytest
+import tomllib
 
 from core import data
 from core.config import RunConfig, TrainSpec
-from core.runs import drafts, queue as jobs
+from core.execute import slot as worker
+from core.runs import drafts, leases, queue as jobs
 from tests import corpus
 from tests.app.conftest import no_exceptions, open_app, with_data
+from tests.conftest import ROOT
+from tests.training import digits, probe
+from tests.wording import raw_words
 
 
 def rejected_table(at):
@@ -127,12 +134,18 @@ def test_backbone_without_weights_is_explained_and_falls_back_to_random_init():
     at, token = open_app(page="views/backbone.py")
     at.selectbox(key="bb_choice").set_value("resnet50").run()
     no_exceptions(at)
-    assert any("not available here" in w.value and "resnet50-" in w.value for w in at.warning)
+    [warning] = [w.value for w in at.warning if "not available here" in w.value]
+    assert "random initialisation" in warning and not re.search(r"(^|\s)/\w", warning)  # no file path
+    assert not re.search(r"(^|\s)/\w+/", " ".join(e.value for e in [*at.success, *at.caption, *at.markdown]))
     at.button(key="use_backbone").click().run()
     config = drafts.load(token)[0]
     assert (config.backbone, config.weights) == ("resnet50", "none")
+    assert any("starting from random initialisation" in c.value for c in at.caption)  # not "weights: none"
     at.selectbox(key="bb_choice").set_value("efficientnet_lite2").run()
     assert any("bundled" in s.value for s in at.success)
+    assert not any(re.search(r"(^|\s)/\w+/", s.value) for s in at.success)  # the weights' file path is not shown
+    [table] = [d.value for d in at.dataframe if "ImageNet top-1" in d.value.columns]
+    assert raw_words(table.to_string()) == [] and "bundled with the app" in set(table["weights"])
 
 
 def test_typed_names_create_a_dataset_and_its_classes_in_one_submit_each(me):
@@ -148,3 +161,61 @@ def test_typed_names_create_a_dataset_and_its_classes_in_one_submit_each(me):
         at.button(key="class_add").click().run()
         no_exceptions(at)
     assert list(data.class_counts("my-plants", me)) == ["daisy", "rose"]
+
+
+def test_a_new_empty_dataset_is_guided_not_alarmed(me):
+    at, _ = open_app(page="views/data.py")
+    at.text_input(key="ds_new_name").set_value("plants")
+    at.button(key="ds_create").click().run()
+    no_exceptions(at)
+    # the name box empties after Create (a form cleared on submit): AppTest does not clear forms, the browser
+    # test does (tests/e2e/test_workspace_browser.py)
+    assert not at.error and not at.get("plotly_chart")  # no red "cannot train", no empty charts
+    assert any(i.value.startswith("**Next:** add a class") for i in at.info)
+    at.text_input(key="class_name").set_value("daisy")
+    at.button(key="class_add").click().run()
+    assert at.button(key="rm:daisy") and any("upload images for **daisy**" in i.value for i in at.info)
+    at.file_uploader(key="up:daisy").set_value([("a.png", corpus.png(1), "image/png"),
+                                                ("IMG_20240101_123456_portrait.png", corpus.png(2), "image/png")]).run()
+    no_exceptions(at)
+    assert "rm:daisy" not in [b.key for b in at.button]  # gone in the same run as the upload, no reload
+    [gallery] = [[i.caption for i in g.proto.imgs] for g in at.get("image") if len(g.proto.imgs) == 2]
+    assert gallery == ["a.png", "IMG_20…t.png"]  # a long name elided with a mark, never cut off mid-word
+    assert not at.error and any("add a second class" in i.value for i in at.info)
+
+
+def test_the_upload_limit_said_is_the_one_the_server_enforces(me):
+    limit = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    data.create("pets", me)
+    at, _ = open_app(with_data("pets"), "views/data.py")
+    assert any(f"Up to {limit} MB per file." in c.value for c in at.caption)
+
+
+def test_continue_says_what_comes_after_training(me):
+    submitted = jobs.submit(probe(digits(per_class=6, owner=me), epochs=1), me, hold=True)
+    run_id = submitted["run_id"]
+    state = {step: True for step in ("scenario", "backbone", "data", "layers")}
+    at, _ = open_app(with_data("dg"), state={**state, "run": run_id})
+    assert "Watch your training" in [link.proto.label for link in at.get("page_link")]
+    worker.process(leases.claim_specific(submitted["job_id"]))
+    at.run()
+    labels = [link.proto.label for link in at.get("page_link")]
+    assert "Next: see how your model does (Evaluate)" in labels and "Continue: Train" not in labels
+
+
+def test_using_the_suggested_learning_rate_warns_nothing_on_the_server(sample_dataset, monkeypatch):
+    """The finder's button sets the LR slider through session state; the slider must then take no default
+    as well, or Streamlit logs "created with a default value but also had its value set" on the server."""
+    from streamlit.elements.lib import policies
+
+    warned = []
+    monkeypatch.setattr(policies.runtime, "exists", lambda: True)  # AppTest has no server runtime: checks are off
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # logged once per process otherwise
+    monkeypatch.setattr(policies._LOGGER, "warning", lambda message, *args, **kw: warned.append(message % args))
+    at, token = open_app(with_data(sample_dataset), "views/layers.py")
+    at.button(key="lr_find").click().run()
+    at.button(key="lr_use").click().run()
+    no_exceptions(at)
+    suggested = drafts.load(token)[0].train.head_lr
+    assert at.select_slider(key="tr_hlr").value == suggested
+    assert warned == []
