@@ -10,6 +10,7 @@ from core.errors import UserError
 from core.execute import service
 from core.recipes import datasize
 from core.runs import status
+from core.training import curves
 from ui import figures, state
 
 SIZE_CHOICES = ("5", "10", "25", "50", "all")
@@ -66,8 +67,8 @@ def _verdict(points: list[dict]) -> None:
     if len(gaps) >= 2:
         (small, first), (large, last) = gaps[0], gaps[-1]
         trend = "shrinks" if last < first else "does not shrink"
-        st.caption(f"Pretraining's lead is **{first:+.2f}** at {small} images per class and **{last:+.2f}** at "
-                   f"{large}: here it {trend} as data grows.")
+        st.caption(f"Pretraining's lead is **{first * 100:+.0f} points** at {small} images per class and "
+                   f"**{last * 100:+.0f} points** at {large}: here it {trend} as data grows.")
 
 
 def _one_size(point: dict) -> None:
@@ -76,7 +77,23 @@ def _one_size(point: dict) -> None:
         return
     st.plotly_chart(figures.curves(shapes["series"], "accuracy", None, f"{point['per_class']} images per class: accuracy per "
                                    "epoch"), width="stretch", key="lab_curves")
-    result = shapes["compare"]
-    if result:
-        st.caption("Pretrained against from scratch: " + ", ".join(result["verdict"]) +
-                   f" (start {result['start']:+.2f}, slope {result['slope']:+.3f}/epoch, end {result['end']:+.2f})")
+    told = compare_caption("from scratch", shapes["series"]["pretrained"], shapes["series"]["scratch"])
+    if told:
+        st.caption("Pretrained " + told[0].lower() + told[1:])
+
+
+def compare_caption(name: str, main: list[dict], theirs: list[dict]) -> str | None:
+    """Like with like: both validation curves over the epochs both have. When one has more epochs than
+    the other, the last shared epoch is no asymptote, and the caption says so."""
+    shared = min(len(main), len(theirs))
+    result = curves.compare(main[:shared], theirs[:shared])
+    if not result:
+        return None
+    said = result["verdict"]
+    numbers = (f"start {result['start'] * 100:+.0f} points, slope {result['slope'] * 100:+.1f} points per epoch, "
+               f"epoch {shared} {result['end'] * 100:+.0f} points")
+    if len(main) == len(theirs):
+        return f"Against {name}, over the same {shared} epochs: {', '.join(said)} ({numbers})."
+    said = [*said[:2], said[2].replace("asymptote", f"at epoch {shared}")]
+    return (f"Against {name}, over the {shared} epoch(s) both have: {', '.join(said)} ({numbers}). The asymptotes "
+            f"are not comparable: this run has {len(main)} epoch(s), {name} {len(theirs)}.")

@@ -1,10 +1,17 @@
 """Step 6: how the model does on held-out images. Click a confusion-matrix cell to see those images."""
-import pandas as pd
 import streamlit as st
 
 from core.runs import queue, store
 from core.training import curves
-from ui import cached, cleaner, figures, runs, state
+from ui import cached, cleaner, figures, runs, state, words
+
+SPLIT_NAMES = {"test": "test", "val": "validation"}
+
+
+def card(true: str, predicted: str, prob: float) -> str:
+    """A thumbnail's caption: the true class → what the model said, right or wrong, and how sure."""
+    return f"{true} → {predicted} {'✓' if true == predicted else '✗'} {prob:.0%}"
+
 
 st.title("6 · Evaluate")
 run_id = runs.pick()
@@ -24,10 +31,14 @@ classes = run["summary"]["classes"]
 by_id = {r.id: r for r in lists.train + lists.val + lists.test}  # the run's own lists, as pinned at submit
 
 m1, m2, m3, m4 = st.columns(4)
-m1.metric(f"{report['split']} accuracy", f"{report['accuracy']:.1%}")
+m1.metric(f"{SPLIT_NAMES.get(report['split'], report['split'])} accuracy", words.percent(report["accuracy"]))
 m2.metric("images", report["images"])
-m3.metric("calibration error (ECE)", f"{report['calibration']['ece']:.3f}", help="0 = confidences match accuracy")
-m4.metric("chance level", f"{1 / len(classes):.1%}")
+m3.metric("calibration error (ECE)", words.number(report["calibration"]["ece"]), help="0 = confidences match accuracy")
+m4.metric("chance level", words.percent(1 / len(classes)))
+low, high = words.wilson(round(report["accuracy"] * report["images"]), report["images"])
+st.caption(f"On {report['images']} images the true accuracy lies, with 95% confidence, between "
+           f"**{words.percent(low, 0)}** and **{words.percent(high, 0)}** (Wilson interval)"
+           + (": too few images to tell much; add test images for a firmer number." if high - low > 0.2 else "."))
 
 st.subheader("Confusion matrix")
 st.caption("Rows: the true class; columns: what the model said. Click a cell (or pick below) to see those images.")
@@ -47,41 +58,49 @@ label = "misclassified images" if true_pick == pred_pick == "any" else f"true {t
 st.markdown(f"**{len(selected)} {label}**")
 shown = [p for p in selected if p["image_id"] in by_id][:24]
 if shown:
-    st.image([cached.thumbnail(by_id[p["image_id"]].sha256) for p in shown], width=80,
-             caption=[f"{classes[p['pred']]} {p['prob']:.0%}" for p in shown])
+    st.image([cached.thumbnail(by_id[p["image_id"]].sha256) for p in shown], width=96,
+             caption=[card(classes[p["true"]], classes[p["pred"]], p["prob"]) for p in shown])
 
 left, right = st.columns(2)
 with left:
     st.subheader("Per class")
-    st.dataframe(pd.DataFrame(report["per_class"]), hide_index=True, width="stretch")
+    st.dataframe(words.table(report["per_class"], {"class": "class", "precision": "precision", "recall": "recall",
+                                                   "f1": "F1", "support": "images"},
+                             {f: words.percent for f in ("precision", "recall", "f1")}), hide_index=True, width="stretch")
 with right:
     st.subheader("Reliability")
     st.plotly_chart(figures.reliability(report["calibration"]["bins"]), width="stretch", key="rel")
 
 st.subheader("Top losses")
-st.caption("The images the model was most confidently wrong about: label errors and hard cases live here.")
+st.caption("The images with the highest loss: wrong answers, and right answers the model was unsure about. Each "
+           "card says the true class → what the model said (✓ right, ✗ wrong) and how sure it was. Label errors "
+           "and hard cases live here.")
 losses = [t for t in report["top_losses"] if t["image_id"] in by_id][:16]
 if losses:
-    st.image([cached.thumbnail(by_id[t["image_id"]].sha256) for t in losses], width=80,
-             caption=[f"{t['true']}→{t['pred']} {t['prob']:.0%}" for t in losses])
+    st.image([cached.thumbnail(by_id[t["image_id"]].sha256) for t in losses], width=96,
+             caption=[card(t["true"], t["pred"], t["prob"]) for t in losses])
 
 if owner == state.token():  # a teacher's view of a student's run is read-only
     cleaner.show(run, lists, owner)
 
 st.subheader("Compare with other runs")
 others = [r for r in queue.runs(owner) if r["status"] == "succeeded" and r["id"] != run_id]
-chosen = st.multiselect("Runs", [r["id"] for r in others], key="compare",
-                        format_func=lambda i: next(f"{r['id']} · {r['backbone']} · {r['role']}" for r in others if r["id"] == i))
+named = {r["id"]: f"{r['id']} · {r['backbone']} · {words.role(r['role'])}" for r in others}
+chosen = st.multiselect("Runs", list(named), key="compare", format_func=named.get)
 if chosen:
     rows = [r for r in queue.runs(owner) if r["id"] in [run_id, *chosen]]
     tests = {r["id"]: {x.sha256 for x in queue.lists(r["id"], owner).test} for r in rows}
     for r in rows:
         r["same test images"] = "yes" if tests[r["id"]] == tests[run_id] else f"no ({len(tests[r['id']])} images)"
+        r["tested"] = words.accuracy_interval(r["test_accuracy"], len(tests[r["id"]]))
     if any(r["same test images"] != "yes" for r in rows):
         st.warning("Some of these runs were tested on different images (another dataset, split or version of it): "
                    "their accuracies are not directly comparable.")
-    st.dataframe(pd.DataFrame(rows)[["id", "role", "backbone", "scenario", "dataset", "val_accuracy", "test_accuracy",
-                                     "same test images", "seconds"]],
+    st.dataframe(words.table(rows, {"id": "run", "role": "role", "backbone": "backbone", "scenario": "scenario",
+                                    "dataset": "dataset", "val_accuracy": "validation accuracy",
+                                    "tested": "test accuracy", "same test images": "same test images",
+                                    "seconds": "training time"},
+                             {"role": words.role, "val_accuracy": words.percent, "seconds": words.duration}),
                  hide_index=True, width="stretch")
     series = {i: curves.epoch_series(store.metrics(i, "epoch")) for i in [run_id, *chosen]}
     st.plotly_chart(figures.curves(series, "accuracy", None, "validation accuracy per epoch"), width="stretch",

@@ -8,7 +8,7 @@ from core.execute import service
 from core.recipes import sweeps
 from core.runs import fairness, queue, status as lifecycle, store
 from core.training import curves
-from ui import figures, learning_curve, live, state
+from ui import figures, learning_curve, live, state, words
 from ui.widgets import require_dataset
 
 BASELINE_LABELS = {"scratch": "from scratch", "linear_probe": "linear probe"}
@@ -25,8 +25,8 @@ owner = state.token()
 
 with st.container(border=True):
     st.markdown(f"**{cfg.backbone}** · {cfg.scenario} · data **{cfg.data.dataset}** · head {cfg.train.head_epochs} "
-                f"epochs + fine-tune {cfg.train.finetune_epochs} · freeze {cfg.freeze.mode} · augmentation "
-                f"{cfg.augment.preset}")
+                f"epochs + fine-tune {cfg.train.finetune_epochs} · while fine-tuning: "
+                f"{words.freeze_plan(cfg.freeze, cfg.train.finetune_epochs)} · augmentation: {cfg.augment.preset}")
     baselines = st.pills("Companion runs on the same split", BASELINES, selection_mode="multi",
                          default=list(cfg.baselines), key="baselines", format_func=BASELINE_LABELS.get)
     left, right = st.columns(2)
@@ -85,9 +85,11 @@ def render(run: dict) -> None:
         s2.plotly_chart(figures.step_chart(steps, "lr", "learning rate"), width="stretch", key=f"lr-{run_id}")
         s3.plotly_chart(figures.step_chart(steps, "images_per_second", "images / s"), width="stretch", key=f"ips-{run_id}")
     if status == "succeeded":
-        summary = run.get("summary") or {}
-        st.success(f"Done: validation accuracy {summary.get('val_accuracy')}, test accuracy "
-                   f"{summary.get('test_accuracy')}, {summary.get('seconds')} s on {summary.get('device')}.")
+        summary, evaluation = run.get("summary") or {}, run.get("evaluation") or {}
+        tested = evaluation.get("images") if evaluation.get("split") == "test" else None
+        st.success(f"Done: validation accuracy {words.percent(summary.get('val_accuracy'))}, test accuracy "
+                   f"{words.accuracy_interval(summary.get('test_accuracy'), tested)}; trained in "
+                   f"{words.duration(summary.get('seconds'))} on {summary.get('device') or 'the worker'}.")
         st.page_link("views/evaluate.py", label="Evaluate this run", icon=":material/insights:",
                      query_params={"s": owner, "run": run_id})
 
@@ -97,15 +99,11 @@ def queued(run: dict) -> None:
     slots = max(1, len(service.alive_workers()))
     ahead = fairness.forecast(slots).get(job["id"]) if job else None
     if ahead:
-        st.info(f"Queued: position {ahead['position']}, starts in about {_duration(ahead['eta_seconds'])} "
+        st.info(f"Queued: position {ahead['position']}, starts in about {words.duration(ahead['eta_seconds'])} "
                 f"({slots} job(s) at a time on this server; jobs here take about "
-                f"{_duration(fairness.job_seconds())}). Everyone's first job goes before anyone's second.")
+                f"{words.duration(fairness.job_seconds())}). Everyone's first job goes before anyone's second.")
     else:
         st.info("Queued: waiting for the worker to start.")
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def progress(run: dict, events: list[dict]) -> None:
@@ -127,14 +125,9 @@ def cfg_epochs(run: dict) -> int:
 def annotate(series: dict, role: str) -> None:
     main = series.get(role, [])
     for other in ("scratch", "linear_probe"):
-        if other in series:
-            result = curves.compare(main, series[other])
-            if result:
-                mine, theirs = result["epochs"]
-                budget = f"; it had {theirs} epoch(s) to this run's {mine}" if mine != theirs else ""
-                st.caption(f"Against **{other.replace('_', ' ')}**: " + ", ".join(result["verdict"]) +
-                           f" (start {result['start']:+.2f}, slope {result['slope']:+.3f}/epoch, end {result['end']:+.2f}"
-                           f"{budget})")
+        told = learning_curve.compare_caption(f"the {BASELINE_LABELS[other]} baseline", main, series.get(other, []))
+        if told:
+            st.caption(told)
 
 
 @st.fragment(run_every=RUNNING_POLL_SECONDS)

@@ -1,4 +1,6 @@
 """Train, Evaluate, Predict, Export and Runs pages on runs prepared by the real engine."""
+import json
+
 import torch
 
 from core.execute import service, slot as worker
@@ -8,6 +10,7 @@ from core.training import trainer as train
 from tests import corpus
 from tests.app.conftest import no_exceptions, open_app
 from tests.training import digits, probe
+from tests.wording import raw_words
 
 
 def finished_run(token: str, epochs: int = 4, **changes) -> str:
@@ -31,9 +34,20 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
     ds = digits(per_class=10, owner=token)
     done = finished_run(token, epochs=3, baselines=("scratch",))
     show(at, "views/train.py", done)
-    assert any("Done: validation accuracy" in s.value for s in at.success)
-    assert any("Against **scratch**" in c.value and "asymptote" in c.value for c in at.caption)
+    [banner] = [s.value for s in at.success if s.value.startswith("Done: validation accuracy")]
+    tested = store.run_row(done)["evaluation"]["images"]
+    assert "95% interval" in banner and f"{tested} images" in banner and raw_words(banner) == [], banner
+    assert any(c.value.startswith("Against the from scratch baseline, over the same 3 epochs") and
+               "asymptote" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 2  # loss and accuracy curves
+
+    last = store.metrics(done, "epoch")[-1]  # two more epochs for the transfer run: 5 against 3
+    for epoch in (last["epoch"] + 1, last["epoch"] + 2):
+        store.add_metric(done, {**last, "epoch": epoch})
+    show(at, "views/train.py", done)
+    [told] = [c.value for c in at.caption if c.value.startswith("Against the from scratch baseline")]
+    assert "over the 3 epoch(s) both have" in told and "at epoch 3" in told and "not comparable" in told, told
+    assert not any(f"{word} asymptote" in told for word in ("higher", "lower", "same")), told
 
     queued = jobs.submit(probe(ds, epochs=3), token)
     jobs.submit(probe(digits(per_class=10, owner="someone-else"), epochs=3), "someone-else")
@@ -81,8 +95,23 @@ def test_evaluate_confusion_selection_filters_thumbnails():
     no_exceptions(at)
     count = report["confusion"][t][p]
     assert any(f"**{count} true {classes[t]}, predicted {classes[p]}**" == m.value for m in at.markdown)
-    [gallery] = [g for g in at.get("image") if g.proto.imgs and g.proto.imgs[0].caption.startswith(classes[p])]
+    [gallery] = [g for g in at.get("image") if g.proto.imgs and
+                 g.proto.imgs[0].caption.startswith(f"{classes[t]} → {classes[p]} ✗")]  # true → said, on each card
     assert len(gallery.proto.imgs) == min(count, 24)
+
+
+def test_evaluate_says_what_top_losses_are_and_how_sure_the_accuracy_is():
+    at, token = open_app()
+    run_id = finished_run(token)
+    show(at, "views/evaluate.py", run_id)
+    report = store.run_row(run_id)["evaluation"]
+    assert any("highest loss" in c.value and "unsure" in c.value for c in at.caption)
+    assert not any("most confidently wrong" in c.value for c in at.caption)
+    # every card: the true class → what the model said, ✓ right or ✗ wrong, and how sure
+    expected = [f"{t['true']} → {t['pred']} {'✓' if t['true'] == t['pred'] else '✗'} {t['prob']:.0%}"
+                for t in report["top_losses"][:16]]
+    assert expected in [[i.caption for i in g.proto.imgs] for g in at.get("image")]
+    assert any("95% confidence" in c.value and f"On {report['images']} images" in c.value for c in at.caption)
 
 
 def test_predict_page_gives_top_k_for_an_uploaded_image():
@@ -92,7 +121,11 @@ def test_predict_page_gives_top_k_for_an_uploaded_image():
     at.file_uploader(key="pred_upload").set_value([("seven.png", corpus.png(7, (64, 64)), "image/png")]).run()
     no_exceptions(at)
     assert any(m.value.startswith("**seven.png** →") for m in at.markdown)
-    assert at.get("plotly_chart")  # the top-k bars
+    [chart] = at.get("plotly_chart")  # the top-k bars: digit names on a category axis, best guess on top
+    axis = json.loads(chart.proto.spec)["layout"]["yaxis"]
+    bars = json.loads(chart.proto.spec)["data"][0]
+    assert axis["type"] == "category" and axis["tickvals"] == axis["categoryarray"] == bars["y"]
+    assert bars["x"] == sorted(bars["x"]) and len(bars["y"]) == 5  # drawn bottom-up: ascending probability
     [caption] = heat_captions(at)
     assert caption.startswith("Grad-CAM: evidence for ")
     at.radio(key="cam_method").set_value("eigencam").run()
@@ -121,6 +154,10 @@ def test_deleting_a_run_removes_its_files_and_rows():
     folder = run_dir(run_id)
     assert (folder / "model.safetensors").exists()
     show(at, "views/runs.py")
+    [table] = [t.value for t in at.table]  # in words: a percentage, a duration, no None
+    row = table.loc[run_id]
+    assert row["role"] == "main run" and row["test accuracy"].endswith("%") and row["training time"].endswith(" s")
+    assert raw_words(table.to_string()) == []
     at.selectbox(key="runs_pick").set_value(run_id).run()
     at.button(key="delete").click().run()
     no_exceptions(at)
