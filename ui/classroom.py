@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 
 import pandas as pd
 import streamlit as st
@@ -15,10 +16,22 @@ from core.errors import UserError
 from core.runs import admission, drafts, status
 from core.scenarios import CODES
 from core.serving import holdouts
-from ui import state, widgets
+from ui import state, widgets, words
 
 LIVE_SECONDS = 5.0  # the teacher's table: thirty rows, re-read every few seconds is plenty
 QUEUE_SECONDS = 3.0
+JOIN_TOGGLE = "I am in a class: join it"  # the Home page's toggle; the Join tab's instructions name it
+# The teacher's tables under plain headings, in the order a teacher scans them
+STUDENTS = {"student": "student", "step": "wizard step", "status": "latest run", "backbone": "backbone",
+            "scenario": "scenario", "frozen_stages": "frozen while fine-tuning", "queue_position": "place in queue",
+            "eta_seconds": "starts in", "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy",
+            "holdout_accuracy": "held-out accuracy", "seconds": "training time", "run_id": "run"}
+QUEUE = {"student": "student", "role": "kind", "status": "status", "queue_position": "place in queue",
+         "eta_seconds": "starts in", "backbone": "backbone", "run_id": "run"}
+BOARD = {"student": "student", "holdout_accuracy": "held-out accuracy", "backbone": "backbone", "scenario": "scenario",
+         "frozen_stages": "frozen while fine-tuning", "run_id": "run"}
+SHOWN = {"val_accuracy": words.percent, "test_accuracy": words.percent, "holdout_accuracy": words.percent,
+         "seconds": words.duration, "eta_seconds": words.duration, "role": words.role}
 
 
 # ---- signing in ---------------------------------------------------------------------------------------
@@ -53,14 +66,27 @@ def sign_out_button() -> None:
     made = st.session_state.get("class_made")
     if made:
         st.success(f"Class **{made['name']}** created. Join code **{made['join_code']}**.")
-        st.warning("Your teacher key is shown once, here: write it down and keep it off the projector.")
+        st.warning("Note your teacher key now: it opens this page. It hides when you say so or open the **Join** "
+                   "tab (for the projector); **Show my teacher key** brings it back.")
         st.code(made["teacher_key"], language=None)
-        if st.button("I have written it down: hide the key", key="teacher_key_hide"):
-            st.session_state.pop("class_made")
-            st.rerun()
+        st.button("I have written it down: hide the key", key="teacher_key_hide", on_click=hide_key)
+    elif st.toggle("Show my teacher key", key="teacher_key_show", help="it opens this page: keep it off the projector"):
+        st.code(st.session_state["teacher_key"], language=None)
     if st.button("Leave the teacher view", key="teacher_leave"):
         st.session_state.pop("teacher_key", None)
         st.rerun()
+
+
+def hide_key() -> None:
+    """A callback: the key leaves the screen before anything is drawn again."""
+    st.session_state.pop("class_made", None)
+    st.session_state["teacher_key_show"] = False
+
+
+def on_tab_change() -> None:
+    """The Join tab goes on the projector: the teacher key never shows above it."""
+    if st.session_state.get("teacher_tab") == "Join":
+        hide_key()
 
 
 # ---- the class, live ---------------------------------------------------------------------------------
@@ -70,10 +96,9 @@ def live_students(class_id: str, key: str) -> None:
     if not rows:
         st.info("Nobody has joined yet: put the join code on the projector (the **Join** tab).")
         return
-    table = pd.DataFrame(rows)
-    st.dataframe(table, hide_index=True, width="stretch", key="class_table")
-    st.download_button("Download the table (CSV)", table.to_csv(index=False), file_name=f"class-{class_id}.csv",
-                       key="class_csv")
+    st.dataframe(words.table(rows, STUDENTS, SHOWN), hide_index=True, width="stretch", key="class_table")
+    st.download_button("Download the table (CSV)", words.table(rows, STUDENTS).to_csv(index=False),
+                       file_name=f"class-{class_id}.csv", key="class_csv")
     opened = [r for r in rows if r["run_id"]]
     if opened:
         run_id = st.selectbox("Open a student's run (read-only)", [r["run_id"] for r in opened], key="teacher_open_run",
@@ -89,14 +114,14 @@ def live_students(class_id: str, key: str) -> None:
 @st.fragment(run_every=QUEUE_SECONDS)
 def live_queue(class_id: str, key: str) -> None:
     st.markdown("**Worker slots**")
-    slots = teacher.slots()
-    st.dataframe(pd.DataFrame(slots) if slots else pd.DataFrame([{"slot": "no worker running"}]),
+    slots = [{**s, "for": s["since"] and words.duration(time.time() - s["since"])} for s in teacher.slots()]
+    st.dataframe(words.table(slots, {"slot_pid": "slot (process)", "run_id": "running run", "for": "for"})
+                 if slots else pd.DataFrame([{"slot": "no worker running"}]),
                  hide_index=True, width="stretch", key="slots_table")
     waiting = [r for r in teacher.runs(class_id, key) if r["status"] in status.ACTIVE]
     st.markdown(f"**Queue** ({len(waiting)} waiting or running)")
     if waiting:
-        st.dataframe(pd.DataFrame(waiting)[["student", "run_id", "role", "status", "queue_position", "eta_seconds",
-                                            "backbone"]], hide_index=True, width="stretch", key="queue_table")
+        st.dataframe(words.table(waiting, QUEUE, SHOWN), hide_index=True, width="stretch", key="queue_table")
     act_on_runs(class_id, key)
 
 
@@ -127,7 +152,7 @@ def leaderboard(class_id: str, key: str) -> None:
         st.caption("Upload a held-out set on the **Setup** tab: every finished run of a class dataset is scored on it.")
     rows = teacher.leaderboard(class_id, key)
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="board_table")
+        st.dataframe(words.table(rows, BOARD, SHOWN), hide_index=True, width="stretch", key="board_table")
     else:
         st.info("No scored runs yet.")
 
@@ -164,8 +189,8 @@ def publish_panel(class_id: str, key: str) -> None:
 def holdout_panel(class_id: str, key: str) -> None:
     with st.container(border=True):
         st.markdown("**Held-out set** (never shown to students; scores the leaderboard)")
-        files = st.file_uploader("A zip or a folder in CLASS/file layout", accept_multiple_files="directory",
-                                 key="holdout_upload")
+        files = st.file_uploader(f"A zip or a folder in CLASS/file layout. {widgets.upload_limit()}",
+                                 accept_multiple_files="directory", key="holdout_upload")
         if files and st.button("Use as the held-out set", key="holdout_set_button"):
             entries = data.from_uploads([(f.name, f.getvalue()) for f in files])
             report = teacher.set_holdout(class_id, key, entries)
@@ -177,7 +202,8 @@ def rules_panel(class_id: str, key: str) -> None:
     current = teacher.rules(class_id) or admission.Policy()
     with st.container(border=True):
         st.markdown("**Class preset and locks** (the wizard shows locked fields fixed, with your reason)")
-        st.caption(f"Current rules: preset {current.preset or 'none'}; locked {', '.join(current.locks) or 'nothing'}.")
+        st.caption(f"Current rules: {rules_text(current.preset)}; locked: "
+                   f"{', '.join(f.replace('_', ' ') for f in current.locks) or 'nothing'}.")
         c1, c2, c3, c4 = st.columns(4)
         backbones = [b.name for b in models.list_backbones() if b.weights in presets.USABLE_WEIGHTS]
         values = {"scenario": c1.selectbox("Scenario", CODES, index=_index(CODES, current.preset.get("scenario")),
@@ -202,6 +228,13 @@ def rules_panel(class_id: str, key: str) -> None:
                 st.error(str(exc))
 
 
+def rules_text(preset: dict) -> str:
+    """A class preset in words: "scenario S1, at most 2 epochs, batch size 32"."""
+    said = {"scenario": "scenario {}", "backbone": "backbone {}", "epochs": "at most {} epochs",
+            "batch_size": "batch size {}"}
+    return ", ".join(said[f].format(preset[f]) for f in said if f in preset) or "no preset"
+
+
 def _index(options, value) -> int:
     return list(options).index(value) if value in options else 0
 
@@ -209,7 +242,8 @@ def _index(options, value) -> int:
 def join_panel(current: dict) -> None:
     url = f"{public_url()}/?join={current['join_code']}"
     st.markdown(f"# {current['join_code']}")
-    st.markdown(f"Students open **{public_url()}**, choose *Join a class*, type the code and a display name.")
+    st.markdown(f"Students scan the code, or open **{public_url()}**, turn on **{JOIN_TOGGLE}**, and type the "
+                "code and a display name.")
     st.code(url, language=None)
     st.image(qr_png(url), width=320, caption="scan to join")
 

@@ -11,7 +11,7 @@ member = classes.membership(state.token())
 if member:
     st.success(f"You are **{member['name']}** in class **{member['class_name']}**: your work is private to you "
                "(your teacher sees your runs' results).")
-elif st.query_params.get("join") or st.toggle("I am in a class: join it", key="join_toggle"):
+elif st.query_params.get("join") or st.toggle(classroom.JOIN_TOGGLE, key="join_toggle"):
     classroom.join_form()
 st.write("Transfer learning on images, step by step. A network pretrained on millions of photos already "
          "knows edges, textures and object parts; you remove its last layer, keep what should stay frozen, "

@@ -21,7 +21,8 @@ chosen = st.selectbox("Class", [c["id"] for c in mine], key="teacher_class",
 current = next(c for c in mine if c["id"] == chosen)
 classroom.sign_out_button()
 
-tab_live, tab_queue, tab_board, tab_setup, tab_join = st.tabs(["Students", "Queue", "Leaderboard", "Setup", "Join"])
+tab_live, tab_queue, tab_board, tab_setup, tab_join = st.tabs(["Students", "Queue", "Leaderboard", "Setup", "Join"],
+                                                              key="teacher_tab", on_change=classroom.on_tab_change)
 with tab_live:
     classroom.live_students(chosen, key)
 with tab_queue:

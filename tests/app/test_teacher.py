@@ -20,9 +20,11 @@ def test_the_key_opens_the_teacher_page_with_the_class_live():
     at.text_input(key="teacher_key_input").set_value(made["teacher_key"]).run()
     at.button(key="teacher_open").click().run()
     no_exceptions(at)
-    table = at.dataframe[0].value  # the Students tab's live table
-    assert list(table["student"]) == ["Ada"] and table["status"][0] == "succeeded"
-    assert table["test_accuracy"][0] is not None
+    table = at.dataframe[0].value  # the Students tab's live table, under plain headings
+    assert list(table["student"]) == ["Ada"] and table["latest run"][0] == "succeeded"
+    assert table["test accuracy"][0].endswith("%") and table["training time"][0].endswith(" s")
+    assert not [c for c in table.columns if "_" in c]  # no run_id, eta_seconds
+    assert table["place in queue"][0] == "" and "None" not in table.to_string()  # empty, not "None"
     assert made["teacher_key"] not in str(at.query_params)  # the key is never in the URL
     assert any(made["join_code"] in m.value for m in at.markdown)  # the Join tab shows the code
 
@@ -65,3 +67,27 @@ def test_a_join_with_an_empty_name_names_the_missing_field_and_keeps_the_code():
     no_exceptions(at)
     assert any("Your name (as the class will see it)" in w.value for w in at.warning)
     assert at.text_input(key="join_code").value == made["join_code"] and classes.members(made["class"]) == []
+
+
+def test_the_teacher_key_hides_once_noted_behind_a_reveal():
+    at, _ = open_app(page="views/teacher.py")
+    at.text_input(key="class_new_name").set_value("Biology 2B")
+    at.button(key="class_create").click().run()
+    no_exceptions(at)
+    key = at.session_state["teacher_key"]
+    assert shown(at, key)  # once, to be written down
+    at.button(key="teacher_key_hide").click().run()
+    assert not shown(at, key)
+    at.toggle(key="teacher_key_show").set_value(True).run()  # behind a reveal
+    assert shown(at, key)
+    # switching to the Join tab (for the projector) hides it too: AppTest cannot switch tabs, the browser
+    # test does (tests/e2e/test_first_visit_browser.py)
+    label = at.toggle(key="teacher_key_show").label
+    assert label == "Show my teacher key"
+    join = next(m.value for m in at.markdown if "Students scan the code" in m.value)
+    home, _ = open_app()
+    assert f"**{home.toggle(key='join_toggle').label}**" in join  # the toggle named as it is labelled
+
+
+def shown(at, key: str) -> bool:
+    return any(key in c.value for c in at.code) or any(key in m.value for m in at.markdown)
