@@ -3,10 +3,11 @@ Streamlit's older automatic navigation when a page URL is opened directly), shar
 in ui/, the engine in core/."""
 import streamlit as st
 
-from ui import sidebar, state, warm
+from ui import resume, sidebar, state, warm
 
 st.set_page_config(page_title="TransferLab", page_icon=":material/science:", layout="wide")
 warm.start()  # once per server process, in the background: registry facts and stage maps
+resume.check()  # before the token: a bare URL in a browser that remembers a workspace is offered it back
 state.token()  # the draft/owner token, kept in the URL so a refresh finds this person's work again
 
 PAGES = {
@@ -28,4 +29,5 @@ PAGES = {
 }
 page = st.navigation(PAGES)
 sidebar.render()
+resume.offer()
 page.run()
