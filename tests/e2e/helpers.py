@@ -26,6 +26,9 @@ SLOW = 180_000  # ms: training on a 2-core CPU
 APP = "[data-testid='stApp']"
 _finished_runs: dict[int, int] = {}  # id(page) → script runs the server has reported finished to it
 _started_runs: dict[int, int] = {}  # id(page) → script runs started for it (a `new_session` message each)
+# id(page) → whole-page runs (not a fragment's): how many started, whether one is under way, and when the
+# last one started or ended. A rerun loop starts whole runs back to back; a fragment's poll is not one.
+_whole_runs: dict[int, dict] = {}
 LOST_MS = 15_000  # an action that started no run in this long never reached the server
 
 
@@ -33,12 +36,15 @@ def _listen(page: Page) -> None:
     if id(page) in _finished_runs:
         return
     _finished_runs[id(page)] = _started_runs[id(page)] = 0
+    whole = _whole_runs[id(page)] = {"started": 0, "running": False, "at": time.monotonic()}
 
     def frame(payload) -> None:
         if isinstance(payload, (bytes, bytearray)):
             kind = _run_message(bytes(payload))
             if kind:
                 (_finished_runs if kind == "end" else _started_runs)[id(page)] += 1
+            if kind == "start" or _whole_message(bytes(payload)) == "end":
+                whole.update(running=kind == "start", at=time.monotonic(), started=whole["started"] + (kind == "start"))
 
     page.on("websocket", lambda socket: socket.on("framereceived", frame))
 
@@ -52,10 +58,36 @@ def _run_message(payload: bytes) -> str | None:
         return None
     kind = message.WhichOneof("type")
     if kind == "new_session":
-        return "start"
+        return "fragment" if message.new_session.fragment_ids_this_run else "start"
     if kind == "script_finished" and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
         return "end"
     return None
+
+
+def _whole_message(payload: bytes) -> str | None:
+    """"end" for the last message of a whole-page run, including one cut short by a rerun."""
+    message = ForwardMsg()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError:
+        return None
+    if message.WhichOneof("type") == "script_finished" and \
+            message.script_finished != ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+        return "end"
+    return None
+
+
+def whole_runs_started(page: Page) -> int:
+    """Whole-page script runs started for this page so far (a fragment's own reruns not counted)."""
+    return _whole_runs.get(id(page), {}).get("started", 0)
+
+
+def whole_runs_quiet(page: Page) -> float:
+    """Seconds since the page's last whole-page run ended, 0 while one runs."""
+    whole = _whole_runs.get(id(page))
+    if not whole or whole["running"]:
+        return 0.0
+    return time.monotonic() - whole["at"]
 
 
 def script_runs(page: Page) -> int:
