@@ -32,7 +32,8 @@ def test_learning_curve_lab_then_the_cleaner(server, page, store_env):
     expect(page.get_by_text("Pretraining's lead is")).to_be_visible(timeout=SLOW)  # every size, both kinds, done
     chart = page.locator(".js-plotly-plot").filter(has_text="Test accuracy against training images")
     expect(chart).to_be_visible()
-    expect(page.get_by_text(re.compile("Pretrained against from scratch: (higher|lower|same) start"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Pretrained against from scratch, over the (same )?\d+ epochs?.*: "
+                                       "(higher|lower|same) start"))).to_be_visible()
     no_exception(page)
     shoot(page, "13-learning-curve-lab")
 
