@@ -4,9 +4,10 @@ After each click: no exception box, no warning from Streamlit in the server's lo
 whole-page script runs stop: a rerun loop like the Scenario grid's once was fails here), and the visible
 text holds no raw config identifier and no number with more than three decimals.
 
-Not clicked: links (they leave the page), selectboxes, sliders and text fields (values, not actions), and
-the controls in SKIP, each with its reason. The wording check reads the page's main area (the sidebar has
-nothing but the step list and the workspace link); nothing in it is excluded.
+Not clicked: links (they leave the page), selectboxes, sliders and text fields (values, not actions), the
+sidebar (navigation, the step list, the workspace link), and the controls in SKIP, each with its reason.
+The wording check reads the whole visible page, sidebar included; nothing in it is excluded (no code block
+on these pages shows a command line).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from core.data import samples
 from core.execute import slot
 from core.runs import drafts, leases, queue
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import SLOW, after_rerun, open_page, whole_runs_quiet, whole_runs_started
+from tests.e2e.helpers import SLOW, after_rerun, open_page, settle, whole_runs_quiet, whole_runs_started
 from tests.training import probe
 from tests.wording import raw_words
 
@@ -222,6 +223,7 @@ def settled(page: Page, when: str, before: int, since: float) -> None:
         page.wait_for_function(DRAWN, timeout=DRAW_MS)
     except PlaywrightTimeout:
         pass  # drawn or not, what is there is crawled; a page that never draws fails its own checks
+    settle(page, DRAW_MS)  # and no run under way that started late (a busy box)
 
 
 def sign_in(page: Page, key: str) -> None:
@@ -234,6 +236,6 @@ def check(page: Page, where: str, when: str, log_tail) -> None:
     assert boxes.count() == 0, f"{where} {when}: exception box: {boxes.first.inner_text()[:500]}"
     warned = STREAMLIT_WARNING.findall(log_tail())
     assert not warned, f"{where} {when}: the server logged {warned[:5]}"
-    text = page.inner_text("[data-testid='stMain']")
+    text = page.inner_text("body")
     raw = raw_words(text)
     assert not raw, f"{where} {when}: raw words on the page: {raw[:5]}"
