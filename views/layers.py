@@ -20,6 +20,17 @@ from core.errors import ConfigError, UserError
 from ui import cached, figures, lab, state, words
 from ui.widgets import apply_scenario, class_rules, initial, locked
 
+WIDGET_PREFIXES = ("fz_", "hd_", "tr_", "au_")  # this page's settings widgets (freeze, head, training, augmentation)
+
+
+def reset_to_preset(code: str) -> None:
+    """A callback: the preset goes into the draft, and the page's widgets forget their values so they show
+    it (a keyed widget keeps its own value over a new default: the page then saved the old plan back)."""
+    apply_scenario(code)
+    for key in [k for k in st.session_state if str(k).startswith(WIDGET_PREFIXES)]:
+        del st.session_state[key]
+
+
 st.title("4 · Layers & head")
 st.write("Frozen stages keep what they learned on ImageNet (and their BatchNorm statistics); trainable ones "
          "adapt to your data. Phase 1 always trains the new head alone; phase 2 fine-tunes what you open here.")
@@ -36,9 +47,8 @@ m3.metric("trainable in phase 2 (fine-tune)", f"{summary['trainable_phase2']:,}"
 tab2, tab1 = st.tabs(["Phase 2 · fine-tune", "Phase 1 · head only"])
 tab2.plotly_chart(figures.stage_map(summary["stages"], "phase2"), width="stretch", key="map2")
 tab1.plotly_chart(figures.stage_map(summary["stages"], "phase1"), width="stretch", key="map1")
-if st.button(f"Reset to the {cfg.scenario} preset", key="preset"):
-    apply_scenario(cfg.scenario)
-    st.rerun()
+
+st.button(f"Reset to the {cfg.scenario} preset", key="preset", on_click=reset_to_preset, args=(cfg.scenario,))
 with st.container(border=True):
     st.markdown("**What each stage sees** (input → output; 🔒 / ✏️ as the fine-tune plan above has it)")
     lab.stage_viewer(cfg, summary["stages"], keys={"mode": "fz_mode", "k": "fz_k"})

@@ -219,3 +219,14 @@ def test_using_the_suggested_learning_rate_warns_nothing_on_the_server(sample_da
     suggested = drafts.load(token)[0].train.head_lr
     assert at.select_slider(key="tr_hlr").value == suggested
     assert warned == []
+
+
+def test_reset_to_the_preset_is_what_the_page_then_shows_and_keeps(sample_dataset):
+    config = with_data(sample_dataset).replace(train=TrainSpec(head_epochs=1, finetune_epochs=2))
+    at, token = open_app(config, "views/layers.py")
+    at.radio(key="fz_mode").set_value("none").run()
+    assert drafts.load(token)[0].freeze.mode == "none"
+    at.button(key="preset").click().run()
+    no_exceptions(at)
+    assert drafts.load(token)[0].freeze.mode == "all_but_head"  # S1's plan, not saved over by the old radio value
+    assert at.radio(key="fz_mode").value == "all_but_head"
