@@ -11,9 +11,10 @@ turn of the YIQ chroma plane: one 3×3 matrix per image) and grayscale are per-i
 per-sample factors. The order is fixed (torchvision draws a random order per image).
 
 Chosen over kornia 0.9 (`kornia.augmentation`, same toggles, `same_on_batch=False`) by measuring on the
-development CPU (2 cores shared with other jobs, load 3.7-5.2; `tools/augment_bench.py`, batch 32 of
-256 px squares → 224 px, fastest batch of 12, best of 3 runs), images/s:
-`light` 810 here, 332 kornia, 384 torchvision v2 per sample; `strong` 673 here, 271 kornia, 295 v2.
+development CPU (2 cores shared with other jobs, load 1.5; `tools/augment_bench.py`, batch 32 of 256 px
+squares → 224 px, fastest batch of 12, best of 2 runs), images/s: `light` 857 here, 259 kornia, 354
+torchvision v2 per sample; `strong` 530 here, 263 kornia, 281 v2 (under load 3.7-5.2 the order was the
+same: light 810 / 332 / 384).
 kornia would also add a dependency that needs torch ≥ 2.5.1 (this project supports ≥ 2.4). The GPU
 figure awaits a GPU (the same script runs there).
 
