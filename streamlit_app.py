@@ -3,12 +3,10 @@ Streamlit's older automatic navigation when a page URL is opened directly), shar
 in ui/, the engine in core/."""
 import streamlit as st
 
+from core.paths import resource_error
 from ui import resume, sidebar, state, warm
 
 st.set_page_config(page_title="TransferLab", page_icon=":material/science:", layout="wide")
-warm.start()  # once per server process, in the background: registry facts and stage maps
-resume.check()  # before the token: a bare URL in a browser that remembers a workspace is offered it back
-state.token()  # the draft/owner token, kept in the URL so a refresh finds this person's work again
 
 PAGES = {
     "Start": [st.Page("views/home.py", title="Home", icon=":material/home:", default=True)],
@@ -27,7 +25,22 @@ PAGES = {
     ],
     "Class": [st.Page("views/teacher.py", title="Teacher", icon=":material/school:")],
 }
-page = st.navigation(PAGES)
-sidebar.render()
-resume.offer()
-page.run()
+
+
+def main() -> None:
+    warm.start()  # once per server process, in the background: registry facts and stage maps
+    resume.check()  # before the token: a bare URL in a browser that remembers a workspace is offered it back
+    state.token()  # the draft/owner token, kept in the URL so a refresh finds this person's work again
+    page = st.navigation(PAGES)
+    sidebar.render()
+    resume.offer()
+    page.run()
+
+
+try:
+    main()
+except Exception as exc:  # a full disk, a read-only data home, memory: a message to act on, not a traceback
+    explained = resource_error(exc)
+    if explained is None:
+        raise
+    st.error(str(explained))

@@ -4,7 +4,9 @@ data home made by an older version up to date.
 A data home records how far it is migrated in `PRAGMA user_version`. `connect()` reads it (a read, no
 write) once per process and file; only a home that is behind is migrated, in one transaction, and only
 then is the journal mode set (WAL: readers never block the writer; the mode is kept in the file). So a
-current home is opened without writing anything, and no module creates tables by being imported.
+current home is opened without writing anything, and no module creates tables by being imported. On a
+full or read-only disk, reads still work (`reading` falls back to an immutable snapshot of the file) while
+writes fail, and the edges (CLI, pages, worker) say why with `paths.resource_error`.
 
 Each table belongs to one room (package), named beside it with the module that keeps it; other rooms
 reach a table through that room's functions, never by SQL of their own (`tests/test_architecture.py`
@@ -19,9 +21,13 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.paths import data_home
+from core import errors
+from core.paths import NEARLY_FULL, data_home, free_bytes
 
 # ---- the tables, by owner ------------------------------------------------------------------------------
+# core.data.quotas: a class's limits for all its students together (NULL: no class limit); its own step (4)
+QUOTAS = """CREATE TABLE IF NOT EXISTS quotas (
+    audience TEXT PRIMARY KEY, max_mb REAL, max_images INTEGER, max_jobs INTEGER)"""
 DATA = (  # core.data.store: datasets, who they are shared with, classes, images, duplicates
     """CREATE TABLE IF NOT EXISTS datasets (
         id INTEGER PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL,
@@ -68,6 +74,7 @@ DATA = (  # core.data.store: datasets, who they are shared with, classes, images
         image_id INTEGER NOT NULL, sha256 TEXT NOT NULL, action TEXT NOT NULL, old_class TEXT NOT NULL,
         new_class TEXT, saved TEXT, created REAL NOT NULL, undone REAL)""",
     "CREATE INDEX IF NOT EXISTS image_edits_by_dataset ON image_edits(dataset_id, undone)",
+    QUOTAS,
 )
 
 RUNS = (  # core.runs.store: runs, jobs (statuses written by core.runs.status only), metrics, artifacts
@@ -151,7 +158,13 @@ def _every_table(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-STEPS = (_datasets_get_owners, _jobs_get_holders, _every_table)  # append only: a step's number is its version
+def _classes_get_quotas(conn: sqlite3.Connection) -> None:
+    """Version 4: a class's limits (stored MB, images, jobs), set with the class rules."""
+    conn.execute(QUOTAS)
+
+
+STEPS = (_datasets_get_owners, _jobs_get_holders, _every_table,
+         _classes_get_quotas)  # append only: a step's number is its version
 VERSION = len(STEPS)
 
 
@@ -190,6 +203,12 @@ def db_path() -> Path:
     return data_home() / "transferlab.db"
 
 
+def replaced() -> None:
+    """The file was replaced (a restore): this process checks its version again on the next connection."""
+    with _lock:
+        _ready.discard(str(db_path()))
+
+
 def connect() -> sqlite3.Connection:
     path = str(db_path())
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -221,8 +240,49 @@ def transaction():
 
 @contextmanager
 def reading():
-    conn = connect()
+    """A connection for reads. On a full or read-only disk it is a snapshot of the file (see `_reader`)."""
+    conn = _reader()
     try:
         yield conn
     finally:
         conn.close()
+
+
+def _reader() -> sqlite3.Connection:
+    """An ordinary connection, tried with one read: in WAL mode the first read maps the shared-memory index
+    (`-shm`, 32 KB), which a process must create when no other has the file open, and that fails on a full or
+    read-only disk. Then, when no write is pending in the WAL (so the main file holds every commit) and the
+    disk is the cause, the file is opened immutable: reads keep working while nothing can be written."""
+    conn = None
+    try:
+        conn = connect()
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        return conn
+    except sqlite3.OperationalError as exc:
+        if conn is not None:
+            conn.close()
+        snapshot = _snapshot()
+        if snapshot is None or not _disk_trouble(exc):
+            raise
+        return snapshot
+
+
+def _disk_trouble(error: sqlite3.Error) -> bool:
+    kind = errors.resource_kind(error)
+    return kind in (errors.READ_ONLY, errors.UNOPENABLE) or (
+        kind in (errors.IO, errors.DISK_FULL) and free_bytes(db_path().parent) < NEARLY_FULL)
+
+
+def _snapshot() -> sqlite3.Connection | None:
+    """The file opened read-only and immutable, when that reads every commit: a current schema, and an empty
+    or absent WAL (a writer that could commit on this disk would have the -shm already)."""
+    path, wal = db_path(), Path(f"{db_path()}-wal")
+    if not path.exists() or (wal.exists() and wal.stat().st_size > 0):
+        return None
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False,
+                           isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    if version(conn) < VERSION:  # an older schema needs its migration, which cannot be written now
+        conn.close()
+        return None
+    return conn

@@ -17,12 +17,13 @@ from core.words import (
     percent,
     rate,
     role,
+    size,
     weights,
     wilson,
 )
 
 __all__ = ["MISSING", "accuracy_interval", "blank", "duration", "freeze_plan", "head", "number", "percent", "rate",
-           "role", "weights", "wilson", "table", "short_name"]
+           "role", "size", "weights", "wilson", "table", "short_name"]
 
 
 def table(rows: list[dict], columns: dict[str, str], formats: dict[str, Callable] | None = None) -> pd.DataFrame:

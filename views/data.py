@@ -6,11 +6,12 @@ import streamlit as st
 from core import data
 from core.data import images, samples
 from core.errors import UserError
-from ui import cached, figures, state, widgets, words
+from ui import cached, figures, state, usage, widgets, words
 
 st.title("3 · Data")
 cfg = state.config()
 owner = state.token()
+usage.caption(owner)
 
 
 def ingest(pairs, class_name=None, label="files"):
@@ -25,7 +26,7 @@ def ingest(pairs, class_name=None, label="files"):
               [{"file": d["file"], "problem": f"duplicate of {d['duplicate_of']} ({d['class']}): stored once"}
                for d in report.duplicates]
     st.session_state["last_ingest"] = {"stored": report.stored, "rejected": len(report.rejected),
-                                       "duplicates": len(report.duplicates), "label": label}
+                                       "duplicates": len(report.duplicates), "label": label, "limit": report.limit}
     cached.health_report.clear()
 
 
@@ -156,6 +157,8 @@ last = st.session_state.get("last_ingest")
 if last:
     st.success(f"{last['label']}: stored {last['stored']} image(s), rejected {last['rejected']}, "
                f"duplicates {last['duplicates']}.")
+    if last.get("limit"):
+        st.error(f"Storing stopped: {last['limit']}")
 if st.session_state.get("ingest_log"):
     st.markdown("**Rejected files and duplicates**")
     st.table(pd.DataFrame(st.session_state["ingest_log"][:200]))  # plain HTML: readable and searchable

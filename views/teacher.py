@@ -1,10 +1,11 @@
 """The teacher's page: create a class or open one with its teacher key (kept in this session only,
 never in the URL), then watch the class live, act on the queue, publish datasets, set the rules,
-upload a held-out set, and put the join URL and QR code on the projector."""
+upload a held-out set, see and limit the class's space and jobs, and put the join URL and QR code on the
+projector."""
 import streamlit as st
 
 from core.classroom import classes
-from ui import classroom
+from ui import classroom, usage
 
 st.title("Teacher")
 key = st.session_state.get("teacher_key")
@@ -31,5 +32,6 @@ with tab_board:
     classroom.leaderboard(chosen, key)
 with tab_setup:
     classroom.setup(chosen, key)
+    usage.class_panel(chosen, key)
 with tab_join:
     classroom.join_panel(current)

@@ -8,7 +8,7 @@ from core.execute import service
 from core.recipes import sweeps
 from core.runs import fairness, queue, status as lifecycle, store
 from core.training import curves
-from ui import figures, learning_curve, live, state, words
+from ui import figures, learning_curve, live, state, usage, words
 from ui.widgets import require_dataset
 
 BASELINE_LABELS = {"scratch": "from scratch", "linear_probe": "linear probe"}
@@ -22,6 +22,7 @@ st.title("5 · Train")
 cfg = state.config()
 require_dataset()
 owner = state.token()
+usage.caption(owner)
 
 with st.container(border=True):
     st.markdown(f"**{cfg.backbone}** · {cfg.scenario} · data **{cfg.data.dataset}** · head {cfg.train.head_epochs} "

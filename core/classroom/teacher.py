@@ -38,6 +38,14 @@ def rules(class_id: str) -> admission.Policy | None:
     return admission.get(classes.audience(class_id))
 
 
+def usage(class_id: str, key: str) -> dict:
+    """The class's stored MB, images and queued or running jobs (all students together) against its limits,
+    and each student's own usage against the limits per person."""
+    classes.authorize(class_id, key)
+    students = [{"student": m["name"], **admission.room(m["token"])["you"]} for m in classes.members(class_id)]
+    return {"class": class_id, **admission.class_room(classes.audience(class_id)), "students": students}
+
+
 # ---- the class, read --------------------------------------------------------------------------------
 def runs(class_id: str, key: str) -> list[dict]:
     """One row per run of the class's students, newest first."""

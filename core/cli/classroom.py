@@ -8,12 +8,13 @@ import os
 
 from core import data
 from core.classroom import classes, teacher
-from core.cli.registry import command, positive_int, table
+from core.cli.registry import command, positive_int, table, token_arg
+from core.data import quotas
 from core.errors import UserError
 
 
 def _key_arg(p):
-    p.add_argument("--teacher-key", help="the class's teacher key (default $TRANSFERLAB_TEACHER_KEY)")
+    token_arg(p, "--teacher-key", help="the class's teacher key (default $TRANSFERLAB_TEACHER_KEY)")
 
 
 def _key(args) -> str | None:
@@ -31,12 +32,15 @@ def _class_args(p: argparse.ArgumentParser) -> None:
     publish.add_argument("class_id", metavar="CLASS")
     publish.add_argument("--dataset", required=True)
     for name, text in (("runs", "one row per run of the class"), ("students", "one row per student"),
+                       ("usage", "stored MB, images and jobs of the class and of each student, against the limits"),
                        ("leaderboard", "each student's best held-out accuracy, best first")):
         sub.add_parser(name, help=text).add_argument("class_id", metavar="CLASS")
     rules = sub.add_parser("rules", help="the class preset and locks (the wizard shows locked fields fixed)")
     rules.add_argument("class_id", metavar="CLASS")
     rules.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                       help="scenario, backbone, epochs (a cap) or batch_size")
+                       help="scenario, backbone, epochs (a cap) or batch_size (together: they replace the preset); "
+                            "max_mb, max_images or max_jobs: the class's limit for all students together "
+                            "(kept until changed; =none removes it)")
     rules.add_argument("--lock", action="append", default=[], metavar="FIELD=REASON", help="fix FIELD, saying why")
     holdout = sub.add_parser("holdout", help="the held-out set (CLASS/file folders or zips), never shown to students")
     holdout.add_argument("class_id", metavar="CLASS")
@@ -45,7 +49,7 @@ def _class_args(p: argparse.ArgumentParser) -> None:
         action.add_argument("--json", action="store_true", help="print machine-readable JSON")
         if action.prog.split()[-1] not in ("create", "join"):
             _key_arg(action)
-    create.add_argument("--teacher-key", help="choose the key (default $TRANSFERLAB_TEACHER_KEY or a new one)")
+    token_arg(create, "--teacher-key", help="choose the key (default $TRANSFERLAB_TEACHER_KEY or a new one)")
 
 
 @command("class", "a classroom: create, join, publish, runs, students, holdout, leaderboard", _class_args)
@@ -99,7 +103,9 @@ def _rules(args):
     preset = {k: _value(k, v) for k, v in (_pair(text) for text in args.set)}
     locks = dict(_pair(text) for text in args.lock)
     saved = teacher.set_rules(args.class_id, _key(args), preset, locks)
-    return saved.to_dict(), f"class {args.class_id}: preset {saved.preset}, locked {sorted(saved.locks)}"
+    limits = ", ".join(f"{k} {v:g}" for k, v in saved.limits.items() if v is not None) or "none"
+    return saved.to_dict(), (f"class {args.class_id}: preset {saved.preset}, locked {sorted(saved.locks)}, "
+                             f"limits {limits}")
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -110,14 +116,22 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def _value(name: str, value: str):
-    if name in ("epochs", "batch_size"):
+    if name in quotas.FIELDS and value.lower() in ("none", ""):
+        return None  # the class limit goes; each student's own limit still applies
+    if name in ("epochs", "batch_size") + quotas.FIELDS:
         if not value.isdigit() or int(value) < 1:
             raise UserError(f"{name} must be a whole number of 1 or more, got {value!r}")
         return int(value)
     return value
 
 
-ACTIONS = {"create": _create, "join": _join, "publish": _publish, "runs": _runs, "students": _students,
+def _usage(args):
+    found = teacher.usage(args.class_id, _key(args))
+    lines = [f"class {args.class_id}: {found['words']}"] + [f"  {s['student']}: {s['words']}" for s in found["students"]]
+    return found, "\n".join(lines)
+
+
+ACTIONS = {"usage": _usage, "create": _create, "join": _join, "publish": _publish, "runs": _runs, "students": _students,
            "rules": _rules, "holdout": _holdout, "leaderboard": _leaderboard}
 
 

@@ -2,12 +2,12 @@
 samples, sample, health. Datasets follow `--owner` / $TRANSFERLAB_OWNER like runs."""
 from __future__ import annotations
 
-from core import data
+from core import data, words
 from core.cli.registry import command, owner_arg, positive_int, table
 from core.data import health, samples, splits
-from core.errors import UserError
+from core.errors import LimitReached, UserError
 from core.paths import env_owner
-from core.runs import queue
+from core.runs import admission, queue
 
 
 def _report_text(report: data.IngestReport) -> str:
@@ -23,6 +23,8 @@ def _report_text(report: data.IngestReport) -> str:
 
 
 def _finish(report: data.IngestReport):
+    if report.limit:  # exit 2; the images stored before the limit stay
+        raise LimitReached(f"{report.limit} ({report.stored} image(s) stored before it in {report.dataset!r})")
     if report.stored == 0 and not report.duplicates:
         reasons = "; ".join(f"{r['file']}: {r['reason']}" for r in report.rejected[:5])
         raise UserError(f"no valid image was stored in {report.dataset!r}" + (f" ({reasons})" if reasons else ""))
@@ -43,6 +45,16 @@ def ingest_cmd(args):
 
 def _owner(args) -> str:
     return args.owner or env_owner()
+
+
+@command("usage", "this owner's stored MB, images and queued or running jobs against their limits", owner_arg)
+def usage_cmd(args):
+    found = admission.room(_owner(args))
+    lines = [f"you: {found['you']['words']}"]
+    lines += [f"{audience}: {room['words']} (the class together)" for audience, room in found["classes"].items()]
+    lines.append(f"the server's disk: {words.size(found['free_bytes'])} free (new uploads and jobs stop below "
+                 f"{words.size(found['min_free_bytes'])})")
+    return found, "\n".join(lines)
 
 
 @command("datasets", "this owner's datasets (and those shared with them, read-only)", owner_arg)

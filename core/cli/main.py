@@ -1,5 +1,6 @@
 """`python -m core COMMAND ... [--json]` (also the `transferlab` console script): every capability,
-headless. Exit status: 0 success, 2 bad input (the message names the problem), 1 internal failure.
+headless. Exit status: 0 success, 2 bad input or resource trouble (the message names the problem: a full disk
+says where, how much is free and what to do), 1 internal failure.
 
 Importing a command module registers its commands (`registry.command`), in GROUPS' order in --help.
 The worker is the one command loaded alone: it starts the long-lived supervisor, which must not carry
@@ -12,8 +13,9 @@ import json
 import sys
 import traceback
 
-from core.cli.registry import COMMANDS, CommandFailed
+from core.cli.registry import COMMANDS, TOKEN_FLAGS, CommandFailed
 from core.errors import UserError
+from core.paths import resource_error
 
 GROUPS = ("data", "models", "train", "runs", "worker", "serve", "lab", "classroom", "study", "cleaner")
 ALONE = {"worker": "worker"}  # command → the one module that serves it, loaded without the others
@@ -42,7 +44,8 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = parser(argv).parse_args(argv)
+        root = parser(argv)
+        args = root.parse_args(join_tokens(argv, options(root)))
     except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help
         return int(exc.code or 0)
     try:
@@ -54,11 +57,39 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, str(exc), 2)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", 1)
-    except Exception as exc:  # an internal failure: keep the traceback for the log
+    except Exception as exc:  # a full disk, memory...: said plainly; anything else is internal (traceback kept)
+        explained = resource_error(exc)
+        if explained is not None:
+            return _fail(args, str(explained), 2)
         traceback.print_exc(file=sys.stderr)
         return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
     print(json.dumps(data_out, indent=2, default=str) if args.json else text)
     return 0
+
+
+def options(root: argparse.ArgumentParser) -> set[str]:
+    """Every option string of every command (and of subcommands such as `class publish`)."""
+    found, parsers = set(), [root]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            found.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+    return found
+
+
+def join_tokens(argv: list[str], known: set[str]) -> list[str]:
+    """`--teacher-key -abc` → `--teacher-key=-abc` for the flags that take a key or token (`registry.token_arg`),
+    so a token starting with '-' is a value, not an option. A known option in that place stays what it is
+    (`--owner --json` still says the value is missing)."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in TOKEN_FLAGS and arg.startswith("-") and arg not in known:
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:

@@ -53,8 +53,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+TOKEN_FLAGS: set[str] = set()  # flags whose value is a key or token: it may start with '-' (`cli.main` joins them)
+
+
+def token_arg(p: argparse.ArgumentParser, flag: str, **options) -> None:
+    """A flag that takes a key or token the app made. `secrets.token_urlsafe` starts one in 32 with '-', which
+    argparse would read as another option ("expected one argument"): `cli.main` hands such a value over as
+    `FLAG=VALUE` before parsing."""
+    TOKEN_FLAGS.add(flag)
+    p.add_argument(flag, **options)
+
+
 def owner_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--owner", help="owner token (default $TRANSFERLAB_OWNER or 'cli')")
+    token_arg(p, "--owner", help="owner token (default $TRANSFERLAB_OWNER or 'cli')")
 
 
 def run_arg(p: argparse.ArgumentParser) -> None:

@@ -20,8 +20,12 @@ def write(sha: str, data: bytes) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{sha}.{os.getpid()}.part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:  # a full disk: no partial file stays behind, holding the room
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_bytes(sha: str) -> bytes:

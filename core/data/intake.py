@@ -1,17 +1,20 @@
-"""Adding images to a dataset: validate each item, store its bytes once by content hash, record it
-in the manifest, and report every rejection and duplicate with the file's name."""
+"""Adding images to a dataset: validate each item, check it fits the owner's and their class's limits and
+the server's free-space floor (`quotas`), store its bytes once by content hash, record it in the manifest,
+and report every rejection and duplicate with the file's name."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
 from core import db
-from core.data import content, splits, store
+from core.data import content, quotas, splits, store
 from core.data.fingerprint import is_grayscale, perceptual_hash
 from core.data.images import ImageRejected, decode
 from core.data.uploads import Entry, Item, Rejection
+from core.errors import LimitReached
 
 
 @dataclass
@@ -22,6 +25,7 @@ class IngestReport:
     rejected: list[dict] = field(default_factory=list)  # {"file", "reason"}
     duplicates: list[dict] = field(default_factory=list)  # {"file", "duplicate_of", "class"}
     empty_classes: list[str] = field(default_factory=list)
+    limit: str | None = None  # why storing stopped (a limit or the free-space floor, naming the file); None: it did not
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,26 +36,41 @@ def ingest(dataset: str, entries: Iterable[Entry], source: str = "upload",
            progress: Callable[[int, int], None] | None = None, owner: str | None = None) -> IngestReport:
     """Validate and store every item into the owner's dataset (created if new); rejections carry
     their file name and reason. Nothing valid is lost because of a bad neighbour, no input may crash
-    this loop, and an ingest that stores nothing leaves no new empty dataset behind."""
+    this loop, and an ingest that stores nothing leaves no new empty dataset behind. Below the free-space
+    floor nothing starts (LimitReached); a file that crosses a limit is refused by name, with the rest,
+    and what was stored before it stays (`report.limit` says why)."""
     entries = list(entries)
+    quotas.check_free(0, "Adding images")
+    room = quotas.budget(owner)
     existed = store.own(store.clean_dataset_name(dataset), owner)
     ident = existed.id if existed else store.create(dataset, owner, source)
-    name = store.name_of(ident)
-    report = IngestReport(name)
-    for done, entry in enumerate(entries, start=1):
-        if isinstance(entry, Rejection):
-            report.rejected.append({"file": entry.file, "reason": entry.reason})
-        else:
-            _ingest_one(ident, entry, report)
-        if progress:
-            progress(done, len(entries))
-    _finish(ident, report, {e.class_name for e in entries if isinstance(e, Item)})
+    report = IngestReport(store.name_of(ident))
+    try:
+        _each(ident, entries, report, room, progress)
+        _finish(ident, report, {e.class_name for e in entries if isinstance(e, Item)})
+    except BaseException:
+        if existed is None and report.stored == 0:
+            with contextlib.suppress(Exception):  # a full disk may refuse this too; the error raised says why
+                store.delete(report.dataset, owner)
+        raise
     if existed is None and report.stored == 0:
-        store.delete(name, owner)
+        store.delete(report.dataset, owner)
     return report
 
 
-def _ingest_one(ident: int, item: Item, report: IngestReport) -> None:
+def _each(ident: int, entries: list[Entry], report: IngestReport, room: quotas.Budget, progress) -> None:
+    for done, entry in enumerate(entries, start=1):
+        if isinstance(entry, Rejection):
+            report.rejected.append({"file": entry.file, "reason": entry.reason})
+        elif report.limit:
+            report.rejected.append({"file": entry.file, "reason": "not stored: a limit was reached before it"})
+        else:
+            _ingest_one(ident, entry, report, room)
+        if progress:
+            progress(done, len(entries))
+
+
+def _ingest_one(ident: int, item: Item, report: IngestReport, room: quotas.Budget) -> None:
     try:
         picture = decode(item.data)
         facts = _facts(item.data, picture)
@@ -61,7 +80,11 @@ def _ingest_one(ident: int, item: Item, report: IngestReport) -> None:
     except Exception as exc:  # e.g. MemoryError on a hostile file: reject it, keep going
         report.rejected.append({"file": item.file, "reason": f"could not be read ({type(exc).__name__})"})
         return
-    _store(ident, item, facts, report)
+    try:
+        _store(ident, item, facts, report, room)
+    except LimitReached as exc:  # this file and the rest are refused; what was stored before stays
+        report.rejected.append({"file": item.file, "reason": str(exc)})
+        report.limit = str(exc)
 
 
 def _facts(data: bytes, picture) -> dict:
@@ -69,11 +92,12 @@ def _facts(data: bytes, picture) -> dict:
             "height": picture.height, "gray": int(is_grayscale(picture)), "phash": perceptual_hash(picture)}
 
 
-def _store(ident: int, item: Item, facts: dict, report: IngestReport) -> None:
+def _store(ident: int, item: Item, facts: dict, report: IngestReport, room: quotas.Budget) -> None:
+    if not _same_content(ident, facts["sha256"]):  # a duplicate adds no image: no limit to check
+        room.admit(item.file, facts["bytes"])
     content.write(facts["sha256"], item.data)
     with db.transaction() as conn:
-        existing = conn.execute("""SELECT i.id, i.original, c.name FROM images i JOIN classes c ON c.id = i.class_id
-                                   WHERE i.dataset_id = ? AND i.sha256 = ?""", (ident, facts["sha256"])).fetchone()
+        existing = _same_content(ident, facts["sha256"], conn)
         if existing:
             conn.execute("INSERT INTO duplicates (dataset_id, file, class_name, image_id) VALUES (?, ?, ?, ?)",
                          (ident, item.file, item.class_name, existing["id"]))
@@ -87,6 +111,15 @@ def _store(ident: int, item: Item, facts: dict, report: IngestReport) -> None:
                       facts["gray"], facts["phash"], item.file, time.time()))
     content.write(facts["sha256"], item.data)  # a concurrent collect may have seen the file unreferenced
     report.stored += 1
+
+
+def _same_content(ident: int, sha: str, conn=None):
+    """The dataset's image with this content (id, original, class name), or None."""
+    if conn is None:
+        with db.reading() as reader:
+            return _same_content(ident, sha, reader)
+    return conn.execute("""SELECT i.id, i.original, c.name FROM images i JOIN classes c ON c.id = i.class_id
+                           WHERE i.dataset_id = ? AND i.sha256 = ?""", (ident, sha)).fetchone()
 
 
 def _finish(ident: int, report: IngestReport, offered: set[str]) -> None:

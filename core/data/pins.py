@@ -47,6 +47,13 @@ def refs_using(dataset_id: int) -> list[str]:
         return [r[0] for r in conn.execute("SELECT ref FROM pins WHERE dataset_id = ? ORDER BY created", (dataset_id,))]
 
 
+def refs_of(owners: list[str]) -> list[str]:
+    """Every pin (run) these owners took: a run's folder is counted in its owner's stored bytes (`quotas`)."""
+    marks = ",".join("?" * len(owners))
+    with db.reading() as conn:
+        return [r[0] for r in conn.execute(f"SELECT ref FROM pins WHERE owner IN ({marks})", list(owners))]
+
+
 def pinned_by(dataset_id: int) -> dict[str, str]:
     """ref → owner of every pin taken from a dataset."""
     with db.reading() as conn:
@@ -74,3 +81,14 @@ def shas_in_use(candidates: set[str]) -> set[str]:
     with db.reading() as conn:
         return {r[0] for r in conn.execute(f"SELECT sha256 FROM pinned_images WHERE sha256 IN ({marks})",
                                            list(candidates))}
+
+
+def every_sha(conn) -> set[str]:
+    """Every hash a run's pinned list holds, in the store `conn` opens (a backup's copy)."""
+    return {r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM pinned_images")}
+
+
+def keep_only(conn, owners: set[str]) -> None:
+    """In a copy of the store (a class's backup): the pins of `owners`' runs alone."""
+    marks = ",".join("?" * len(owners)) or "NULL"
+    conn.execute(f"DELETE FROM pins WHERE owner NOT IN ({marks})", sorted(owners))

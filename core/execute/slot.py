@@ -2,9 +2,10 @@
 The supervisor starts the slots (`python -m core worker --slot N`, `main` here); tests, the demo and
 the in-process `train` use the same functions directly.
 
-A slot survives a job's exception and goes on (`outcome` decides: out of memory retries once at half
-the batch size, that job only, other slots being separate processes; anything else fails with its
-message, a NaN loss included). After every job the slot drops the model, optimizer and features and
+A slot survives a job's exception and goes on (`outcome` decides: a full disk fails the job with a
+message saying so; GPU out of memory retries once at half the batch size, that job only, other slots
+being separate processes; anything else fails with its message, a NaN loss included), and waits out a
+disk too full to claim the next job. After every job the slot drops the model, optimizer and features and
 hands freed memory back, so its footprint stays flat (the decoded-image cache is bounded, and kept:
 the next student's job on the same class dataset decodes nothing).
 """
@@ -24,13 +25,15 @@ from core.config import RunConfig
 from core.errors import UserError
 from core.execute import outcome, service
 from core.execute.timing import CANCEL_POLL_SECONDS
-from core.paths import run_dir
+from core.paths import resource_error, run_dir
 from core.runs import leases, status, store
 from core.runs.queue import lists
+from core.training.checkpoints import write_text
 from core.training.trainer import Trainer
 
 log = logging.getLogger("transferlab.worker")
 LOCAL = {"executor": "local", "node": "local"}  # where a job ran, in its summary (the Ray executor names its node)
+RESOURCE_WAIT_SECONDS = 5.0  # a slot that cannot claim (full disk, locked store) tries again this much later
 
 
 class Worker:
@@ -51,7 +54,7 @@ class Worker:
     def serve(self, max_jobs: int | None = None, idle_exit: float | None = None) -> int:
         done, idle_since = 0, time.monotonic()
         while not self.stopping and (max_jobs is None or done < max_jobs):
-            job = leases.claim_next(self.identity)
+            job = self._claim()
             if job is None:
                 if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
                     break
@@ -63,6 +66,19 @@ class Worker:
             release_memory()
             self.heartbeat.job_id, done, idle_since = None, done + 1, time.monotonic()
         return done
+
+    def _claim(self) -> dict | None:
+        """The next job, or None; on a full disk or a locked store the slot waits instead of dying (a dead
+        slot would be restarted, import torch again, and meet the same disk)."""
+        try:
+            return leases.claim_next(self.identity)
+        except Exception as exc:
+            explained = resource_error(exc)
+            if explained is None:
+                raise
+            log.warning("cannot take a job now: %s", explained)
+            time.sleep(RESOURCE_WAIT_SECONDS)
+            return None
 
 
 def release_memory() -> None:
@@ -95,7 +111,7 @@ def _retry_here(job: dict, echo=None) -> str:
 def _train(job: dict, config: RunConfig, echo=None) -> dict:
     folder = run_dir(job["run_id"])
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(config.to_json())
+    write_text(folder / "config.json", config.to_json())  # atomic: a full disk leaves no half a config
 
     def emit(event: dict) -> None:
         store.add_metric(job["run_id"], event)

@@ -62,8 +62,9 @@ def sweep(config: RunConfig, owner: str | None = None, sizes: tuple[int, ...] = 
     """Queue a pretrained and a from-scratch run per subset size. Pretrained runs go first: they share
     one feature extraction and give the learner a curve within seconds."""
     owner = owner or env_owner()
-    lists = queue.check(config, owner)
+    lists = queue.check(config, owner, jobs=0)
     subsets = nested_subsets(lists.train, sizes, config.data.split_seed)
+    queue.make_room(owner, len(KINDS) * len(subsets))
     group, holder = f"{PREFIX}{uuid.uuid4().hex[:8]}", leases.identity() if hold else None
     variants = {"pretrained": dataclasses.replace(config, baselines=()), "scratch": queue.scratch_config(config)}
     runs: dict[int, dict[str, str]] = defaultdict(dict)

@@ -17,8 +17,8 @@ def sweep(config: RunConfig, owner: str | None = None, stage_count: int | None =
     """One run per freeze depth; each trains the head first, then fine-tunes what its depth leaves
     open. `hold=True`: the runs belong to this process (trained in it)."""
     owner = owner or queue.default_owner()
-    lists = queue.check(config, owner)
     stages = stage_count or models.stage_count(config.backbone)
+    lists = queue.check(config, owner, jobs=stages + 1)
     train = dataclasses.replace(config.train, head_epochs=max(1, config.train.head_epochs),
                                 finetune_epochs=max(1, config.train.finetune_epochs))
     group, holder = f"{PREFIX}{uuid.uuid4().hex[:8]}", leases.identity() if hold else None

@@ -40,11 +40,14 @@ def scratch_config(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, weights="none", freeze=FreezePlan(mode="none"), train=train, baselines=())
 
 
-def check(config: RunConfig, owner: str) -> data.Splits:
-    """Refuse bad configs here, not in the worker (a class's locks and epochs cap included); returns
-    the lists the run will pin."""
+def check(config: RunConfig, owner: str, jobs: int = 1) -> data.Splits:
+    """Refuse bad configs here, not in the worker (a class's locks and epochs cap included), and `jobs`
+    more jobs when the server or the owner has no room for them (`admission.check_room`; 0: checked
+    later, once the caller knows how many); returns the lists the run will pin."""
     models.check(config)
     admission.check(config, owner)
+    if jobs:
+        admission.check_room(owner, jobs)
     if config.backbone.startswith(RUN_PREFIX):  # the develop-model approach: only your own runs
         store.run_row(config.backbone[len(RUN_PREFIX):], owner)
     if not config.data.dataset:
@@ -64,12 +67,17 @@ def submit(config: RunConfig, owner: str | None = None, hold: bool = False) -> d
     """Queue the run and its baselines on the same pinned lists. `hold=True`: the jobs belong to
     this process from the start (in-process training), so no worker can take them."""
     owner = owner or default_owner()
-    lists = check(config, owner)
+    lists = check(config, owner, jobs=1 + len(config.baselines))
     holder = leases.identity() if hold else None
     run_id, job_id = enqueue(config, owner, lists, holder=holder)
     companions = {role: enqueue(companion, owner, lists, run_id, role, holder)[0]
                   for role, companion in companion_configs(config).items()}
     return {"run_id": run_id, "job_id": job_id, "companions": companions}
+
+
+def make_room(owner: str, jobs: int) -> None:
+    """For recipes that learn how many jobs they queue only after `check(..., jobs=0)`."""
+    admission.check_room(owner, jobs)
 
 
 def own_backbones(owner: str) -> list[models.BackboneInfo]:
@@ -137,6 +145,7 @@ def resume(run_id: str, owner: str | None = None) -> int:
     row = store.run_row(run_id, owner)
     if row["status"] not in status.RESUMABLE:
         raise UserError(f"run {run_id} is {row['status']}; only interrupted, failed or cancelled runs resume")
+    admission.check_room(owner)
     return store.add_job(run_id, owner, kind="resume")
 
 

@@ -136,6 +136,14 @@ def job_config(job: dict) -> RunConfig:
     return config
 
 
+def active_jobs(owners: list[str]) -> int:
+    """These owners' queued and running jobs together (what `admission.check_room` holds to a limit)."""
+    marks = ",".join("?" * len(owners)) or "NULL"
+    with db.reading() as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM jobs WHERE owner IN ({marks}) AND status IN (?, ?)",
+                            (*owners, *status.ACTIVE)).fetchone()[0]
+
+
 def cancel_asked(job_ids: list[int]) -> list[int]:
     """Those of `job_ids` whose cancel was asked for (the running job stops within a batch)."""
     marks = ",".join("?" * len(job_ids))
@@ -205,3 +213,16 @@ def add_artifact(run_id: str, kind: str, path: str) -> None:
 def artifacts(run_id: str) -> list[dict]:
     with db.reading() as conn:
         return [dict(r) for r in conn.execute("SELECT kind, path, created FROM artifacts WHERE run_id = ?", (run_id,))]
+
+
+# ---- a copy of the store (a backup) ------------------------------------------------------------------
+def run_ids(conn) -> list[str]:
+    """Every run in the store `conn` opens (a backup's copy)."""
+    return [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY created")]
+
+
+def keep_only(conn, owners: set[str]) -> None:
+    """In a copy of the store (a class's backup): `owners`' runs alone (their jobs, metrics, artifacts and
+    holdout scores go with the others)."""
+    marks = ",".join("?" * len(owners)) or "NULL"
+    conn.execute(f"DELETE FROM runs WHERE owner NOT IN ({marks})", sorted(owners))

@@ -60,6 +60,19 @@ def duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
+MB = 2 ** 20  # limits and sizes people read are in MB of 1,048,576 bytes (TRANSFERLAB_OWNER_MAX_MB too)
+
+
+def size(count: int | float | None) -> str:
+    """Bytes as people read them: 512 → "512 bytes", 15_360 → "15 KB", 3_250_000 → "3.1 MB", 2**31 → "2 GB"."""
+    if count is None:
+        return MISSING
+    for unit, scale in (("GB", 2 ** 30), ("MB", MB), ("KB", 2 ** 10)):
+        if abs(count) >= scale:
+            return f"{number(round(count / scale, 1))} {unit}"
+    return f"{int(count)} byte{'' if count == 1 else 's'}"
+
+
 def wilson(correct: int, total: int, z: float = Z95) -> tuple[float, float]:
     """Wilson's score interval for a proportion: unlike "±1.96·SE" it stays inside 0..1 and is honest for
     small sets and for 0 % or 100 % (4 of 4 right gives 51 %–100 %, not 100 %–100 %)."""
