@@ -1,7 +1,8 @@
 """Pretrained networks cut for transfer: the backbone registry (`registry`, with the sources that
 register into it: `torchvision_source`, `timm_source`, `run_source`), stages a person can freeze
-(`stages`), where weights come from (`weights`), cutting a classifier (`surgery`), the transfer model
-(`transfer`), the ImageNet probe (`imagenet`), top-k (`outputs`) and time estimates (`estimate`).
+(`stages`), where weights come from (`weights`) and the copies a process keeps (`pretrained_cache`),
+cutting a classifier (`surgery`), the transfer model (`transfer`), the ImageNet probe (`imagenet`),
+top-k (`outputs`) and time estimates (`estimate`).
 
 Importing this package registers every source; the names below are the public face.
 """

@@ -18,7 +18,7 @@ from torch import nn
 from core.config import RunConfig
 from core.data.transforms import Preprocess
 from core.errors import ConfigError, WeightsUnavailable
-from core.models import stages as stagemod, surgery, weights as W
+from core.models import pretrained_cache, stages as stagemod, surgery, weights as W
 
 SOURCES = ("bundled", "torchvision", "timm", "run")
 
@@ -98,8 +98,12 @@ class Entry:
 
     def anatomy(self, pretrained: bool, pool: str = "auto", state: dict | None = None,
                 source: str = "checkpoint") -> Anatomy:
-        """Network cut for transfer. `state`: an imported checkpoint for the whole network."""
-        net = self.network(pretrained and state is None)
+        """Network cut for transfer. `state`: an imported checkpoint for the whole network. Published
+        weights come from this process's `pretrained_cache` (a fresh copy; read from disk once)."""
+        if pretrained and state is None:
+            net = pretrained_cache.shared().fresh(self.name, lambda: self.network(True))
+        else:
+            net = self.network(False)
         if state is not None:
             surgery.load_backbone_state(net, state, source)
         feature_dim = self.strip(net, pool)

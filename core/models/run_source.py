@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from core.config import RunConfig
 from core.errors import ConfigError
-from core.models import registry, weights as W
+from core.models import pretrained_cache, registry, weights as W
 from core.paths import check_run_id, run_dir
 
 PREFIX = "run:"
@@ -59,6 +59,7 @@ class RunEntry(registry.Entry):
         anatomy = self.base.anatomy(False, pool)
         if pretrained and state is None:
             saved = load_file(str(self.folder / "model.safetensors"))
+            pretrained_cache.note_read()
             trunk_state = {k[len("trunk."):]: v for k, v in saved.items() if k.startswith("trunk.")}
             W.load_into(anatomy.trunk, trunk_state, f"run {self.run_id}")
         return anatomy

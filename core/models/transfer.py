@@ -14,7 +14,7 @@ from torch import nn
 
 from core.config import FreezePlan, HeadSpec, RunConfig
 from core.errors import UserError
-from core.models import registry
+from core.models import pretrained_cache, registry
 from core.models.stages import Stage
 from core.models.weights import read_state_dict
 
@@ -171,6 +171,7 @@ def build_model(config: RunConfig, num_classes: int, state: dict | None = None) 
     source = "checkpoint"
     if state is None and config.weights.startswith("file:"):
         state, source = read_state_dict(config.weights[5:]), os.path.basename(config.weights[5:])
+        pretrained_cache.note_read()
     anatomy = entry.anatomy(config.weights == "imagenet", config.head.pool, state=state, source=source)
     head = build_head(config.head, anatomy.feature_dim, num_classes)
     model = TransferModel(anatomy.trunk, anatomy.feature_dim, anatomy.stages, head, config.freeze.bn)
