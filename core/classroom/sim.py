@@ -6,8 +6,11 @@ supervisor and its slots, or the Ray dispatcher) runs them. Reported: makespan, 
 finished (p50 / p95 / max over each student's first job), every student's first-job wait, whether
 any student's first job had to wait for the greedy student's second job, and what a job costs beyond its
 training loop (claim to finished, minus the fit's own seconds: model build, evaluation, saving, and with
-Ray also placing the task, shipping its inputs and streaming its events and files back). The same
-`--students` and `--per-class` give the same jobs under either executor, so the two reports compare.
+Ray also placing the task, shipping its inputs and streaming its events and files back), and per job
+(`per_job`, in the order claimed) the seconds from claim to its first optimisation step
+(`claim_to_first_step_s`) and whether its slot was warm (`warm`: the slot had warmed up or run a job, and
+the job read no trunk weights from disk; null under Ray, whose tasks do not say). The same `--students`
+and `--per-class` give the same jobs under either executor, so the two reports compare.
 """
 from __future__ import annotations
 
@@ -105,7 +108,7 @@ def _costs(spawned: float) -> dict:
     """Per job (claim to finished) against its fit's own seconds; where the jobs ran."""
     from core.runs import store
 
-    rows = store.succeeded_jobs()
+    rows = sorted(store.succeeded_jobs(), key=lambda r: r["started"])
     if not rows:
         return {}
     summaries = [r["summary"] for r in rows]
@@ -119,7 +122,19 @@ def _costs(spawned: float) -> dict:
         "seconds_per_job_once_ready": round((max(r["finished"] for r in rows) - min(r["started"] for r in rows))
                                             / len(rows), 2),
         "ran_on": sorted({f"{s.get('executor')}:{s.get('node')}" for s in summaries}),
+        **_warmth(rows, outside),
     }
+
+
+def _warmth(rows: list[dict], outside: list[float]) -> dict:
+    """Claim to first step and warm or cold, per job and summed up (what a warm slot saves shows here)."""
+    per_job = [{"claim_to_first_step_s": r["summary"].get("claim_to_first_step_s"), "warm": r["summary"].get("warm"),
+                "job_s": round(r["finished"] - r["started"], 2), "fit_s": r["summary"]["seconds"],
+                "outside_fit_s": round(o, 2)} for r, o in zip(rows, outside)]
+    firsts = [j["claim_to_first_step_s"] for j in per_job if j["claim_to_first_step_s"] is not None]
+    return {"claim_to_first_step_seconds": _spread(firsts) if firsts else None,
+            "warm_jobs": sum(j["warm"] is True for j in per_job), "cold_jobs": sum(j["warm"] is False for j in per_job),
+            "per_job": per_job}
 
 
 def _spread(values: list[float]) -> dict:

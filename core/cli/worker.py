@@ -22,7 +22,7 @@ def worker_cmd(args):
     if args.slot is not None:
         from core.execute import slot  # torch: only the slot processes train
 
-        done = slot.main(args.slot, args.max_jobs, args.idle_exit)
+        done = slot.main(args.slot, args.max_jobs, args.idle_exit, slots=args.slots or 1)  # --slots: the supervisor's count
         return {"jobs": done}, f"slot {args.slot} stopped after {done} job(s)"
     from core.execute import supervisor
 

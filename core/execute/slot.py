@@ -8,10 +8,17 @@ being separate processes; anything else fails with its message, a NaN loss inclu
 disk too full to claim the next job. After every job the slot drops the model, optimizer and features and
 hands freed memory back, so its footprint stays flat (the decoded-image cache is bounded, and kept:
 the next student's job on the same class dataset decodes nothing).
+
+A slot stays warm between jobs: its CUDA context and cuDNN plans live as long as the process, and every
+job copies its pretrained trunk from the process's `models.pretrained_cache` (a fresh copy per job, so
+nothing one job trains reaches the next). Before its first job the slot warms the class presets' backbones,
+or the default one (`training.warmup`); it runs on its share of the CPU cores (`capacity.thread_share`,
+the supervisor passes the slot count) and logs one line per job (`job_clock`).
 """
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
 import logging
 import os
@@ -23,17 +30,20 @@ import torch
 
 from core.config import RunConfig
 from core.errors import UserError
-from core.execute import outcome, service
+from core.execute import capacity, outcome, service
+from core.execute.job_clock import JobClock
 from core.execute.timing import CANCEL_POLL_SECONDS
 from core.paths import resource_error, run_dir
-from core.runs import leases, status, store
+from core.runs import admission, leases, status, store
 from core.runs.queue import lists
+from core.training import warmup
 from core.training.checkpoints import write_text
 from core.training.trainer import Trainer
 
 log = logging.getLogger("transferlab.worker")
 LOCAL = {"executor": "local", "node": "local"}  # where a job ran, in its summary (the Ray executor names its node)
 RESOURCE_WAIT_SECONDS = 5.0  # a slot that cannot claim (full disk, locked store) tries again this much later
+WARM_BACKBONES = 2  # at most this many class presets' backbones warmed at a slot's start
 
 
 class Worker:
@@ -43,6 +53,18 @@ class Worker:
         self.pid, self.poll, self.slot, self.stopping = os.getpid(), poll, slot, False
         self.identity = leases.identity()
         self.heartbeat = service.Heartbeat(self.pid)
+        self.warm = False  # warmed up, or ran a job: the next job finds the context, plans and weights ready
+
+    def warm_up(self) -> None:
+        """Before the first job: the class presets' backbones (or the default) read into memory, and on
+        CUDA their plans made. A warm-up that fails costs the first job its head start, nothing more."""
+        for config in warm_configs():
+            try:
+                log.info("warmed %s", warmup.warm_up(config))
+            except Exception as exc:
+                log.warning("could not warm %s: %s", config.backbone, exc)
+        release_memory()
+        self.warm = True
 
     def start(self) -> None:
         self.heartbeat.start()
@@ -61,10 +83,10 @@ class Worker:
                 if not outcome.score_pending():  # idle: catch up on runs finished before a holdout existed
                     time.sleep(self.poll)
                 continue
-            self.heartbeat.job_id = job["id"]
-            process(job)
+            self.heartbeat.job_id, clock = job["id"], JobClock(ready=self.warm)
+            log.info(clock.line(job, process(job, clock=clock)))
             release_memory()
-            self.heartbeat.job_id, done, idle_since = None, done + 1, time.monotonic()
+            self.heartbeat.job_id, done, idle_since, self.warm = None, done + 1, time.monotonic(), True
         return done
 
     def _claim(self) -> dict | None:
@@ -93,19 +115,21 @@ def release_memory() -> None:
 
 
 # ---- one job -------------------------------------------------------------------------------------
-def process(job: dict, echo=None) -> str:
-    """Run one claimed job to a final status; never raises. `echo` also sees every event."""
+def process(job: dict, echo=None, clock: JobClock | None = None) -> str:
+    """Run one claimed job to a final status; never raises. `echo` also sees every event; `clock` (the
+    slot's, else one started now) learns the first step, and the summary carries it and the warmth."""
+    clock = clock or JobClock()
     config = store.job_config(job)
     try:
         summary = _train(job, config, echo)
     except Exception as exc:
-        return outcome.end(job, exc, lambda again: _retry_here(again, echo), traceback.format_exc())
-    return outcome.record(job, {**summary, **LOCAL})
+        return outcome.end(job, exc, lambda again: _retry_here(again, echo, clock), traceback.format_exc())
+    return outcome.record(job, {**summary, **LOCAL, **clock.facts(summary)})
 
 
-def _retry_here(job: dict, echo=None) -> str:
+def _retry_here(job: dict, echo=None, clock: JobClock | None = None) -> str:
     release_memory()
-    return process(job, echo)
+    return process(job, echo, clock)
 
 
 def _train(job: dict, config: RunConfig, echo=None) -> dict:
@@ -137,19 +161,45 @@ def _cancel_flag(job_id: int):
 
 
 # ---- a slot process, started by the supervisor --------------------------------------------------------
-def main(slot: int, max_jobs: int | None = None, idle_exit: float | None = None) -> int:
-    """One slot, started by the supervisor that holds the data home's lock (and nobody else)."""
+def main(slot: int, max_jobs: int | None = None, idle_exit: float | None = None, slots: int = 1) -> int:
+    """One of `slots` slots, started by the supervisor that holds the data home's lock (and nobody else)."""
     if service.serving_pid() != os.getppid():
         raise UserError("--slot is started by the worker supervisor; run `python -m core worker` instead")
     _die_with_parent()
+    share_cpu(slots)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s slot {slot} %(process)d %(message)s")
     worker = Worker(slot=slot)
     signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
     worker.start()
     try:
+        worker.warm_up()
         return worker.serve(max_jobs=max_jobs, idle_exit=idle_exit)
     finally:
         worker.stop()
+
+
+def share_cpu(slots: int) -> int:
+    """This process's CPU threads (intra-op and inter-op) set to one slot's share of the cores. Called
+    before any parallel work: torch refuses to change the inter-op pool once it has started."""
+    share = capacity.thread_share(slots)
+    torch.set_num_threads(share)
+    try:
+        torch.set_num_interop_threads(share)
+    except RuntimeError:  # the pool already runs (not in a fresh slot): the intra-op share is the one that counts
+        log.warning("inter-op threads already started; left at %d", torch.get_num_interop_threads())
+    return share
+
+
+def warm_configs() -> list[RunConfig]:
+    """What a slot warms: each class preset's backbone and batch size (up to WARM_BACKBONES), or the
+    default backbone when no class has a preset."""
+    default, found = RunConfig(), {}
+    for preset in admission.presets() or [{}]:
+        backbone = preset.get("backbone", default.backbone)
+        batch = preset.get("batch_size", default.train.batch_size)
+        found.setdefault((backbone, batch), default.replace(
+            backbone=backbone, train=dataclasses.replace(default.train, batch_size=batch)))
+    return list(found.values())[:WARM_BACKBONES]
 
 
 def _die_with_parent() -> None:

@@ -3,8 +3,9 @@ home's worker lock, starts N slot processes (`slot`), restarts a slot that dies,
 of dead holders interrupted. It never imports torch itself (a test keeps it so): the slots do the
 training, and the CLI loads only the worker command to start it.
 
-Slots: `--slots N`, or as many as the device holds (`capacity`). With TRANSFERLAB_EXECUTOR=ray the
-same command runs the Ray dispatcher instead (`execute.ray.dispatch`).
+Slots: `--slots N`, or as many as the device holds (`capacity`); each slot is told how many there are,
+and takes its share of the CPU cores. With TRANSFERLAB_EXECUTOR=ray the same command runs the Ray
+dispatcher instead (`execute.ray.dispatch`).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         self.children[slot] = subprocess.Popen(
-            [sys.executable, "-m", "core", "worker", "--slot", str(slot), *self.slot_args],
+            [sys.executable, "-m", "core", "worker", "--slot", str(slot), "--slots", str(self.slots), *self.slot_args],
             cwd=Path(__file__).resolve().parents[2], env=os.environ.copy())
 
     def _watch(self, recover) -> None:

@@ -78,6 +78,12 @@ def for_owner(owner: str) -> Policy | None:
     return next((p for p in map(get, datasets.audiences(owner)) if p), None)
 
 
+def presets() -> list[dict]:
+    """Every class's preset (a worker slot warms their backbones before its first job)."""
+    with db.reading() as conn:
+        return [json.loads(r["preset"]) for r in conn.execute("SELECT preset FROM policies")]
+
+
 def check(config: RunConfig, owner: str) -> None:
     """Refuse a config that changes a locked field or exceeds the epochs cap, naming the field and the reason."""
     found = for_owner(owner)

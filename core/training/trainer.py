@@ -48,6 +48,7 @@ class Trainer:
         self.progress = Progress()
         self.best_state: dict[str, torch.Tensor] | None = None
         self._last_step_event, self._rate_clock, self._images_since_event = 0.0, 0.0, 0
+        self.first_step_at: float | None = None  # wall clock of the fit's first finished step (a slot's warm-up shows here)
         self._sources: dict[str, ImageBatches] = {}
 
     def emit(self, event: dict) -> None:
@@ -221,6 +222,7 @@ class Trainer:
         if time.monotonic() - self._last_step_event < STEP_EVENT_SECONDS:
             return
         value = _finite(loss.item(), phase, epoch)
+        self.first_step_at = self.first_step_at or time.time()  # the loss read back: that step has run
         now = time.monotonic()
         rate = self._images_since_event / max(now - self._rate_clock, 1e-9)
         self._last_step_event = self._rate_clock = now
@@ -316,7 +318,7 @@ class Trainer:
                 "val_accuracy": chosen["val_accuracy"] if chosen else None,
                 "test_accuracy": report["accuracy"] if report and report["split"] == "test" else None,
                 "seconds": round(self.progress.seconds, 3), "history": self.progress.history, "evaluation": report,
-                "device": str(self.device)}
+                "device": str(self.device), "first_step_at": self.first_step_at}
 
 
 def fit(config: RunConfig, **kwargs) -> dict:
