@@ -105,3 +105,13 @@ def members(class_id: str) -> list[dict]:
     with db.reading() as conn:
         rows = conn.execute("SELECT token, name, joined FROM classroom_members WHERE class_id = ? ORDER BY joined", (class_id,))
         return [dict(r) for r in rows]
+
+
+def keep_only(conn, class_id: str) -> set[str]:
+    """In a copy of the store (a class's backup): that class and its members alone; returns their tokens."""
+    conn.execute("DELETE FROM classrooms WHERE id != ?", (class_id,))
+    return {r[0] for r in conn.execute("SELECT token FROM classroom_members WHERE class_id = ?", (class_id,))}
+
+
+def count(conn) -> int:
+    return conn.execute("SELECT COUNT(*) FROM classrooms").fetchone()[0]

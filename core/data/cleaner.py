@@ -86,6 +86,11 @@ def awaiting_undo(candidates: set[str]) -> set[str]:
                                                AND sha256 IN ({marks})""", list(candidates))}
 
 
+def every_awaiting_undo(conn) -> set[str]:
+    """Every hash a deletion still in force keeps, in the store `conn` opens (a backup's copy)."""
+    return {r[0] for r in conn.execute("SELECT sha256 FROM image_edits WHERE action = 'delete' AND undone IS NULL")}
+
+
 def edited_shas(dataset_id: int) -> set[str]:
     """Every image a change of this dataset touched, deleted ones included (their rows are gone from
     the dataset; their bytes waited for an undo)."""

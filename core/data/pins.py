@@ -90,5 +90,5 @@ def every_sha(conn) -> set[str]:
 
 def keep_only(conn, owners: set[str]) -> None:
     """In a copy of the store (a class's backup): the pins of `owners`' runs alone."""
-    marks = ",".join("?" * len(owners)) or "NULL"
+    marks = ",".join("?" * len(owners))  # none: NOT IN () keeps nothing
     conn.execute(f"DELETE FROM pins WHERE owner NOT IN ({marks})", sorted(owners))

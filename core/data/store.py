@@ -303,3 +303,25 @@ def check_trainable(dataset: str, owner: str | None = None) -> list[str]:
         found = f"found {len(usable)}: {', '.join(usable)}" if usable else "found none"
         raise UserError(f"cannot train on {dataset!r}: needs at least 2 classes with images ({found})")
     return usable
+
+
+# ---- a copy of the store (a backup) ------------------------------------------------------------------
+def every_sha(conn) -> set[str]:
+    """Every hash a dataset's image is, in the store `conn` opens (a backup's copy)."""
+    return {r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM images")}
+
+
+def counts(conn) -> dict:
+    return {"datasets": conn.execute("SELECT COUNT(*) FROM datasets").fetchone()[0],
+            "images": conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]}
+
+
+def keep_only(conn, owners: set[str], audience: str, also: set[int]) -> None:
+    """In a copy of the store (a class's backup): the datasets of `owners`, those shared with `audience` and
+    `also` (its held-out set); their classes, images, splits and edits go with the others (cascade)."""
+    owned, extra = ",".join("?" * len(owners)), ",".join("?" * len(also))  # SQLite: NOT IN () is true
+    conn.execute(f"""DELETE FROM datasets WHERE owner NOT IN ({owned}) AND id NOT IN ({extra})
+                     AND id NOT IN (SELECT dataset_id FROM dataset_shares WHERE audience = ?)""",
+                 (*sorted(owners), *sorted(also), audience))
+    conn.execute("DELETE FROM dataset_shares WHERE audience != ?", (audience,))
+    conn.execute("DELETE FROM audience_members WHERE audience != ?", (audience,))

@@ -45,3 +45,9 @@ def save(token: str, config: RunConfig, state: dict) -> None:
         conn.execute("""INSERT INTO drafts (id, config, state, updated) VALUES (?, ?, ?, ?)
                         ON CONFLICT(id) DO UPDATE SET config = excluded.config, state = excluded.state,
                         updated = excluded.updated""", (token, config.to_json(), json.dumps(state), time.time()))
+
+
+def keep_only(conn, tokens: set[str]) -> None:
+    """In a copy of the store (a class's backup): the drafts of `tokens` alone."""
+    marks = ",".join("?" * len(tokens))  # none: NOT IN () keeps nothing
+    conn.execute(f"DELETE FROM drafts WHERE id NOT IN ({marks})", sorted(tokens))

@@ -88,3 +88,14 @@ def recover_interrupted() -> int:
             else:
                 status.interrupt(conn, r, INTERRUPTED)
     return sum(1 for r in dead if r["status"] == status.Status.RUNNING.value)
+
+
+COPIED = ("the server was backed up while this run trained; nothing holds it in the copy: resume it to continue "
+          "from its last checkpoint")
+
+
+def interrupt_running(conn, message: str = COPIED) -> int:
+    """In a copy of the store (a backup): no process holds any job there, so running ones are interrupted
+    (resumable from their last checkpoint), through the lifecycle like any other."""
+    rows = conn.execute("SELECT id, run_id FROM jobs WHERE status = ?", (status.Status.RUNNING.value,)).fetchall()
+    return sum(status.interrupt(conn, {"id": job, "run_id": run}, message) for job, run in rows)

@@ -224,5 +224,5 @@ def run_ids(conn) -> list[str]:
 def keep_only(conn, owners: set[str]) -> None:
     """In a copy of the store (a class's backup): `owners`' runs alone (their jobs, metrics, artifacts and
     holdout scores go with the others)."""
-    marks = ",".join("?" * len(owners)) or "NULL"
+    marks = ",".join("?" * len(owners))  # none: NOT IN () keeps nothing
     conn.execute(f"DELETE FROM runs WHERE owner NOT IN ({marks})", sorted(owners))

@@ -87,3 +87,11 @@ def scores(audience: str) -> dict[str, dict]:
     with db.reading() as conn:
         rows = conn.execute("SELECT run_id, accuracy, images FROM holdout_scores WHERE audience = ?", (audience,))
         return {r["run_id"]: {"accuracy": r["accuracy"], "images": r["images"]} for r in rows}
+
+
+def keep_only(conn, audience: str) -> set[int]:
+    """In a copy of the store (a class's backup): that class's held-out set and scores alone; returns the
+    id of its held-out dataset (kept with the class's data)."""
+    conn.execute("DELETE FROM holdouts WHERE audience != ?", (audience,))
+    conn.execute("DELETE FROM holdout_scores WHERE audience != ?", (audience,))
+    return {r[0] for r in conn.execute("SELECT dataset_id FROM holdouts")}
