@@ -1,11 +1,13 @@
 """Warm worker slots: a slot's second job on a backbone reads no trunk weights from disk and learns exactly
 what a cold job learns; no job's trained weights or BatchNorm statistics reach the next job; a slot warms the
 class preset's backbone before its first job, runs on its share of the CPU cores, and logs one line per job."""
+import gc
 import json
 import logging
 import os
 import subprocess
 import sys
+import weakref
 
 import pytest
 import torch
@@ -18,10 +20,10 @@ from core.execute import capacity, slot, supervisor
 from core.execute.job_clock import JobClock
 from core.models import pretrained_cache, weights as W
 from core.paths import run_dir
-from core.runs import admission, queue, store
+from core.runs import admission, leases, queue, store
 from core.training import trainer as trainer_module
 from tests.conftest import ROOT
-from tests.training import mnist
+from tests.training import digits, mnist, probe
 
 LITE0 = "efficientnet_lite0"
 
@@ -179,3 +181,23 @@ def test_classroom_sim_reports_each_jobs_claim_to_first_step_and_warmth():
     assert found["per_job"][0] == {"claim_to_first_step_s": 2.0, "warm": False, "job_s": 6.0, "fit_s": 3.0,
                                    "outside_fit_s": 3.0}
     assert found["claim_to_first_step_seconds"]["p50"] == 1.25
+
+
+def test_a_failed_attempt_lets_go_of_its_trainer_before_the_retry_at_half_batch(monkeypatch):
+    """After an out-of-memory the retry needs the memory the failed attempt held (on a GPU, a batch's
+    activations): the exception's frames must not keep that attempt's trainer alive through the retry."""
+    attempts, real_fit = [], trainer_module.Trainer.fit
+
+    def fit_or_oom(self):
+        if not attempts:
+            attempts.append(weakref.ref(self))
+            self.activations = torch.zeros(1 << 20)  # what an attempt holds when it runs out of memory
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        gc.collect()
+        attempts.append(attempts[0]() is None)
+        return real_fit(self)
+
+    monkeypatch.setattr(trainer_module.Trainer, "fit", fit_or_oom)
+    queue.submit(probe(digits(per_class=6, owner="alice"), epochs=1), "alice")
+    assert slot.process(leases.claim_next()) == "succeeded"
+    assert attempts[1:] == [True]  # the first attempt's trainer was gone when the second began

@@ -123,7 +123,11 @@ def process(job: dict, echo=None, clock: JobClock | None = None) -> str:
     try:
         summary = _train(job, config, echo)
     except Exception as exc:
-        return outcome.end(job, exc, lambda again: _retry_here(again, echo, clock), traceback.format_exc())
+        trace = traceback.format_exc()
+        # The failed attempt's frames (its trainer, model, batch) would live on in the traceback through the
+        # retry, holding the very memory an out-of-memory retry at half the batch needs.
+        traceback.clear_frames(exc.__traceback__)
+        return outcome.end(job, exc, lambda again: _retry_here(again, echo, clock), trace)
     return outcome.record(job, {**summary, **LOCAL, **clock.facts(summary)})
 
 
