@@ -246,3 +246,27 @@ def test_the_free_space_floor_refuses_uploads_and_jobs_with_the_reason_while_rea
     below = paths.free_bytes(paths.data_home()) - 2 ** 30  # a floor 1 GB under what is free: not refused
     monkeypatch.setenv("TRANSFERLAB_MIN_FREE_MB", str(below // 2 ** 20))
     assert samples.materialize("digits", f"more-{uuid.uuid4().hex[:4]}", per_class=2).stored == 20
+
+
+@pytest.mark.slow
+def test_an_epoch_whose_row_a_full_disk_refused_is_written_from_its_checkpoint(monkeypatch):
+    """The trainer checkpoints an epoch, then writes its row: a full disk (or a kill) between the two used
+    to leave a finished epoch without its row for good (a resume starts after it)."""
+    from core.execute import slot
+    from core.runs import queue, store
+    from tests.training import digits, probe
+
+    run_id = queue.submit(probe(digits(per_class=6), epochs=2))["run_id"]
+    real = store.add_metric
+
+    def full_once(rid, event):
+        if event.get("event") == "epoch" and not event.get("backfilled") and event["epoch"] == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(rid, event)
+
+    monkeypatch.setattr(store, "add_metric", full_once)
+    slot.Worker(poll=0.05).serve(max_jobs=1)
+    failed = store.run_row(run_id)
+    assert failed["status"] == "failed" and "is full" in failed["message"]
+    epochs = store.metrics(run_id, "epoch")
+    assert [(e["epoch"], bool(e.get("backfilled"))) for e in epochs] == [(0, False), (1, True)]

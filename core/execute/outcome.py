@@ -83,6 +83,7 @@ def end(job: dict, error: BaseException, retry: Callable[[dict], str], trace: st
     """Carry out `decide` for a job whose training raised; `retry(job)` runs the smaller attempt and
     returns its status."""
     drop_partial_files(job["run_id"])  # a checkpoint cut short by a full disk gives its room back first
+    persist(lambda: store.backfill_epochs(job["run_id"]))  # an epoch checkpointed whose row was refused
     verdict = decide(error, job, store.job_config(job).train.batch_size)
     if isinstance(verdict, Retry):
         with db.transaction() as conn:
@@ -105,6 +106,7 @@ def record(job: dict, summary: dict) -> str:
                           summary={k: v for k, v in summary.items() if k != "evaluation"},
                           evaluation=summary.get("evaluation"))
 
+    persist(lambda: store.backfill_epochs(job["run_id"]))
     persist(write)
     if ended == status.Status.SUCCEEDED:
         _score_holdouts(job["run_id"], job["owner"])

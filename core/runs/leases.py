@@ -7,11 +7,13 @@ No torch here: the supervisor and the Ray tasks use it too.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 
 from core import db
 from core.errors import UserError
-from core.runs import fairness, status
+from core.runs import fairness, status, store
 
 INTERRUPTED = "the worker stopped during this run; resume it to continue from its last checkpoint"
 
@@ -87,7 +89,11 @@ def recover_interrupted() -> int:
                 conn.execute("UPDATE jobs SET holder = NULL WHERE id = ?", (r["id"],))
             else:
                 status.interrupt(conn, r, INTERRUPTED)
-    return sum(1 for r in dead if r["status"] == status.Status.RUNNING.value)
+    stopped = [r for r in dead if r["status"] == status.Status.RUNNING.value]
+    for r in stopped:  # killed between its checkpoint and the epoch's row: the row from the checkpoint
+        with contextlib.suppress(sqlite3.Error, OSError):  # a full disk: the job's next ending tries again
+            store.backfill_epochs(r["run_id"])
+    return len(stopped)
 
 
 COPIED = ("the server was backed up while this run trained; nothing holds it in the copy: resume it to continue "

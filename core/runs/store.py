@@ -15,7 +15,7 @@ import uuid
 from core import db
 from core.config import RunConfig
 from core.errors import UserError
-from core.paths import check_run_id
+from core.paths import check_run_id, run_dir
 from core.runs import status
 
 
@@ -169,6 +169,21 @@ def add_metric(run_id: str, event: dict) -> None:
         conn.execute("INSERT INTO metrics (run_id, kind, phase, epoch, step, data, t) VALUES (?, ?, ?, ?, ?, ?, ?)",
                      (run_id, event.get("event", "event"), event.get("phase"), event.get("epoch"), event.get("step"),
                       json.dumps(event, default=float), event.get("t", time.time())))
+
+
+def backfill_epochs(run_id: str) -> int:
+    """Epoch rows the run's last checkpoint counts as finished but the store lacks (the process stopped
+    between writing the checkpoint and the row, or a full disk refused the row), written from its
+    progress.json and marked `backfilled`; how many. Without them a resumed run's chart would skip an epoch."""
+    try:
+        history = json.loads((run_dir(run_id) / "progress.json").read_text())["history"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    have = {(m.get("phase"), m.get("epoch")) for m in metrics(run_id, "epoch")}
+    missing = [row for row in history if (row.get("phase"), row.get("epoch")) not in have]
+    for row in missing:
+        add_metric(run_id, {**row, "event": "epoch", "backfilled": True})
+    return len(missing)
 
 
 def metrics(run_id: str, kind: str | None = None, after_id: int = 0) -> list[dict]:
