@@ -107,3 +107,33 @@ def test_a_bad_limit_in_the_environment_says_which_and_its_default(monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_OWNER_MAX_MB", "lots")
     with pytest.raises(Exception, match=r"TRANSFERLAB_OWNER_MAX_MB='lots' is not a number \(default 2048\)"):
         samples.materialize("digits", "x", per_class=1)
+
+
+def test_the_data_train_and_teacher_pages_show_usage_against_the_limits(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import DataSpec, RunConfig
+    from core.runs import drafts
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("TRANSFERLAB_OWNER_MAX_IMAGES", "500")
+    token = drafts.new()
+    samples.materialize("digits", "dg", per_class=3, owner=token)
+    drafts.save(token, RunConfig(data=DataSpec(dataset="dg")), {})
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.query_params["s"] = token
+    at.run()
+    for page in ("views/data.py", "views/train.py"):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        said = " ".join(c.value for c in at.caption)
+        assert "Your space:" in said and "30 of 500 images" in said and "0 of 20 queued or running jobs" in said
+
+    made = classes.create("Bio")
+    classes.join(made["join_code"], "Ada")
+    teacher.set_rules(made["class"], made["teacher_key"], {"max_jobs": 12}, {})
+    at.session_state["teacher_key"] = made["teacher_key"]
+    at.switch_page("views/teacher.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("The class:" in c.value and "0 of 12 queued or running jobs" in c.value for c in at.caption)
+    assert [n.value for n in at.number_input if n.key == "limit_max_jobs"] == [12]

@@ -18,8 +18,13 @@ def ingest(pairs, class_name=None, label="files"):
     """Validate and store, with a progress bar; remember rejections and duplicates to show them."""
     entries = data.from_uploads(pairs, class_name)
     bar = st.progress(0.0, text=f"Checking {label}…")
-    report = data.ingest(cfg.data.dataset, entries, owner=owner, progress=lambda done, total: bar.progress(
-        done / total, text=f"Checking {label}: {done}/{total}"))
+    try:
+        report = data.ingest(cfg.data.dataset, entries, owner=owner, progress=lambda done, total: bar.progress(
+            done / total, text=f"Checking {label}: {done}/{total}"))
+    except UserError as exc:  # the server's free-space floor: nothing was stored
+        bar.empty()
+        st.error(str(exc))
+        return
     bar.empty()
     log = st.session_state.setdefault("ingest_log", [])
     log[:0] = [{"file": r["file"], "problem": r["reason"]} for r in report.rejected] + \
@@ -70,10 +75,17 @@ with right.container(border=True):
     per_class = st.slider("Images per class", 5, 500, 30, step=5, key="sample_per_class")
     if st.button("Load sample", key="sample_load", disabled=not catalog[sample]["available"]):
         target = f"{sample}-{per_class}"
-        with st.spinner("Loading the sample…"):
-            report = samples.materialize(sample, target, per_class=per_class, owner=owner)
-        state.set_dataset(report.dataset)
-        st.rerun()
+        try:
+            with st.spinner("Loading the sample…"):
+                report = samples.materialize(sample, target, per_class=per_class, owner=owner)
+            if report.limit:  # shown after the rerun, with what was stored before it
+                st.session_state["last_ingest"] = {"stored": report.stored, "rejected": len(report.rejected),
+                                                   "duplicates": len(report.duplicates), "label": "The sample",
+                                                   "limit": report.limit}
+            state.set_dataset(report.dataset)
+            st.rerun()
+        except UserError as exc:  # a limit or the free-space floor
+            st.error(str(exc))
 
 if not cfg.data.dataset:
     st.info("Create a dataset or load a sample to start adding images.")
