@@ -16,7 +16,7 @@ from torch import nn
 
 from core import models
 from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec
-from core.execute import capacity, slot, supervisor
+from core.execute import capacity, slot
 from core.execute.job_clock import JobClock
 from core.models import pretrained_cache, weights as W
 from core.paths import run_dir
@@ -127,7 +127,7 @@ def test_a_slot_warms_each_class_presets_backbone_and_batch_size():
         [(LITE0, 32), ("efficientnet_lite1", 16)]
 
 
-def test_each_slot_runs_on_its_share_of_the_cpu_cores(monkeypatch):
+def test_each_slot_runs_on_its_share_of_the_cpu_cores():
     assert capacity.thread_share(8, cores=16) == 2 and capacity.thread_share(3, cores=2) == 1
     probe = ("import json, torch; from core.execute import slot; share = slot.share_cpu(2); "
              "print(json.dumps([share, torch.get_num_threads(), torch.get_num_interop_threads()]))")
@@ -135,10 +135,12 @@ def test_each_slot_runs_on_its_share_of_the_cpu_cores(monkeypatch):
                          env={**os.environ, "OMP_NUM_THREADS": ""})
     share = max(1, len(os.sched_getaffinity(0)) // 2)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [share, share, share], out.stderr[-2000:]
-    spawned = []
-    monkeypatch.setattr(supervisor.subprocess, "Popen", lambda args, **kw: spawned.append(args))
-    supervisor.Supervisor(3)._spawn(1)
-    assert spawned[0][-4:] == ["--slot", "1", "--slots", "3"]  # every slot is told how many share the machine
+    worker = subprocess.run([sys.executable, "-m", "core", "worker", "--slots", "2", "--idle-exit", "0.5"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)  # the supervisor tells each slot the count
+    said = [line.split(" slot ", 1)[1] for line in worker.stderr.splitlines() if "CPU thread(s)" in line]
+    assert len(said) == 2, worker.stderr[-3000:]
+    cores = len(os.sched_getaffinity(0))
+    assert all(f"{share} CPU thread(s): this slot's share of {cores} core(s) among 2 slot(s)" in line for line in said), said
 
 
 def test_the_cache_hands_out_copies_reads_once_and_stays_within_its_bound(monkeypatch):

@@ -170,8 +170,9 @@ def main(slot: int, max_jobs: int | None = None, idle_exit: float | None = None,
     if service.serving_pid() != os.getppid():
         raise UserError("--slot is started by the worker supervisor; run `python -m core worker` instead")
     _die_with_parent()
-    share_cpu(slots)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s slot {slot} %(process)d %(message)s")
+    log.info("%d CPU thread(s): this slot's share of %d core(s) among %d slot(s)", share_cpu(slots),
+             capacity.cpu_cores(), slots)
     worker = Worker(slot=slot)
     signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
     worker.start()
