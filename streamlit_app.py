@@ -27,7 +27,13 @@ PAGES = {
 }
 
 
+SHARED = st.Page("views/shared.py", title="Shared model", icon=":material/share:", default=True)
+
+
 def main() -> None:
+    if st.query_params.get("share"):  # a share link: its one page and nothing of any workspace (no token made)
+        st.navigation([SHARED], position="hidden").run()
+        return
     warm.start()  # once per server process, in the background: registry facts and stage maps
     resume.check()  # before the token: a bare URL in a browser that remembers a workspace is offered it back
     state.token()  # the draft/owner token, kept in the URL so a refresh finds this person's work again

@@ -77,6 +77,15 @@ DATA = (  # core.data.store: datasets, who they are shared with, classes, images
     QUOTAS,
 )
 
+# core.runs.shares: a run's share links (the token only as its SHA-256) and each link's count this minute;
+# its own step (5)
+SHARE_LINKS = (
+    """CREATE TABLE IF NOT EXISTS share_links (
+        token_hash TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        creator TEXT NOT NULL, created REAL NOT NULL, revoked REAL, minute REAL NOT NULL DEFAULT 0,
+        used INTEGER NOT NULL DEFAULT 0)""",
+    "CREATE INDEX IF NOT EXISTS share_links_by_creator ON share_links(creator, created)",
+)
 RUNS = (  # core.runs.store: runs, jobs (statuses written by core.runs.status only), metrics, artifacts
     """CREATE TABLE IF NOT EXISTS runs (
         id TEXT PRIMARY KEY, owner TEXT NOT NULL, parent TEXT, role TEXT NOT NULL DEFAULT 'main',
@@ -104,6 +113,7 @@ RUNS = (  # core.runs.store: runs, jobs (statuses written by core.runs.status on
     # core.runs.admission: a class's preset and locks, enforced at submit
     """CREATE TABLE IF NOT EXISTS policies (
         audience TEXT PRIMARY KEY, preset TEXT NOT NULL DEFAULT '{}', locks TEXT NOT NULL DEFAULT '{}')""",
+    *SHARE_LINKS,
 )
 
 SERVING = (  # core.serving.holdouts: a class's held-out set and each run's score on it
@@ -163,8 +173,14 @@ def _classes_get_quotas(conn: sqlite3.Connection) -> None:
     conn.execute(QUOTAS)
 
 
-STEPS = (_datasets_get_owners, _jobs_get_holders, _every_table,
-         _classes_get_quotas)  # append only: a step's number is its version
+def _runs_get_share_links(conn: sqlite3.Connection) -> None:
+    """Version 5: share links to a finished run (predict only), stored hashed."""
+    for statement in SHARE_LINKS:
+        conn.execute(statement)
+
+
+STEPS = (_datasets_get_owners, _jobs_get_holders, _every_table, _classes_get_quotas,
+         _runs_get_share_links)  # append only: a step's number is its version
 VERSION = len(STEPS)
 
 

@@ -1,15 +1,16 @@
 """Step 7: the playground. Upload images, take a picture or pick a test image: top-k, a heat map of
-where the model looks (Grad-CAM, Grad-CAM++ or EigenCAM), and "not sure" below a confidence threshold."""
+where the model looks (Grad-CAM, Grad-CAM++ or EigenCAM), "not sure" below a confidence threshold and
+"unknown" where predict says a picture is unlike the training images. The run can be shared by link."""
 import pandas as pd
 import streamlit as st
 
 from core import data
 from core.config import CAM_METHODS
-from core.data import ImageRejected, decode
+from core.data import decode
 from core.errors import UserError
 from core.runs import queue
 from core.serving import predict
-from ui import figures, runs, widgets, words
+from ui import figures, predictions, runs, share, widgets, words
 
 CAM_NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "eigencam": "EigenCAM"}
 CAM_HOW = {"gradcam": "where the class score's gradient points",
@@ -22,6 +23,7 @@ if not run_id:
     st.info("No finished run yet: train one on the **Train** step.")
     st.stop()
 loaded = predict.load_run(run_id)
+share.panel(run_id)
 test = queue.lists(run_id, runs.owner_of(run_id)).test  # the run's own test list, fixed when it was submitted
 threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, 0.5, 0.05, key="threshold")
 show_cam = st.toggle("Show where the model looks", value=True, key="cam_on")
@@ -32,15 +34,11 @@ tab_upload, tab_camera, tab_test = st.tabs(["Upload", "Camera", "From the test s
 pictures: list[tuple[str, object]] = []
 with tab_upload:
     st.caption(widgets.upload_limit())
-    for upload in st.file_uploader("Images", accept_multiple_files=True, key="pred_upload") or []:
-        try:
-            pictures.append((upload.name, decode(upload.getvalue())))
-        except ImageRejected as exc:
-            st.error(f"{upload.name}: {exc}")
+    uploads = st.file_uploader("Images", accept_multiple_files=True, key="pred_upload") or []
+    pictures += [(name, picture) for name, picture, _ in predictions.pictures(uploads)]
 with tab_camera:
     shot = st.camera_input("Take a picture", key="pred_cam")
-    if shot:
-        pictures.append(("camera", decode(shot.getvalue())))
+    pictures += [("camera", picture) for _, picture, _ in predictions.pictures([shot] if shot else [])]
 with tab_test:
     if test:
         picks = st.multiselect("Test images", [r.id for r in test], key="pred_test",
@@ -52,14 +50,12 @@ if not pictures:
     st.stop()
 tops = predict.top_k(run_id, [p for _, p in pictures], k=min(5, len(loaded.classes)))
 if len(pictures) > 1:
-    st.dataframe(pd.DataFrame([{"image": name, "prediction": top[0]["label"] if top[0]["prob"] >= threshold else "not sure",
+    st.dataframe(pd.DataFrame([{"image": name, "prediction": predictions.verdict(top, threshold),
                                 "top-1": top[0]["label"], "confidence": words.percent(top[0]["prob"])}
                                for (name, _), top in zip(pictures, tops)]), hide_index=True, width="stretch")
 for (name, picture), top in zip(pictures, tops):
     with st.container(border=True):
-        verdict = top[0]["label"] if top[0]["prob"] >= threshold else "not sure"
-        st.markdown(f"**{name}** → **{verdict}**" + ("" if verdict != "not sure" else
-                                                   f" (best guess {top[0]['label']} at {top[0]['prob']:.0%})"))
+        st.markdown(f"**{name}** → {predictions.explained(top, threshold)}")
         left, right = st.columns([1, 2])
         if show_cam:
             try:

@@ -1,9 +1,10 @@
-"""Your runs: history, reopen one in Evaluate or Predict, delete one (files and rows)."""
+"""Your runs: history, reopen one in Evaluate or Predict, share a finished one by link, delete one (files
+and rows)."""
 import streamlit as st
 
 from core.errors import UserError
 from core.runs import queue
-from ui import runs, state, words
+from ui import runs, share, state, words
 
 st.title("Runs")
 owner = state.token()
@@ -28,3 +29,5 @@ if c4.button("Delete", key="delete"):
         st.rerun()
     except UserError as exc:
         st.error(str(exc))
+if next(r["status"] for r in rows if r["id"] == chosen) == "succeeded":
+    share.panel(chosen)

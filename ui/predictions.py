@@ -1,0 +1,39 @@
+"""What a prediction says to a person, alike on the Predict page and a share link's page: the verdict
+("unknown", "not sure" or the class) and pictures read from uploads and the camera through the same
+validation as every upload (`core.data.decode`: size, pixel count, format; a clear reason per file)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.data import ImageRejected, decode
+
+
+def verdict(top: list[dict], threshold: float) -> str:
+    """"unknown" when predict marks the picture as unlike the training images (its `unknown` field, where
+    it measures that), "not sure" when the best class is below `threshold`, else the best class."""
+    first = top[0]
+    if first.get("unknown"):
+        return "unknown"
+    return first["label"] if first["prob"] >= threshold else "not sure"
+
+
+def explained(top: list[dict], threshold: float) -> str:
+    """The verdict with its reason when it is not a class."""
+    said = verdict(top, threshold)
+    if said == "unknown":
+        return f"**unknown** (unlike the pictures it was trained on; best guess {top[0]['label']} at {top[0]['prob']:.0%})"
+    if said == "not sure":
+        return f"**not sure** (best guess {top[0]['label']} at {top[0]['prob']:.0%})"
+    return f"**{said}**"
+
+
+def pictures(files) -> list[tuple[str, object, bytes]]:
+    """(name, PIL image, bytes) for each upload or camera shot that decodes; each refused one is named."""
+    out = []
+    for upload in files:
+        raw = upload.getvalue()
+        try:
+            out.append((upload.name, decode(raw), raw))
+        except ImageRejected as exc:
+            st.error(f"{upload.name}: {exc}")
+    return out
