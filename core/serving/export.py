@@ -1,11 +1,11 @@
 """Export a finished run: TorchScript, ONNX (preprocessing inside the graph), safetensors +
 RunConfig JSON. Each export is verified by re-scoring the validation split with the exported
 artefact and comparing with the app's own predictions (top-1 agreement, max probability
-difference). A model card (markdown) describes data, backbone, freezing, training and metrics."""
+difference). A model card (markdown, `card.model_card`: data, backbone, freezing, training, metrics,
+deployment figures once measured) travels in the safetensors bundle."""
 from __future__ import annotations
 
 import copy
-import json
 import re
 import shutil
 import warnings
@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import words
 from core.config import EXPORT_FORMATS
 from core.data.cache import ImageSet
 from core.data.splits import Splits
 from core.errors import UserError
 from core.paths import run_dir
+from core.serving.card import model_card
 from core.serving.predict import LoadedRun, load_run, rebuild
 
 
@@ -64,6 +64,12 @@ def _validation_batch(run_id: str, loaded, lists: Splits) -> tuple[torch.Tensor,
     records = lists.val or lists.test
     if not records:
         raise UserError(f"run {run_id} has no validation or test images to verify the export on")
+    return app_batch(loaded, records)
+
+
+def app_batch(loaded: LoadedRun, records: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """`records` as an exported graph takes them (uint8-range crops, N×3×H×W float) and the app's own
+    probabilities for them: the same tensors predict's path builds (tests/test_architecture.py)."""
     image_set = ImageSet(records, loaded.pre)
     images = torch.stack([image_set[i][0] for i in range(len(image_set))]).float()
     with loaded.lock, torch.inference_mode():
@@ -166,44 +172,3 @@ def _rescore_bundle(bundle: Path, images: torch.Tensor) -> torch.Tensor:
 def _agreement(reference: torch.Tensor, probs: torch.Tensor) -> dict:
     agree = (reference.argmax(-1) == probs.argmax(-1)).float().mean()
     return {"agreement": round(float(agree), 6), "max_prob_diff": float((reference - probs).abs().max())}
-
-
-def model_card(run: dict) -> str:
-    """The run in words a person reads: no config identifiers, percentages, durations, the test set's
-    size and the 95 % interval its accuracy carries."""
-    run_id = run["id"]
-    cfg, summary, evaluation = run["config"], run.get("summary") or {}, run.get("evaluation") or {}
-    meta = json.loads((run_dir(run_id) / "meta.json").read_text())
-    train, data = cfg["train"], cfg["data"]
-    tested = evaluation.get("images") if evaluation.get("split") == "test" else None
-    lines = [f"# Model card: run {run_id}", "",
-             "## Data", f"- dataset: **{data['dataset']}**, classes ({len(meta['classes'])}): "
-             f"{', '.join(meta['classes'])}",
-             f"- split: {words.percent(data['val_fraction'])} for validation, {words.percent(data['test_fraction'])} "
-             f"for testing (split seed {data['split_seed']})",
-             "", "## Backbone and weights",
-             f"- backbone: **{cfg['backbone']}**, starting from {words.weights(cfg['weights'])}",
-             f"- input: {meta['preprocess']['crop']} px, mean {meta['preprocess']['mean']}, std {meta['preprocess']['std']}",
-             f"- scenario: {cfg['scenario']}", "", "## Freezing and head",
-             f"- while fine-tuning: {words.freeze_plan(cfg['freeze'], train['finetune_epochs'])}",
-             f"- new head: {words.head(cfg['head'])}", "", "## Training",
-             f"- phase 1 (head only): {train['head_epochs']} epochs at learning rate {words.rate(train['head_lr'])}",
-             f"- phase 2 (fine-tuning): {train['finetune_epochs']} epochs at learning rate {words.rate(train['finetune_lr'])}, "
-             f"each stage further from the head {words.percent(train['lr_factor'], 0)} of the next one's rate",
-             f"- optimizer {train['optimizer']}, schedule {train['schedule']}, batch size {train['batch_size']}, "
-             f"augmentation: {cfg['augment']['preset']}, seed {cfg['seed']}", "", "## Metrics",
-             f"- validation accuracy: {words.percent(summary.get('val_accuracy'))}",
-             f"- test accuracy: {words.accuracy_interval(summary.get('test_accuracy'), tested)}",
-             f"- calibration error (ECE, 0 is perfect): {words.number((evaluation.get('calibration') or {}).get('ece'))}",
-             f"- training time: {words.duration(summary.get('seconds'))} on {summary.get('device') or 'an unknown device'}",
-             "", "## Limitations",
-             f"- {_evidence(tested)} Accuracy on other sources (cameras, lighting, backgrounds) is unknown.",
-             "- It only knows these classes: anything else is forced into one of them; use a confidence threshold.",
-             "- Inherits the biases of the pretraining data (ImageNet) and of this dataset."]
-    return "\n".join(lines) + "\n"
-
-
-def _evidence(tested: int | None) -> str:
-    if not tested:
-        return "It was not tested on held-out images (its dataset had no test split)."
-    return f"It was tested on {tested} held-out image{'s' if tested != 1 else ''} only."

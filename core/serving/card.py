@@ -1,0 +1,105 @@
+"""A run's facts in words, by section: the one source of the model card (markdown, `model_card`) and of its
+long form, the report (`core.serving.report`). No config identifiers, percentages, durations, the test
+set's size and the 95 % interval its accuracy carries; `**bold**` marks what a reader looks for first."""
+from __future__ import annotations
+
+import json
+
+from core import words
+from core.paths import run_dir
+from core.scenarios import SCENARIOS
+from core.serving import deployment
+
+
+def facts(run: dict) -> list[tuple[str, list[str]]]:
+    """(section title, lines) in reading order; "Deployment" only once an int8 export was measured."""
+    meta = json.loads((run_dir(run["id"]) / "meta.json").read_text())
+    sections = [("Data", _data(run, meta)), ("Backbone and weights", _backbone(run, meta)),
+                ("Freezing and head", _freezing(run)), ("Training", _training(run)), ("Metrics", _metrics(run))]
+    measured = deployment.measured(run["id"])
+    if measured:
+        sections.append(("Deployment", deployment_lines(measured)))
+    return sections + [("Limitations", limitations(run, meta["classes"]))]
+
+
+def model_card(run: dict) -> str:
+    lines = [f"# Model card: run {run['id']}"]
+    for title, said in facts(run):
+        lines += ["", f"## {title}", *[f"- {line}" for line in said]]
+    return "\n".join(lines) + "\n"
+
+
+def tested(run: dict) -> int | None:
+    """How many held-out test images the run's accuracy rests on (None: it had no test split)."""
+    evaluation = run.get("evaluation") or {}
+    return evaluation.get("images") if evaluation.get("split") == "test" else None
+
+
+def _data(run: dict, meta: dict) -> list[str]:
+    data = run["config"]["data"]
+    return [f"dataset: **{data['dataset']}**, classes ({len(meta['classes'])}): {', '.join(meta['classes'])}",
+            f"split: {words.percent(data['val_fraction'])} for validation, {words.percent(data['test_fraction'])} "
+            f"for testing (split seed {data['split_seed']})"]
+
+
+def _backbone(run: dict, meta: dict) -> list[str]:
+    cfg = run["config"]
+    scenario = SCENARIOS.get(cfg["scenario"])
+    named = f"{cfg['scenario']}, {scenario.title}: {scenario.strategy.lower()}" if scenario else cfg["scenario"]
+    return [f"backbone: **{cfg['backbone']}**, starting from {words.weights(cfg['weights'])}",
+            f"input: {meta['preprocess']['crop']} px, mean {meta['preprocess']['mean']}, std {meta['preprocess']['std']}",
+            f"scenario: {named}"]
+
+
+def _freezing(run: dict) -> list[str]:
+    cfg = run["config"]
+    return [f"while fine-tuning: {words.freeze_plan(cfg['freeze'], cfg['train']['finetune_epochs'])}",
+            f"new head: {words.head(cfg['head'])}"]
+
+
+def _training(run: dict) -> list[str]:
+    cfg, train = run["config"], run["config"]["train"]
+    return [f"phase 1 (head only): {train['head_epochs']} epochs at learning rate {words.rate(train['head_lr'])}",
+            f"phase 2 (fine-tuning): {train['finetune_epochs']} epochs at learning rate {words.rate(train['finetune_lr'])}, "
+            f"each stage further from the head {words.percent(train['lr_factor'], 0)} of the next one's rate",
+            f"optimizer {train['optimizer']}, schedule {train['schedule']}, batch size {train['batch_size']}, "
+            f"augmentation: {cfg['augment']['preset']}, seed {cfg['seed']}"]
+
+
+def _metrics(run: dict) -> list[str]:
+    summary, evaluation = run.get("summary") or {}, run.get("evaluation") or {}
+    return [f"validation accuracy: {words.percent(summary.get('val_accuracy'))}",
+            f"test accuracy: {words.accuracy_interval(summary.get('test_accuracy'), tested(run))}",
+            f"calibration error (ECE, 0 is perfect): {words.number((evaluation.get('calibration') or {}).get('ece'))}",
+            f"training time: {words.duration(summary.get('seconds'))} on {summary.get('device') or 'an unknown device'}"]
+
+
+def deployment_lines(measured: dict) -> list[str]:
+    """An int8 export's figures against its fp32 graph, as measured on this server."""
+    return [f"int8 ONNX: **{megabytes(measured['size_mb'])}** (fp32: {megabytes(measured['fp32_size_mb'])})",
+            f"CPU time per image at batch 1: **{milliseconds(measured['latency_ms'])}** (fp32: "
+            f"{milliseconds(measured['fp32_latency_ms'])}), median of {measured['runs']} runs on {measured['cpu']}, "
+            f"{measured['threads']} thread{'s' if measured['threads'] != 1 else ''}",
+            f"agrees with the app's own predictions on {words.percent(measured['agreement'])} of {measured['images']} "
+            f"{'test' if measured['split'] == 'test' else 'validation'} images; accuracy "
+            f"{words.percent(measured['accuracy'])} (fp32: {words.percent(measured['fp32_accuracy'])})"]
+
+
+def megabytes(value: float | None) -> str:
+    """Sizes as the deployment figures keep them (MB of 2**20 bytes, as the upload limits): "3.8 MB"."""
+    return words.MISSING if value is None else f"{words.number(round(value, 1))} MB"
+
+
+def milliseconds(value: float | None) -> str:
+    return words.MISSING if value is None else f"{words.number(round(value, 1))} ms"
+
+
+def limitations(run: dict, classes: list[str]) -> list[str]:
+    count = tested(run)
+    evidence = (f"It was tested on {count} held-out image{'s' if count != 1 else ''} only." if count else
+                "It was not tested on held-out images (its dataset had no test split).")
+    return [f"{evidence} Accuracy on other sources (cameras, lighting, backgrounds) is unknown.",
+            f"It knows only these {len(classes)} classes: {', '.join(classes)}. A picture of anything else still gets "
+            "one of these names: the app says \"not sure\" below a confidence you choose, and \"unknown\" where it "
+            "measures that a picture looks unlike the training images; neither is a guarantee.",
+            "Inherits the biases of the pretraining data (ImageNet) and of this dataset."]
