@@ -30,6 +30,7 @@ SCHEDULES = ("onecycle", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 BASELINES = ("scratch", "linear_probe")
 EXPORT_FORMATS = ("onnx", "torchscript", "safetensors")
+QUANTIZE_MODES = ("int8",)  # export --quantize: core.serving.quantize (onnx only)
 CAM_METHODS = ("gradcam", "gradcam++", "eigencam")  # class activation maps: core.serving.explain
 
 
