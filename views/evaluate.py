@@ -1,7 +1,11 @@
-"""Step 6: how the model does on held-out images. Click a confusion-matrix cell to see those images."""
+"""Step 6: how the model does on held-out images. Click a confusion-matrix cell to see those images. The
+report (one HTML file to leave behind) is built here too."""
 import streamlit as st
 
+from core.errors import UserError
+from core.paths import subdir
 from core.runs import queue, store
+from core.serving import report as reports
 from core.training import curves
 from ui import cached, cleaner, figures, runs, state, words
 
@@ -39,6 +43,31 @@ low, high = words.wilson(round(report["accuracy"] * report["images"]), report["i
 st.caption(f"On {report['images']} images the true accuracy lies, with 95% confidence, between "
            f"**{words.percent(low, 0)}** and **{words.percent(high, 0)}** (Wilson interval)"
            + (": too few images to tell much; add test images for a firmer number." if high - low > 0.2 else "."))
+
+def report_button() -> None:
+    """Build the report on demand (Grad-CAM and charts take seconds), then offer it as a download."""
+    key = f"report:{run_id}"
+    left, right = st.columns([1, 3])
+    if left.button("Build the report", key="report-build", icon=":material/description:"):
+        try:
+            with st.spinner("Writing the report: evaluation, charts and heat maps…"):
+                companions = [queue.run(c, owner) for c in run["companions"]]
+                built = reports.build(run, companions, lists, subdir("reports") / run_id / "report.html")
+            with open(built["path"], "rb") as fh:
+                st.session_state[key] = (fh.read(), built)
+        except UserError as exc:
+            st.error(str(exc))
+    if key in st.session_state:
+        content, built = st.session_state[key]
+        left.download_button("Download report.html", content, file_name=f"{run_id}-report.html", mime="text/html",
+                             key="report-download", icon=":material/download:")
+        right.caption(f"One file of {words.number(built['size_kb'])} KB that opens offline and prints: the scenario, the "
+                      "data, the model, training curves, results, calibration, heat maps, deployment figures and limits.")
+    else:
+        right.caption("A file to leave behind: the model card's long form, with charts and examples, in one HTML page.")
+
+
+report_button()
 
 st.subheader("Confusion matrix")
 st.caption("Rows: the true class; columns: what the model said. Click a cell (or pick below) to see those images.")

@@ -1,4 +1,5 @@
-"""CLI commands that use finished runs: predict, explain, export (and its int8 deployment card), evaluate."""
+"""CLI commands that use finished runs: predict, explain, export (and its int8 deployment card), evaluate,
+report."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -109,6 +110,23 @@ def _quantized(args, run: dict):
     store.add_artifact(run["id"], f"onnx-{args.quantize}", result["path"])
     lines = [line.replace("**", "") for line in card.deployment_lines(result)]  # the card's bold is markdown
     return result, f"{args.quantize} ONNX → {result['path']}\n" + "\n".join(lines)
+
+
+def _report_args(p):
+    required_run(p)
+    p.add_argument("--out", required=True, help="the HTML file to write (self-contained: it opens offline, prints)")
+    owner_arg(p)
+
+
+@command("report", "one self-contained HTML report of a finished run: the model card's long form", _report_args)
+def report_cmd(args):
+    from core.serving import report
+
+    run = queue.run(args.run_id, args.owner)
+    companions = [queue.run(c, args.owner) for c in run["companions"]]
+    result = report.build(run, companions, queue.lists(run["id"], args.owner), args.out)
+    store.add_artifact(run["id"], "report", result["path"])
+    return result, f"report → {result['path']} ({result['size_kb']} KB): {', '.join(result['sections'])}"
 
 
 def _evaluate_args(p):

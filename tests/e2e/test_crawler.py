@@ -44,6 +44,8 @@ SKIP = {  # label (a regex, matched from the start) → why it is not clicked he
     "Measure how generic each stage is": "a probe on every stage; the lab browser test clicks it",
     "Find a learning rate": "an LR sweep (up to a minute); the lab browser test and test_wizard click it",
     "Build and verify": "an export re-scoring the validation images; test_results clicks it",
+    "Quantize and measure": "exports, quantizes and times two models (about a minute); test_deploy_pages clicks it",
+    "Build the report": "evaluates, draws charts and heat maps (seconds to tens of seconds); test_deploy_pages clicks it",
     "Show the highest-loss training and validation images": "re-scores every image in the server (slow until it "
                                                             "moves to the worker); test_cleaner_page opens it",
     "Delete": "deletes the run the later pages are crawled with; test_results clicks it",
