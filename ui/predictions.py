@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import ImageRejected, decode
+from core.serving import predict
 
 
 def verdict(top: list[dict], threshold: float) -> str:
@@ -37,3 +38,11 @@ def pictures(files) -> list[tuple[str, object, bytes]]:
         except ImageRejected as exc:
             st.error(f"{upload.name}: {exc}")
     return out
+
+
+@st.cache_data(show_spinner="Drawing where the model looks: one pass forward and back through the network…",
+               max_entries=64)
+def heat_map(run_id: str, picture, method: str) -> dict:
+    """`predict.explain`, once per run, picture and method in this server: a moved slider, another heat map
+    and back, or a second look at the same picture draw nothing again (each redraw cost seconds a click)."""
+    return predict.explain(run_id, picture, method=method)

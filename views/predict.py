@@ -59,7 +59,7 @@ for (name, picture), top in zip(pictures, tops):
         left, right = st.columns([1, 2])
         if show_cam:
             try:
-                cam = predict.explain(run_id, picture, method=method)
+                cam = predictions.heat_map(run_id, picture, method)
                 told = "strongest features (any class)" if method == "eigencam" else f"evidence for {cam['label']}"
                 left.image(cam["overlay"], caption=f"{CAM_NAMES[method]}: {told}", width="stretch")
             except UserError as exc:

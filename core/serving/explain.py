@@ -20,6 +20,8 @@ patch, 0.0 far from it. The library's first use costs ~1 s of imports (OpenCV, t
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 
 import numpy as np
 import torch
@@ -34,8 +36,24 @@ TOKEN_NORMS = ("norm1", "ln_1")  # timm / torchvision names of a transformer blo
 MAX_PREFIX_TOKENS = 8
 
 
+_layers: "weakref.WeakKeyDictionary[torch.nn.Module, dict[int, torch.nn.Module]]" = weakref.WeakKeyDictionary()
+_layers_lock = threading.Lock()
+
+
 def target_layer(model: TransferModel, size: int) -> torch.nn.Module:
-    """The layer to explain: the deepest spatial map, or for transformers the last block's norm1."""
+    """The layer to explain: the deepest spatial map, or for transformers the last block's norm1.
+    Found once per model and input size: finding it runs the trunk with a hook on every module, which
+    cost as much as the map itself on every click of the Predict page (0.3-2 s on 2 loaded cores)."""
+    with _layers_lock:
+        known = _layers.get(model, {}).get(size)
+    if known is None:
+        known = _find_target_layer(model, size)
+        with _layers_lock:
+            _layers.setdefault(model, {})[size] = known
+    return known
+
+
+def _find_target_layer(model: TransferModel, size: int) -> torch.nn.Module:
     maps, tokens = _shaped_modules(model, size)
     if tokens and (not maps or tokens[-1][0] > maps[-1][0]):
         norms = [module for _, name, module in tokens if name.rsplit(".", 1)[-1] in TOKEN_NORMS]
@@ -98,6 +116,14 @@ def grad_cam(model: TransferModel, image: torch.Tensor, class_index: int | None 
     """Heat map in [0, 1] at the input's size for one normalised image (1, 3, H, W), and the class
     explained (the top class unless `class_index` is given). Not thread-safe on a shared model: the
     caller holds the model's lock (hooks and a backward pass)."""
+    found = class_map(model, image, class_index, layer, method)
+    return found["heat"], found["index"]
+
+
+def class_map(model: TransferModel, image: torch.Tensor, class_index: int | None = None,
+              layer: torch.nn.Module | None = None, method: str = "gradcam") -> dict:
+    """`grad_cam`'s heat map and class, with the class's probability read from the same forward pass
+    (a second pass for it doubled the cost of a map). The caller holds the model's lock."""
     cam_class = _method(method)
     layer = layer or target_layer(model, image.shape[-1])
     was_training = model.training
@@ -106,11 +132,12 @@ def grad_cam(model: TransferModel, image: torch.Tensor, class_index: int | None 
         with torch.enable_grad():
             x = image.clone().requires_grad_(True)  # gradients must flow even through frozen stages
             heat, index = _run(cam, x, class_index)
+        prob = float(cam.outputs.detach().float().softmax(-1)[0, index])
     finally:
         cam.activations_and_grads.release()  # not `with cam`: its __exit__ swallows IndexError
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    return heat, index
+    return {"heat": heat, "index": index, "prob": prob}
 
 
 def _method(method: str):

@@ -17,7 +17,7 @@ from core.errors import UserError
 from core.models.outputs import top_k as _top_k
 from core.models.transfer import TransferModel, build_model
 from core.paths import run_dir
-from core.serving.explain import grad_cam, overlay
+from core.serving.explain import class_map, overlay
 
 CACHED_RUNS = 4  # models kept per process; each is a few MB to a few hundred
 
@@ -93,9 +93,8 @@ def explain(run_id: str, picture, class_index: int | None = None, method: str = 
     loaded = load_run(run_id)
     x = model_input([picture], loaded.pre)
     with loaded.lock:
-        heat, index = grad_cam(loaded.model, x, class_index, method=method)
-        with torch.inference_mode():
-            prob = float(loaded.model(x).softmax(-1)[0, index])
+        found = class_map(loaded.model, x, class_index, method=method)
+    heat, index, prob = found["heat"], found["index"], found["prob"]
     mean, std = torch.tensor(loaded.pre.mean).view(3, 1, 1), torch.tensor(loaded.pre.std).view(3, 1, 1)
     seen = ((x[0] * std + mean).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
     return {"picture": seen, "overlay": overlay(seen, heat), "heat": heat, "index": index,

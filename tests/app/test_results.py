@@ -128,11 +128,25 @@ def test_predict_page_gives_top_k_for_an_uploaded_image():
     assert bars["x"] == sorted(bars["x"]) and len(bars["y"]) == 5  # drawn bottom-up: ascending probability
     [caption] = heat_captions(at)
     assert caption.startswith("Grad-CAM: evidence for ")
+    passes = trunk_passes(run_id)
     at.radio(key="cam_method").set_value("eigencam").run()
     no_exceptions(at)
     assert heat_captions(at) == ["EigenCAM: strongest features (any class)"]
+    assert len(passes) <= 2, passes  # the top-k and the new map, once each (it was four passes: seconds a click)
+    passes.clear()
+    at.radio(key="cam_method").set_value("gradcam").run()
     at.slider(key="threshold").set_value(1.0).run()
+    assert heat_captions(at) == [caption] and len(passes) <= 2, passes  # a map drawn once is not drawn again
     assert any("not sure" in m.value for m in at.markdown)
+
+
+def trunk_passes(run_id: str) -> list[int]:
+    """A list that grows by one for every pass through the run's served trunk from now on."""
+    from core.serving import predict
+
+    passes: list[int] = []
+    predict.load_run(run_id).model.trunk.register_forward_hook(lambda *_: passes.append(1))
+    return passes
 
 
 def heat_captions(at) -> list[str]:
