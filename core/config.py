@@ -32,6 +32,8 @@ BASELINES = ("scratch", "linear_probe")
 EXPORT_FORMATS = ("onnx", "torchscript", "safetensors")
 QUANTIZE_MODES = ("int8",)  # export --quantize: core.serving.quantize (onnx only)
 CAM_METHODS = ("gradcam", "gradcam++", "eigencam")  # class activation maps: core.serving.explain
+CLASS_BALANCE = ("none", "weighted_loss", "balanced_sampler")  # imbalanced classes: core.training.balance
+EMBED_METHODS = ("pca", "tsne", "umap")  # the feature map's projection: core.serving.featuremap
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class TrainSpec:
     early_stop_patience: int | None = None
     batch_size: int = 32
     cached_views: int = 0  # frozen backbone + augmentation: cache this many augmented views (0: augment live)
+    class_balance: str = "none"  # weighted_loss: rare classes weigh more; balanced_sampler: drawn as often as others
 
     @property
     def total_epochs(self) -> int:
@@ -144,6 +147,7 @@ class TrainSpec:
     def __post_init__(self):
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _choice("train.schedule", self.schedule, SCHEDULES)
+        _choice("train.class_balance", self.class_balance, CLASS_BALANCE)
         for name in ("head_epochs", "finetune_epochs"):
             if not 0 <= getattr(self, name) <= 1000:
                 raise ConfigError(f"train.{name}", "must be between 0 and 1000")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import data, models, presets
 from core.classroom import classes, rules as class_rules, teacher
+from core.config import CLASS_BALANCE
 from core.data import samples, store as datasets
 from core.errors import UserError
 from core.runs import admission, drafts, status
@@ -213,7 +214,10 @@ def rules_panel(class_id: str, key: str) -> None:
                   "epochs": int(c3.number_input("Epochs cap", 1, 200, int(current.preset.get("epochs", 10)),
                                                 key="rule_epochs")),
                   "batch_size": c4.select_slider("Batch size", [8, 16, 32, 64, 128],
-                                                 value=current.preset.get("batch_size", 32), key="rule_batch")}
+                                                 value=current.preset.get("batch_size", 32), key="rule_batch"),
+                  "class_balance": st.selectbox("Class balance", CLASS_BALANCE, format_func=words.balance,
+                                                index=_index(CLASS_BALANCE, current.preset.get("class_balance")),
+                                                key="rule_balance")}
         locks = {}
         for field in admission.FIELDS:
             on = st.checkbox(f"Lock {field.replace('_', ' ')}", value=field in current.locks, key=f"lock_{field}")
@@ -231,7 +235,7 @@ def rules_panel(class_id: str, key: str) -> None:
 def rules_text(preset: dict) -> str:
     """A class preset in words: "scenario S1, at most 2 epochs, batch size 32"."""
     said = {"scenario": "scenario {}", "backbone": "backbone {}", "epochs": "at most {} epochs",
-            "batch_size": "batch size {}"}
+            "batch_size": "batch size {}", "class_balance": "class balance: {}"}
     return ", ".join(said[f].format(preset[f]) for f in said if f in preset) or "no preset"
 
 

@@ -9,23 +9,40 @@ from core.data import ImageRejected, decode
 from core.serving import predict
 
 
-def verdict(top: list[dict], threshold: float) -> str:
-    """"unknown" when predict marks the picture as unlike the training images (its `unknown` field, where
-    it measures that), "not sure" when the best class is below `threshold`, else the best class."""
+def verdict(top: list[dict], threshold: float, unknown: bool = False) -> str:
+    """"unknown" when predict measured the picture as unlike the training images (`predict.judge`'s
+    `unknown`), "not sure" when the best class is below `threshold`, else the best class."""
     first = top[0]
-    if first.get("unknown"):
+    if unknown:
         return "unknown"
     return first["label"] if first["prob"] >= threshold else "not sure"
 
 
-def explained(top: list[dict], threshold: float) -> str:
+def explained(top: list[dict], threshold: float, unknown: bool = False) -> str:
     """The verdict with its reason when it is not a class."""
-    said = verdict(top, threshold)
+    said = verdict(top, threshold, unknown)
     if said == "unknown":
-        return f"**unknown** (unlike the pictures it was trained on; best guess {top[0]['label']} at {top[0]['prob']:.0%})"
+        return (f"**unknown** — doesn't look like any of your classes (best guess {top[0]['label']} at "
+                f"{top[0]['prob']:.0%})")
     if said == "not sure":
         return f"**not sure** (best guess {top[0]['label']} at {top[0]['prob']:.0%})"
     return f"**{said}**"
+
+
+def suggested(run_id: str) -> float:
+    """The "not sure" slider's start: the confidence suggested on the run's validation images, on the
+    slider's 0.05 grid (0.5 for a run trained before the suggestion, or where none reached the precision)."""
+    found = predict.suggested_confidence(run_id)
+    return round(round(min(0.95, found["confidence"]) / 0.05) * 0.05, 2) if found else 0.5
+
+
+def suggestion_text(run_id: str) -> str:
+    """Where the slider's start comes from, in words."""
+    found = predict.suggested_confidence(run_id)
+    if not found:
+        return "Start at 50 %: this run has no suggestion measured on its validation images."
+    return (f"Suggested from the validation images: at {found['confidence']:.0%} or more, the answers kept were right "
+            f"{found['precision']:.0%} of the time, and {found['kept']:.0%} of the images were answered.")
 
 
 def pictures(files) -> list[tuple[str, object, bytes]]:

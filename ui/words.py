@@ -9,6 +9,7 @@ import pandas as pd
 from core.words import (
     MISSING,
     accuracy_interval,
+    balance,
     blank,
     duration,
     freeze_plan,
@@ -22,7 +23,7 @@ from core.words import (
     wilson,
 )
 
-__all__ = ["MISSING", "accuracy_interval", "blank", "duration", "freeze_plan", "head", "number", "percent", "rate",
+__all__ = ["MISSING", "accuracy_interval", "balance", "blank", "duration", "freeze_plan", "head", "number", "percent", "rate",
            "role", "size", "weights", "wilson", "table", "short_name"]
 
 

@@ -25,7 +25,8 @@ if not run_id:
 loaded = predict.load_run(run_id)
 share.panel(run_id)
 test = queue.lists(run_id, runs.owner_of(run_id)).test  # the run's own test list, fixed when it was submitted
-threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, 0.5, 0.05, key="threshold")
+threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(run_id), 0.05,
+                      key="threshold", help=predictions.suggestion_text(run_id))
 show_cam = st.toggle("Show where the model looks", value=True, key="cam_on")
 method = st.radio("Heat map", CAM_METHODS, horizontal=True, key="cam_method", format_func=CAM_NAMES.get,
                   disabled=not show_cam, captions=[CAM_HOW[m] for m in CAM_METHODS])
@@ -48,14 +49,16 @@ with tab_test:
 if not pictures:
     st.caption(f"Classes this model knows: {', '.join(loaded.classes)}.")
     st.stop()
-tops = predict.top_k(run_id, [p for _, p in pictures], k=min(5, len(loaded.classes)))
+judged = predict.judge(run_id, [p for _, p in pictures], k=min(5, len(loaded.classes)))
+tops = [row["top"] for row in judged]
 if len(pictures) > 1:
-    st.dataframe(pd.DataFrame([{"image": name, "prediction": predictions.verdict(top, threshold),
-                                "top-1": top[0]["label"], "confidence": words.percent(top[0]["prob"])}
-                               for (name, _), top in zip(pictures, tops)]), hide_index=True, width="stretch")
-for (name, picture), top in zip(pictures, tops):
+    st.dataframe(pd.DataFrame([{"image": name, "prediction": predictions.verdict(row["top"], threshold, row["unknown"]),
+                                "top-1": row["top"][0]["label"], "confidence": words.percent(row["top"][0]["prob"]),
+                                "unlike the training images": words.number(row["ood_score"])}
+                               for (name, _), row in zip(pictures, judged)]), hide_index=True, width="stretch")
+for (name, picture), top, row in zip(pictures, tops, judged):
     with st.container(border=True):
-        st.markdown(f"**{name}** → {predictions.explained(top, threshold)}")
+        st.markdown(f"**{name}** → {predictions.explained(top, threshold, row['unknown'])}")
         left, right = st.columns([1, 2])
         if show_cam:
             try:

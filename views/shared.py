@@ -25,8 +25,10 @@ st.title("Try this model")
 st.markdown(f"Someone trained this model with TransferLab and shared it with you. It tells apart "
             f"**{len(classes)} classes**: {', '.join(classes)}.")
 st.caption(f"Test accuracy: {words.accuracy_interval(link['test_accuracy'], link['tested'])}. A picture of anything "
-           "else still gets one of these names, unless the model is not sure.")
-threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, 0.5, 0.05, key="shared_threshold")
+           "else gets one of these names too, unless the model is not sure, or it measures that the picture looks unlike "
+           "all of its training pictures (\"unknown\").")
+threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(link["run"]), 0.05,
+                      key="shared_threshold")
 
 tab_camera, tab_upload = st.tabs(["Camera", "Upload"])
 with tab_camera:
@@ -38,14 +40,14 @@ pictures = predictions.pictures(([shot] if shot else []) + list(uploads))
 if not pictures:
     st.stop()
 
-answered: dict[str, list[dict]] = st.session_state.setdefault("shared_answers", {})
+answered: dict[str, dict] = st.session_state.setdefault("shared_answers", {})
 keys = [hashlib.sha256(raw).hexdigest() for _, _, raw in pictures]
 new = [(key, picture) for key, (_, picture, _) in zip(keys, pictures) if key not in answered]
 if new:
     try:
         shares.spend(token, len(new))
-        tops = predict.top_k(link["run"], [picture for _, picture in new], k=min(5, len(classes)))
-        answered.update({key: top for (key, _), top in zip(new, tops)})
+        rows = predict.judge(link["run"], [picture for _, picture in new], k=min(5, len(classes)))
+        answered.update({key: row for (key, _), row in zip(new, rows)})
     except shares.RateLimited as exc:
         st.warning(str(exc))
     except shares.LinkRefused as exc:  # turned off while this page was open
@@ -55,9 +57,9 @@ if new:
 for key, (name, picture, _) in zip(keys, pictures):
     if key not in answered:
         continue
-    top = answered[key]
+    top = answered[key]["top"]
     with st.container(border=True):
-        st.markdown(f"**{name}** → {predictions.explained(top, threshold)}")
+        st.markdown(f"**{name}** → {predictions.explained(top, threshold, answered[key]['unknown'])}")
         left, right = st.columns([1, 2])
         left.image(picture, width="stretch")
         right.plotly_chart(figures.top_k(top, threshold), width="stretch", key=f"shared-top-{key[:16]}")

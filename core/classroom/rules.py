@@ -18,6 +18,8 @@ def apply(config: RunConfig, owner: str) -> RunConfig:
     p, train = found.preset, config.train
     if "batch_size" in p:
         train = dataclasses.replace(train, batch_size=p["batch_size"])
+    if "class_balance" in p:
+        train = dataclasses.replace(train, class_balance=p["class_balance"])
     cap = p.get("epochs")
     if cap and config.train.total_epochs > cap:
         head = min(train.head_epochs, cap)

@@ -38,7 +38,7 @@ def _class_args(p: argparse.ArgumentParser) -> None:
     rules = sub.add_parser("rules", help="the class preset and locks (the wizard shows locked fields fixed)")
     rules.add_argument("class_id", metavar="CLASS")
     rules.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                       help="scenario, backbone, epochs (a cap) or batch_size (together: they replace the preset); "
+                       help="scenario, backbone, epochs (a cap), batch_size or class_balance (together: they replace the preset); "
                             "max_mb, max_images or max_jobs: the class's limit for all students together "
                             "(kept until changed; =none removes it)")
     rules.add_argument("--lock", action="append", default=[], metavar="FIELD=REASON", help="fix FIELD, saying why")

@@ -17,15 +17,16 @@ def _predict_args(p):
     owner_arg(p)
 
 
-@command("predict", "a trained run's top-k classes for each image", _predict_args)
+@command("predict", "a trained run's top-k classes for each image, and whether it looks like none of them", _predict_args)
 def predict_cmd(args):
     from core.serving import predict
 
     run_id = args.run_id
     queue.run(run_id, args.owner)
-    tops = predict.top_k(run_id, read_images(args.images), args.top)
-    rows = [{"image": path, "top": top} for path, top in zip(args.images, tops)]
-    text = "\n".join(f"{r['image']}: " + ", ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"]) for r in rows)
+    judged = predict.judge(run_id, read_images(args.images), args.top)
+    rows = [{"image": path, **row} for path, row in zip(args.images, judged)]
+    text = "\n".join(f"{r['image']}: " + ", ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"])
+                     + (" (unknown: doesn't look like any of the classes)" if r["unknown"] else "") for r in rows)
     return rows, text
 
 

@@ -6,7 +6,7 @@ import sys
 
 from core import models, presets
 from core.cli.registry import CommandFailed, command, owner_arg, positive_int
-from core.config import BASELINES, DEVICES, RunConfig
+from core.config import BASELINES, CLASS_BALANCE, DEVICES, RunConfig
 from core.execute import slot
 from core.runs import leases, queue, store
 from core.scenarios import CODES
@@ -21,6 +21,9 @@ def config_args(p):
     p.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of pretrained")
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--class-balance", choices=CLASS_BALANCE,
+                   help="imbalanced classes: weighted_loss (rare classes' mistakes cost more) or balanced_sampler "
+                        "(rare classes drawn as often as common ones); default none")
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--baselines", nargs="*", choices=BASELINES, help="companion runs")
     owner_arg(p)
@@ -40,6 +43,8 @@ def config_from_args(args) -> RunConfig:
         train = dataclasses.replace(train, head_epochs=head, finetune_epochs=max(0, args.epochs - head))
     if args.batch_size:
         train = dataclasses.replace(train, batch_size=args.batch_size)
+    if args.class_balance:
+        train = dataclasses.replace(train, class_balance=args.class_balance)
     changes = {"train": train}
     for flag, key in (("seed", "seed"), ("device", "device"), ("baselines", "baselines")):
         if getattr(args, flag) is not None:

@@ -10,14 +10,14 @@ import json
 from dataclasses import dataclass, field
 
 from core import db, models
-from core.config import RunConfig
+from core.config import CLASS_BALANCE, RunConfig
 from core.data import quotas, store as datasets
 from core.errors import ConfigError, LimitReached
 from core.paths import data_home, free_bytes
 from core.runs import store
 from core.scenarios import CODES
 
-FIELDS = ("scenario", "backbone", "epochs", "batch_size")  # "epochs" is a cap on head + fine-tune epochs
+FIELDS = ("scenario", "backbone", "epochs", "batch_size", "class_balance")  # "epochs" caps head + fine-tune epochs
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ def _check_values(preset: dict) -> None:
         raise ConfigError("scenario", f"{preset['scenario']!r} is not one of {', '.join(CODES)}")
     if "backbone" in preset:
         models.get(preset["backbone"])  # unknown names fail with the closest valid ones
+    if "class_balance" in preset and preset["class_balance"] not in CLASS_BALANCE:
+        raise ConfigError(field_path("class_balance"), f"{preset['class_balance']!r} is not one of {', '.join(CLASS_BALANCE)}")
     for name in ("epochs", "batch_size"):
         if name in preset and (not isinstance(preset[name], int) or preset[name] < 1):
             raise ConfigError(field_path(name), f"must be a whole number of 1 or more, got {preset[name]!r}")
@@ -89,7 +91,8 @@ def check(config: RunConfig, owner: str) -> None:
     found = for_owner(owner)
     if found is None:
         return
-    values = {"scenario": config.scenario, "backbone": config.backbone, "batch_size": config.train.batch_size}
+    values = {"scenario": config.scenario, "backbone": config.backbone, "batch_size": config.train.batch_size,
+              "class_balance": config.train.class_balance}
     for name, reason in found.locks.items():
         if name in values and values[name] != found.preset[name]:
             raise ConfigError(field_path(name), f"fixed by your teacher at {found.preset[name]!r}: {reason}")
@@ -101,7 +104,8 @@ def check(config: RunConfig, owner: str) -> None:
 
 def field_path(name: str) -> str:
     """The RunConfig field a class setting fixes (an error names it)."""
-    return {"batch_size": "train.batch_size", "epochs": "train.head_epochs"}.get(name, name)
+    return {"batch_size": "train.batch_size", "epochs": "train.head_epochs",
+            "class_balance": "train.class_balance"}.get(name, name)
 
 
 # ---- room for more jobs ----------------------------------------------------------------------------------

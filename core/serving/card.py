@@ -16,6 +16,8 @@ def facts(run: dict) -> list[tuple[str, list[str]]]:
     meta = json.loads((run_dir(run["id"]) / "meta.json").read_text())
     sections = [("Data", _data(run, meta)), ("Backbone and weights", _backbone(run, meta)),
                 ("Freezing and head", _freezing(run)), ("Training", _training(run)), ("Metrics", _metrics(run))]
+    if meta.get("unknown") or meta.get("not_sure"):
+        sections.append(("Unknown and not sure", answers(meta)))
     measured = deployment.measured(run["id"])
     if measured:
         sections.append(("Deployment", deployment_lines(measured)))
@@ -72,6 +74,22 @@ def _metrics(run: dict) -> list[str]:
             f"test accuracy: {words.accuracy_interval(summary.get('test_accuracy'), tested(run))}",
             f"calibration error (ECE, 0 is perfect): {words.number((evaluation.get('calibration') or {}).get('ece'))}",
             f"training time: {words.duration(summary.get('seconds'))} on {summary.get('device') or 'an unknown device'}"]
+
+
+def answers(meta: dict) -> list[str]:
+    """When the app answers "unknown" and where it suggests "not sure", as measured when training ended."""
+    lines = []
+    unknown, not_sure = meta.get("unknown"), meta.get("not_sure")
+    if unknown:
+        lines.append(f"**unknown** (looks like none of the classes): a picture whose features are further than "
+                     f"{words.number(unknown['threshold'])} (cosine distance) from every training image's; "
+                     f"{words.percent(unknown['quantile'], 0)} of the {unknown['images']} {unknown['measured_on']} "
+                     "images were closer")
+    if not_sure:
+        lines.append(f"**not sure** suggested below {words.percent(not_sure['confidence'], 0)} confidence: at or "
+                     f"above it {words.percent(not_sure['precision'], 0)} of the validation answers were right, and "
+                     f"{words.percent(not_sure['kept'], 0)} of the validation images got an answer")
+    return lines
 
 
 def deployment_lines(measured: dict) -> list[str]:

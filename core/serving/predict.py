@@ -18,6 +18,7 @@ from core.models.outputs import top_k as _top_k
 from core.models.transfer import TransferModel, build_model
 from core.paths import run_dir
 from core.serving.explain import class_map, overlay
+from core.training import ood
 
 CACHED_RUNS = 4  # models kept per process; each is a few MB to a few hundred
 
@@ -31,6 +32,8 @@ class LoadedRun:
     classes: list[str]
     pre: Preprocess
     config: RunConfig
+    bank: torch.Tensor | None = None  # unit training features for "unknown" (`training.ood`); None: an older run
+    meta: dict = dataclasses.field(default_factory=dict)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
 
@@ -73,7 +76,7 @@ def rebuild(folder) -> LoadedRun:
     model = build_model(skeleton, len(meta["classes"]))
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     pre = Preprocess.from_dict(meta["preprocess"])
-    return LoadedRun(model.eval(), meta["classes"], pre, config)
+    return LoadedRun(model.eval(), meta["classes"], pre, config, ood.load_bank(folder), meta)
 
 
 def probabilities(run_id: str, images: list) -> torch.Tensor:
@@ -85,6 +88,33 @@ def probabilities(run_id: str, images: list) -> torch.Tensor:
 
 def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
     return _top_k(probabilities(run_id, images), load_run(run_id).classes, k)
+
+
+def judge(run_id: str, images: list, k: int = 5) -> list[dict]:
+    """Per picture: its top-k, and whether it looks like none of the classes: `unknown` when its features are
+    further (`ood_score`) from every training image's than the run's threshold (`ood_threshold`, set on its
+    validation images). A run trained before the check has no threshold: never unknown, score None."""
+    loaded = load_run(run_id)
+    batch = model_input(images, loaded.pre)
+    with loaded.lock, torch.inference_mode():
+        features = loaded.model.trunk(batch)
+        probs = loaded.model.head(features).float().softmax(-1)
+    looks = unknown(loaded, features)
+    return [{"top": top, **look} for top, look in zip(_top_k(probs, loaded.classes, k), looks)]
+
+
+def unknown(loaded: LoadedRun, features: torch.Tensor) -> list[dict]:
+    threshold = (loaded.meta.get("unknown") or {}).get("threshold")
+    if loaded.bank is None or threshold is None:
+        return [{"unknown": False, "ood_score": None, "ood_threshold": None} for _ in range(len(features))]
+    found = ood.scores(ood.normalised(features), loaded.bank)
+    return [{"unknown": bool(score > threshold), "ood_score": round(float(score), 6), "ood_threshold": threshold}
+            for score in found]
+
+
+def suggested_confidence(run_id: str) -> dict | None:
+    """The "not sure" threshold suggested on the run's validation images (`training.ood.suggest_confidence`)."""
+    return load_run(run_id).meta.get("not_sure")
 
 
 def explain(run_id: str, picture, class_index: int | None = None, method: str = "gradcam") -> dict:

@@ -45,12 +45,15 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / train_batch_size(n, batch_size)) if n else 0
 
 
-def train_plan(n: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """(steps, b) sample indices for one training epoch: a fresh shuffle, every row full."""
+def train_plan(n: int, batch_size: int, generator: torch.Generator,
+               weights: torch.Tensor | None = None) -> torch.Tensor:
+    """(steps, b) sample indices for one training epoch: a fresh shuffle, every row full. With `weights`
+    (`balance.sample_weights`) the epoch's n indices are drawn with replacement in proportion to them."""
     if n == 0:
         return torch.empty(0, 0, dtype=torch.long)
     b = train_batch_size(n, batch_size)
-    order = torch.randperm(n, generator=generator)
+    order = torch.randperm(n, generator=generator) if weights is None else \
+        torch.multinomial(weights, n, replacement=True, generator=generator)
     short = (-n) % b
     return torch.cat([order, order[:short]]).view(-1, b)
 

@@ -27,6 +27,7 @@ def report(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], image
     return {
         "images": len(labels),
         "accuracy": round(float(multiclass_accuracy(probs, labels, num_classes=n, average="micro")), 6),
+        "balanced_accuracy": balanced_accuracy(recall, labels, n),
         "per_class": [{"class": c, "precision": round(float(p), 4), "recall": round(float(r), 4),
                        "f1": round(float(f), 4), "support": int((labels == i).sum())}
                       for i, (c, p, r, f) in enumerate(zip(classes, precision, recall, f1))],
@@ -36,6 +37,13 @@ def report(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], image
         "predictions": [{"image_id": i, "true": int(t), "pred": int(p), "prob": round(float(q), 4)}
                         for i, t, p, q in zip(image_ids, labels, probs.argmax(-1), probs.max(-1).values)],
     }
+
+
+def balanced_accuracy(recall: torch.Tensor, labels: torch.Tensor, n: int) -> float:
+    """The mean of the per-class recalls over the classes that have images: every class counts the same,
+    so a model that ignores a rare class cannot hide behind the common ones."""
+    present = torch.bincount(labels.long(), minlength=n) > 0
+    return round(float(recall[present].mean()), 6) if present.any() else 0.0
 
 
 def top_losses(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], image_ids: list[int],

@@ -31,6 +31,7 @@ class ImageBatches:
         self.pad_eval = batches.pads_eval(device) if pad_eval is None else pad_eval
         self.view_generator = view_generator
         self._placement = placement or batches.Placement(images, device)
+        self.sample_weights: torch.Tensor | None = None  # a balanced sampler's draw weights (`balance`)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -50,7 +51,7 @@ class ImageBatches:
 
     def _train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator:
         placed, augment = self.placed(), self.images.augment
-        plan = batches.train_plan(len(self), batch_size, generator)
+        plan = batches.train_plan(len(self), batch_size, generator, self.sample_weights)
         for squares, y in batches.one_ahead(placed.take(idx) for idx in plan):
             x = augment(squares, generator) if augment is not None else center_crop(squares, self.pre.crop)
             yield self._model_ready(x), y
@@ -84,6 +85,7 @@ class FeatureBatches:
 
     def __init__(self, views: list[torch.Tensor], labels: torch.Tensor):
         self.views, self.labels, self.epoch = views, labels.to(views[0].device), 0
+        self.sample_weights: torch.Tensor | None = None  # a balanced sampler's draw weights (`balance`)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -94,7 +96,7 @@ class FeatureBatches:
         if generator is None:
             plan = [idx for idx, _ in batches.eval_plan(len(self), batch_size, pad=False)]
         else:
-            plan = batches.train_plan(len(self), batch_size, generator)
+            plan = batches.train_plan(len(self), batch_size, generator, self.sample_weights)
         for idx in plan:
             idx = to_device(idx, feats.device)
             yield feats[idx], self.labels[idx]

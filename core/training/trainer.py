@@ -27,7 +27,7 @@ from core.data.cache import ImageSet
 from core.data.splits import Splits, for_spec
 from core.models import registry
 from core.models.transfer import TransferModel, build_model, planned_frozen, unfreeze_due
-from core.training import batches, checkpoints, evaluate, feature_cache, schedule
+from core.training import balance, batches, checkpoints, evaluate, feature_cache, ood, schedule
 from core.training.checkpoints import Progress
 from core.training.device import autocast, configure, pick_device
 from core.training.events import Cancelled, Emit, TrainingFailed
@@ -58,6 +58,9 @@ class Trainer:
     def fit(self) -> dict:
         torch.manual_seed(self.config.seed)
         self.splits = self.splits or for_spec(self.config.data)
+        self.balance = balance.for_config(self.config.train.class_balance,
+                                          torch.tensor([r.label for r in self.splits.train], dtype=torch.long),
+                                          len(self.splits.classes))
         self.model = self._build()
         self.pre = registry.get(self.config.backbone).preprocess()
         if self.resume:
@@ -77,8 +80,9 @@ class Trainer:
         self._restore_best()
         self.progress.seconds = time.monotonic() - started
         report = self._evaluate()
+        reference = self._reference()
         self._sources.clear()  # the split's images leave the device with the fit
-        self._save_final()
+        self._save_final(reference)
         summary = self._summary("succeeded", report)
         self.emit({"event": "fit_end", "status": "succeeded", "val_accuracy": summary["val_accuracy"],
                    "test_accuracy": summary["test_accuracy"], "seconds": summary["seconds"]})
@@ -161,6 +165,7 @@ class Trainer:
     def _run_epochs(self, phase: str, epochs: int, optimizer, train_src, val_src) -> None:
         steps_per_epoch = max(1, batches.steps_per_epoch(len(train_src), self.config.train.batch_size))
         self._load_optimizer(optimizer, phase)
+        train_src.sample_weights = self.balance.get("sampler")
         self.progress.bad_epochs = 0 if self.progress.epoch == 0 else self.progress.bad_epochs
         for epoch in range(self.progress.epoch, epochs):
             if phase == "finetune":
@@ -205,7 +210,9 @@ class Trainer:
     def _step(self, optimizer, source, x, y):
         with autocast(self.device):
             logits = source.forward(self.model, x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.config.train.label_smoothing)
+        weight = self.balance.get("loss")
+        loss = F.cross_entropy(logits.float(), y, weight=None if weight is None else weight.to(logits.device),
+                               label_smoothing=self.config.train.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.train.grad_clip:
@@ -284,6 +291,27 @@ class Trainer:
         report["split"] = split
         return report
 
+    def _reference(self) -> tuple[torch.Tensor, dict] | None:
+        """What "unknown" and "not sure" are measured against (`ood`): the final trunk's features of the
+        training and validation images. A trunk that never moved gives the cached head-phase features."""
+        if not self.run_dir or not self.splits.train:
+            return None
+        feats = {split: self._final_features(split) for split in ("train", "val")}
+        bank, unknown = ood.reference(feats["train"], feats["val"])
+        self.model.eval()
+        with torch.inference_mode():
+            logits = self.model.head(feats["val"].to(self.device).float()).float().cpu()
+        return bank, {"unknown": unknown, "not_sure": ood.suggest_confidence(logits, self._images("val").labels.cpu())}
+
+    def _final_features(self, split: str) -> torch.Tensor:
+        bs = EXTRACT_BATCH_CPU if self.device.type == "cpu" else self.config.train.batch_size * 2
+        label = f"{split}, look-alike check"
+        extract = lambda src, name: extract_features(self.model, src, bs, self.emit, name, lambda: False)  # noqa: E731
+        if self.config.train.finetune_epochs:
+            return extract(self._images(split), label)
+        trunk = feature_cache.trunk_key(self.config, self.pre, self.device)
+        return extract_cached(self._images(split), label, trunk, extract, self.emit)
+
     def _save_checkpoint(self, optimizer) -> None:
         if self.run_dir:
             checkpoints.save_last(self.run_dir, self.model.state_dict(), optimizer.state_dict(), self.progress)
@@ -302,11 +330,14 @@ class Trainer:
         if saved and saved["phase"] == phase and len(saved["state"]["param_groups"]) == len(optimizer.param_groups):
             optimizer.load_state_dict(saved["state"])
 
-    def _save_final(self) -> None:
+    def _save_final(self, reference: tuple[torch.Tensor, dict] | None = None) -> None:
         if not self.run_dir:
             return
         meta = {"classes": self.splits.classes, "preprocess": self.pre.to_dict(), "feature_dim": self.model.feature_dim,
                 "stages": self.model.backbone_stages}
+        if reference is not None:
+            ood.save_bank(self.run_dir, reference[0])
+            meta.update(reference[1])
         checkpoints.save_final(self.run_dir, self.model.state_dict(), self.config.to_json(), meta, self.progress)
 
     def _summary(self, status: str, report: dict | None) -> dict:

@@ -118,6 +118,16 @@ def role(name: str) -> str:
         name, name.replace("_", " "))
 
 
+BALANCE = {"none": "none (every image counts once)",
+           "weighted_loss": "weighted loss (mistakes on rare classes cost more)",
+           "balanced_sampler": "balanced sampler (rare classes drawn as often as common ones)"}
+
+
+def balance(option: str) -> str:
+    """A `train.class_balance` option in words."""
+    return BALANCE.get(option, option.replace("_", " "))
+
+
 def _field(settings, name: str):
     return settings[name] if isinstance(settings, dict) else getattr(settings, name)
 
