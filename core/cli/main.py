@@ -17,7 +17,8 @@ from core.cli.registry import COMMANDS, TOKEN_FLAGS, CommandFailed
 from core.errors import UserError
 from core.paths import resource_error
 
-GROUPS = ("data", "models", "train", "runs", "worker", "serve", "share", "lab", "classroom", "study", "cleaner", "backup")
+GROUPS = ("data", "models", "train", "runs", "worker", "serve", "embed", "share", "lab", "classroom", "study", "cleaner",
+          "backup")
 ALONE = {"worker": "worker"}  # command → the one module that serves it, loaded without the others
 
 
