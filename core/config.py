@@ -135,6 +135,7 @@ class TrainSpec:
     label_smoothing: float = 0.0
     grad_clip: float | None = 1.0
     early_stop_patience: int | None = None
+    time_budget_seconds: float | None = None  # training stops once this much is spent (a demo's baseline)
     batch_size: int = 32
     cached_views: int = 0  # frozen backbone + augmentation: cache this many augmented views (0: augment live)
     class_balance: str = "none"  # weighted_loss: rare classes weigh more; balanced_sampler: drawn as often as others
@@ -168,6 +169,8 @@ class TrainSpec:
             raise ConfigError("train.cached_views", "must be between 0 and 16")
         if self.early_stop_patience is not None and self.early_stop_patience < 1:
             raise ConfigError("train.early_stop_patience", "must be 1 or more, or null to train all epochs")
+        if self.time_budget_seconds is not None and not 1 <= self.time_budget_seconds <= 86_400:
+            raise ConfigError("train.time_budget_seconds", "must be between 1 s and a day (86400), or null for none")
 
 
 @dataclass(frozen=True)

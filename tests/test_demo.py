@@ -15,7 +15,8 @@ def test_demo_trains_on_fifty_per_class_and_tests_on_a_hundred_beside_its_baseli
     assert [r.sha256 for r in scratch.train] == [r.sha256 for r in main.train]
     baseline = store.run_row(submitted["companions"]["scratch"])
     assert baseline["parent"] == submitted["run_id"] and baseline["role"] == "scratch"
-    assert baseline["config"]["weights"] == "none" and baseline["config"]["train"]["finetune_epochs"] == demo.SCRATCH_EPOCHS
+    assert baseline["config"]["weights"] == "none" and baseline["config"]["train"]["finetune_epochs"] == demo.SCRATCH_MAX_EPOCHS
+    assert baseline["config"]["train"]["time_budget_seconds"] == demo.SCRATCH_SECONDS  # a time budget, not epochs
     # the transfer model: head only, on features computed once (no live augmentation)
     assert config.train.finetune_epochs == 0 and config.augment.preset == "none" and config.weights == "imagenet"
     assert measured["scenario"] == config.scenario

@@ -90,6 +90,33 @@ def test_cancel_flag_ends_the_run_as_cancelled():
     assert summary["status"] == "cancelled" and summary["evaluation"] is None
 
 
+def test_a_time_budget_starts_no_epoch_that_would_end_past_it(monkeypatch):
+    """The demo's baseline gets seconds, not epochs. A clock that moves 10 s per finished epoch (and not
+    during one): after two epochs 20 s are spent, past the 15 s budget, so the third never starts."""
+    clock = type("Clock", (), {"now": 0.0, "monotonic": lambda self: self.now, "time": lambda self: 0.0})()
+    monkeypatch.setattr(train, "time", clock)
+    events = []
+
+    def emit(event):
+        events.append(event)
+        clock.now += 10.0 if event["event"] == "epoch" else 0.0
+
+    config = finetune(digits(per_class=6), epochs=3, time_budget_seconds=15)
+    summary = fit(config, emit=emit)
+    assert summary["status"] == "succeeded" and summary["epochs"] == 2
+    [spent] = [e for e in events if e["event"] == "budget"]
+    assert spent["epoch"] == 2 and spent["budget_seconds"] == 15
+
+    def slow_step(event):  # 100 s pass during the first batch: the epoch ends after it, and training there
+        events.append(event)
+        clock.now += 100.0 if event["event"] == "step" else 0.0
+
+    events.clear()
+    summary = fit(config, emit=slow_step)
+    assert summary["status"] == "succeeded" and summary["epochs"] == 1
+    assert len([e for e in events if e["event"] == "step"]) == 1 and [e["event"] for e in events].count("budget") == 1
+
+
 def test_nan_loss_is_a_clear_failure(monkeypatch):
     ds = digits(per_class=6)
     monkeypatch.setattr(train.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))

@@ -1,5 +1,8 @@
 """Step 5: train on the worker. Live charts read the store once a second; the run id is in the URL,
-so a refresh or a second tab reattaches to the same run."""
+so a refresh or a second tab reattaches to the same run. The page never moves on by itself: after the
+demo's "Done" its from-scratch baseline goes on training below, and the person opens Evaluate when ready."""
+import time
+
 import streamlit as st
 
 from core.config import BASELINES, RunConfig
@@ -73,6 +76,8 @@ def render(run: dict) -> None:
         queue.cancel(run_id, owner)
     all_events = live.events(run_id)
     progress(run, all_events)
+    for companion in run["companions"]:
+        companion_status(companion)
     series = series_for(run)
     switch = curves.phase_switch(series.get(run["role"], []))
     c1, c2 = st.columns(2)
@@ -91,8 +96,60 @@ def render(run: dict) -> None:
         st.success(f"Done: validation accuracy {words.percent(summary.get('val_accuracy'))}, test accuracy "
                    f"{words.accuracy_interval(summary.get('test_accuracy'), tested)}; trained in "
                    f"{words.duration(summary.get('seconds'))} on {summary.get('device') or 'the worker'}.")
+        if state.wizard_state().get("demo") == run_id:
+            demo_next(run)
         st.page_link("views/evaluate.py", label="Evaluate this run", icon=":material/insights:",
                      query_params={"s": owner, "run": run_id})
+
+
+def demo_next(run: dict) -> None:
+    """What the demo does after its model is ready: the baseline may still be training; the person chooses."""
+    waiting = [c for c in run["companions"] if store.run_row(c, owner)["status"] in lifecycle.ACTIVE]
+    if waiting:
+        st.info("Your transfer model is ready. The from-scratch baseline above keeps training on the same images, "
+                "so its curve joins the chart; open Evaluate whenever you like (this page stays here).")
+    else:
+        st.info("The demo is complete: both curves are on the chart. Next, evaluate the transfer model.")
+
+
+def companion_status(run_id: str) -> None:
+    """A companion run's state in words (and a bar while it trains): after the main run's "Done" a
+    baseline may train on for a while, and the page says so."""
+    row = store.run_row(run_id, owner)
+    name = f"The {BASELINE_LABELS.get(row['role'], row['role'])} baseline"
+    events = live.events(run_id)
+    train = RunConfig.from_dict(row["config"]).train
+    done = len(curves.epoch_series([e for e in events if e["event"] == "epoch"]))
+    if row["status"] == "queued":
+        st.caption(f"{name} (same images, same split) waits for this run to finish: one job per person at a time.")
+    elif row["status"] == "running":
+        st.progress(*companion_bar(name, train, events, done))
+    elif row["status"] == "succeeded":
+        spent = " (its time budget was spent)" if any(e["event"] == "budget" for e in events) else ""
+        st.caption(f"{name} finished after {done} epoch(s){spent}: test accuracy "
+                   f"{words.percent((row.get('summary') or {}).get('test_accuracy'))}.")
+    else:
+        st.caption(f"{name}: {row['status']}.")
+
+
+def companion_bar(name: str, train, events: list[dict], done: int) -> tuple[float, str]:
+    """How far a training companion is: by its time budget when it has one, else by epochs; then what it
+    does after its last epoch (testing, the look-alike check's features)."""
+    last = events[-1] if events else {}
+    if last.get("event") == "extract" and done:
+        what = "features for the look-alike check" if "look-alike" in last["split"] else f"{last['split']} features"
+        return last["done"] / max(last["total"], 1), (f"{name} has trained ({done} epoch(s)); now computing {what}: "
+                                                      f"{last['done']} of {last['total']} images")
+    started = next((e["t"] for e in events if e["event"] == "fit_start"), None)
+    budget = train.time_budget_seconds
+    if budget and started:
+        spent = time.time() - started
+        if spent >= budget or any(e["event"] == "budget" for e in events):
+            return 1.0, f"{name} has used its {words.duration(budget)} budget ({done} epoch(s)); now testing it"
+        return spent / budget, (f"{name} is training on the same images, for comparison: {words.duration(spent)} "
+                                f"of its {words.duration(budget)} budget, {done} epoch(s) done")
+    return min(done / max(train.total_epochs, 1), 1.0), (f"{name} is training on the same images, for comparison: "
+                                                         f"epoch {done} of {train.total_epochs}")
 
 
 def queued(run: dict) -> None:
@@ -172,6 +229,3 @@ if "running" in statuses:
     watch_running()
 elif "queued" in statuses:
     watch_queued()
-elif run and state.wizard_state().get("demo") == run["id"]:  # the demo ends on the Evaluate page
-    state.save(demo=None)
-    st.switch_page("views/evaluate.py", query_params={"s": owner, "run": run["id"]})

@@ -7,7 +7,8 @@ from typing import Callable
 from core.errors import UserError
 
 # The events, in order: fit_start → (extract …) → (step …, epoch) per epoch, unfreeze, early_stop,
-# restore_best → fit_end; how a job ends adds retry and error (`execute.outcome`).
+# budget (its time budget spent: no further epoch), restore_best → fit_end; how a job ends adds retry
+# and error (`execute.outcome`).
 Emit = Callable[[dict], None]
 
 

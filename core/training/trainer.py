@@ -50,6 +50,7 @@ class Trainer:
         self._last_step_event, self._rate_clock, self._images_since_event = 0.0, 0.0, 0
         self.first_step_at: float | None = None  # wall clock of the fit's first finished step (a slot's warm-up shows here)
         self._sources: dict[str, ImageBatches] = {}
+        self._budget_spent = False
 
     def emit(self, event: dict) -> None:
         self._emit({**event, "t": time.time()})
@@ -69,7 +70,7 @@ class Trainer:
                    "sizes": {"train": len(self.splits.train), "val": len(self.splits.val),
                              "test": len(self.splits.test)}, "params": self.model.parameter_summary(),
                    "resumed_from": {"phase": self.progress.phase, "epoch": self.progress.epoch} if self.resume else None})
-        started = time.monotonic() - self.progress.seconds
+        started = self._started = time.monotonic() - self.progress.seconds
         try:
             self._phases()
         except Cancelled:
@@ -102,7 +103,7 @@ class Trainer:
             self._head_phase()
         if self.progress.phase == "head":
             self.progress.phase, self.progress.epoch = "finetune", 0
-        if train.finetune_epochs and self.progress.phase == "finetune":
+        if train.finetune_epochs and self.progress.phase == "finetune" and not self._budget_spent:
             self._finetune_phase()
         self.progress.phase = "done"
 
@@ -168,6 +169,8 @@ class Trainer:
         train_src.sample_weights = self.balance.get("sampler")
         self.progress.bad_epochs = 0 if self.progress.epoch == 0 else self.progress.bad_epochs
         for epoch in range(self.progress.epoch, epochs):
+            if self._out_of_budget(phase, epoch):
+                break
             if phase == "finetune":
                 self._open_scheduled(optimizer, epoch)
             started = time.monotonic()
@@ -188,6 +191,28 @@ class Trainer:
                 self.emit({"event": "early_stop", "phase": phase, "epoch": epoch})
                 break
 
+    def _out_of_budget(self, phase: str, epoch: int) -> bool:
+        """A time budget (`train.time_budget_seconds`, a demo's from-scratch baseline) ends training: no
+        epoch starts that would end past it, judged by the last epoch's length (`_budget_cut` ends one
+        that is running when it is spent: one epoch took 150 s on a loaded 2-core box)."""
+        budget, history = self.config.train.time_budget_seconds, self.progress.history
+        if budget is None or not history:
+            return False
+        spent = time.monotonic() - self._started
+        if not self._budget_spent and spent + history[-1]["seconds"] <= budget:
+            return False
+        self._budget_spent = True
+        self.emit({"event": "budget", "phase": phase, "epoch": epoch, "budget_seconds": budget,
+                   "seconds": round(spent, 3)})
+        return True
+
+    def _budget_cut(self) -> bool:
+        """The time budget spent in the middle of an epoch: it ends after this batch, its row over the
+        images it saw."""
+        budget = self.config.train.time_budget_seconds
+        self._budget_spent = self._budget_spent or (budget is not None and time.monotonic() - self._started > budget)
+        return self._budget_spent
+
     def _train_epoch(self, phase, epoch, optimizer, source, generator, steps):
         base_lr = self.config.train.head_lr if phase == "head" else self.config.train.finetune_lr
         step, total_steps = steps
@@ -204,6 +229,8 @@ class Trainer:
             seen += len(y)
             step += 1
             self._step_event(phase, epoch, step, loss, optimizer, len(y))
+            if self._budget_cut():
+                break
         mean_loss = _finite(loss_sum.item() / max(seen, 1), phase, epoch)
         return mean_loss, correct.item() / max(seen, 1)
 

@@ -1,6 +1,7 @@
 """Train, Evaluate, Predict, Export and Runs pages on runs prepared by the real engine."""
 import json
 
+import pytest
 import torch
 
 from core.execute import service, slot as worker
@@ -9,7 +10,7 @@ from core.runs import leases, queue as jobs, store
 from core.training import trainer as train
 from tests import corpus
 from tests.app.conftest import no_exceptions, open_app
-from tests.training import digits, probe
+from tests.training import digits, finetune, probe
 from tests.wording import raw_words
 
 
@@ -70,6 +71,26 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
     show(at, "views/train.py", failed["run_id"])
     assert any("loss became nan" in e.value for e in at.error)
     assert not any("Traceback" in e.value for e in at.error)
+
+
+@pytest.mark.slow  # two real trainings (a small network and its from-scratch baseline): 30 s at load average 5
+def test_the_demo_shows_its_baseline_after_done_and_never_leaves_the_page_by_itself(me):
+    submitted = jobs.submit(finetune(digits(per_class=6, owner=me), epochs=1).replace(baselines=("scratch",)), me)
+    run_id, baseline = submitted["run_id"], submitted["companions"]["scratch"]
+    worker.process(leases.claim_specific(submitted["job_id"]))
+    job = leases.claim_specific(store.latest_job(baseline)["id"])  # the baseline trains on after "Done"
+    at, _ = open_app(probe("dg", epochs=1), state={"demo": run_id, "run": run_id})
+    show(at, "views/train.py", run_id)
+    assert at.title[0].value == "5 · Train"
+    assert any(s.value.startswith("Done: validation accuracy") for s in at.success)
+    assert any("baseline above keeps training" in i.value for i in at.info), [i.value for i in at.info]
+    assert any(p.proto.text.startswith("The from scratch baseline is training on the same images")
+               for p in at.get("progress")), [p.proto.text for p in at.get("progress")]
+    worker.process(job)
+    show(at, "views/train.py", run_id)
+    assert at.title[0].value == "5 · Train"  # it used to switch to Evaluate here, unasked
+    assert any("The demo is complete" in i.value for i in at.info)
+    assert any(c.value.startswith("The from scratch baseline finished after 1 epoch(s)") for c in at.caption)
 
 
 def test_start_training_queues_a_run_and_puts_it_in_the_url(monkeypatch):

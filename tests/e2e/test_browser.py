@@ -3,6 +3,7 @@ two students on one server, and never a Streamlit exception box."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -11,6 +12,7 @@ from playwright.sync_api import expect
 
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import samples
+from core.recipes import demo
 from core.runs import drafts, queue as jobs
 from tests import corpus
 from tests.e2e.conftest import ARTIFACTS
@@ -156,26 +158,35 @@ def test_two_students_see_only_their_own_runs(server, browser, store_env):
         context.close()
 
 
-def test_demo_trains_with_a_baseline_and_lands_on_evaluate(server, page):
+def test_demo_trains_with_a_baseline_and_stays_until_the_person_moves_on(server, page):
+    """The click → trained model time measured here (under whatever load the suite puts on the box) is the
+    one the README and the home page promise: tests/artifacts/demo-timing.json keeps it with the load."""
     open_page(page, server)
     started = time.monotonic()
     page.get_by_role("button", name="Run the demo").click()
     expect(page.get_by_text(re.compile(r"Run [0-9a-f]{12}"))).to_be_visible(timeout=SLOW)
-    expect(page.locator(".js-plotly-plot").nth(1)).to_be_visible(timeout=SLOW)
-    page.wait_for_function("() => { const p = document.querySelectorAll('.js-plotly-plot')[1];"
-                           " return p && p.data && p.data.some(t => t.name && t.name.startsWith('scratch')); }",
-                           timeout=SLOW)  # the from-scratch curve is on the same axes
     expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)  # the transfer model
     model_ready = time.monotonic() - started
-    page.wait_for_timeout(4000)  # a few baseline epochs onto the live chart
+    expect(page.get_by_text(re.compile("Your transfer model is ready|The demo is complete"))).to_be_visible()
+    expect(page.get_by_text(re.compile("The from scratch baseline")).first).to_be_visible()  # said, not silent
+    page.wait_for_function("() => { const p = document.querySelectorAll('.js-plotly-plot')[1];"
+                           " return p && p.data && p.data.some(t => t.name && t.name.startsWith('scratch')); }",
+                           timeout=SLOW)  # the from-scratch curve joins the same axes
     shoot(page, "11-demo-train-live")
-    expect(page.get_by_text("Confusion matrix")).to_be_visible(timeout=SLOW)  # baseline done: ends on Evaluate
-    seconds = time.monotonic() - started
+    expect(page.get_by_text("The demo is complete")).to_be_visible(timeout=SLOW)
+    baseline_done = time.monotonic() - started
+    page.wait_for_timeout(3000)  # the page used to switch to Evaluate on its own about here
+    assert "/train" in page.url and page.get_by_text("Confusion matrix").count() == 0
+    no_exception(page)
+    after_rerun(page, lambda: page.get_by_role("link", name="Evaluate this run").click())  # the person's choice
+    expect(page.get_by_text("Confusion matrix")).to_be_visible(timeout=SLOW)
     no_exception(page)
     shoot(page, "12-demo-evaluate")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "demo-timing.json").write_text(json.dumps(
-        {"seconds_click_to_trained_model": round(model_ready, 1), "seconds_click_to_evaluate": round(seconds, 1)}))
+        {"seconds_click_to_trained_model": round(model_ready, 1), "seconds_click_to_baseline_done": round(baseline_done, 1),
+         "baseline_budget_seconds": demo.SCRATCH_SECONDS, "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+         "cpu_cores": os.cpu_count(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
 
 
 def test_another_persons_datasets_and_runs_stay_theirs(server, browser, store_env):
