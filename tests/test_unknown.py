@@ -73,3 +73,13 @@ def test_not_sure_is_suggested_where_the_kept_answers_reach_the_target_precision
     said = ood.suggest_confidence(logits, labels, target=0.95)
     assert said["confidence"] == pytest.approx(0.6, abs=1e-3) and said["kept"] == 0.8
     assert ood.suggest_confidence(logits, torch.ones(10, dtype=torch.long), target=0.95) is None
+
+
+def test_unknown_comes_before_not_sure_and_not_sure_before_the_class():
+    from ui import predictions
+
+    top = [{"label": "7", "prob": 0.6, "index": 7}]
+    assert predictions.verdict(top, 0.5, unknown=True) == "unknown"
+    assert predictions.verdict(top, 0.7) == "not sure"
+    assert predictions.verdict(top, 0.5) == "7"
+    assert "doesn't look like any of your classes" in predictions.explained(top, 0.5, unknown=True)

@@ -204,3 +204,30 @@ def data_size(points: list[dict]) -> go.Figure:
                                  categoryorder="array", categoryarray=[str(p["per_class"]) for p in points]),
                       yaxis=dict(title="test accuracy", range=[0, 1.05]))
     return fig
+
+
+SPLIT_SYMBOLS = {"train": "circle", "val": "diamond", "test": "x"}
+PALETTE = ("#2e7dd7", "#d64545", "#3ba776", "#f0a202", "#8e44ad", "#16a2b8", "#e67e22", "#7f8c8d", "#c2185b",
+           "#5d6d7e", "#2ecc71", "#a04000")
+SVG_POINTS = 2_000  # more points than this draw with WebGL: an SVG path per point slows the browser
+
+
+def feature_map(points: list[dict]) -> go.Figure:
+    """One trace per class (its colour), split as the marker's shape; a point's customdata is its image id.
+    The axes carry no units: only who sits near whom means something."""
+    scatter = go.Scatter if len(points) <= SVG_POINTS else go.Scattergl
+    classes = list(dict.fromkeys(p["class"] for p in points))
+    fig = go.Figure()
+    for i, name in enumerate(classes):
+        mine = [p for p in points if p["class"] == name]
+        fig.add_trace(scatter(
+            x=[p["x"] for p in mine], y=[p["y"] for p in mine], mode="markers", name=name,
+            customdata=[p["id"] for p in mine], text=[f"class {name} · {p['split']} · image {p['id']}" for p in mine],
+            hovertemplate="%{text}<extra></extra>",
+            marker=dict(color=PALETTE[i % len(PALETTE)], size=8, opacity=0.8,
+                        symbol=[SPLIT_SYMBOLS.get(p["split"], "circle") for p in mine])))
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="class",
+                      title="each point an image (● train ◆ validation ✕ test)")
+    return fig

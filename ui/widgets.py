@@ -1,6 +1,8 @@
 """Small Streamlit helpers shared by pages."""
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from core import models, presets
@@ -89,3 +91,9 @@ def text_form(key: str, button: str, fields: dict[str, dict], *, button_key: str
         st.warning(f"Fill in {' and '.join(missing)} first.")
         return None
     return values
+
+
+def set_balance(option: str) -> None:
+    """A callback: the draft trains with this `train.class_balance` option."""
+    cfg = state.config()
+    state.save(cfg.replace(train=dataclasses.replace(cfg.train, class_balance=option)))

@@ -6,7 +6,8 @@ import streamlit as st
 from core import data
 from core.data import images, samples
 from core.errors import UserError
-from ui import cached, figures, state, usage, widgets, words
+from core.training import balance
+from ui import cached, featuremap, figures, state, usage, widgets, words
 
 st.title("3 · Data")
 cfg = state.config()
@@ -232,6 +233,21 @@ if report["leaks"]["pairs"]:
     st.dataframe(pd.DataFrame(report["leaks"]["pairs"]), hide_index=True, width="stretch", key="leaks")
 if report["duplicates"]:
     st.dataframe(pd.DataFrame(report["duplicates"]), hide_index=True, width="stretch", key="dups")
+if (report["imbalance_ratio"] or 0) >= 3:
+    remedy = balance.propose(report["imbalance_ratio"])
+    st.warning(f"The largest class has {words.number(report['imbalance_ratio'])}× the images of the smallest: a model "
+               f"learns to favour the large classes. Proposed: **{words.balance(remedy)}**.")
+    if cfg.train.class_balance != remedy:
+        st.button(f"Train with {words.balance(remedy).split(' (')[0]}", key="use_balance", on_click=widgets.set_balance,
+                  args=(remedy,), disabled=bool(widgets.locked("class_balance")))
+    else:
+        st.caption(f"Your draft already trains with {words.balance(remedy)} (Layers & head changes it).")
+if report["trainable"]["ok"]:
+    st.subheader("Feature map")
+    st.caption("Your images through the network's eyes: images the features place close together look alike to it. "
+               "Pretrained features that already keep your classes apart mean a frozen backbone will do (S1); "
+               "random ones show what the pretraining adds.")
+    featuremap.show(dataset, owner, cfg.backbone, editable=dataset not in read_only, key="data_fmap")
 if report["trainable"]["ok"] and st.button("Use this data", type="primary", key="use_data"):
     state.mark_done("data")
     st.rerun()

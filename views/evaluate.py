@@ -7,9 +7,22 @@ from core.paths import subdir
 from core.runs import queue, store
 from core.serving import report as reports
 from core.training import curves
-from ui import cached, cleaner, figures, runs, state, words
+from ui import cached, cleaner, featuremap, figures, runs, state, words
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
+
+
+def per_class_changes(report: dict, others: dict) -> list[dict]:
+    """Each class's recall here and, per other run, that run's recall as a signed difference in points."""
+    rows = []
+    for i, mine in enumerate(report["per_class"]):
+        row = {"class": mine["class"], "recall": words.percent(mine["recall"])}
+        for other_id, other in others.items():
+            theirs = ((other.get("evaluation") or {}).get("per_class") or [])
+            found = theirs[i]["recall"] if i < len(theirs) and theirs[i]["class"] == mine["class"] else None
+            row[other_id] = None if found is None else f"{words.percent(found)} ({(found - mine['recall']) * 100:+.1f})"
+        rows.append(row)
+    return rows
 
 
 def card(true: str, predicted: str, prob: float) -> str:
@@ -43,6 +56,10 @@ low, high = words.wilson(round(report["accuracy"] * report["images"]), report["i
 st.caption(f"On {report['images']} images the true accuracy lies, with 95% confidence, between "
            f"**{words.percent(low, 0)}** and **{words.percent(high, 0)}** (Wilson interval)"
            + (": too few images to tell much; add test images for a firmer number." if high - low > 0.2 else "."))
+if report.get("balanced_accuracy") is not None:
+    st.caption(f"Balanced accuracy (every class counts the same, however many images it has): "
+               f"**{words.percent(report['balanced_accuracy'])}**. Far below the accuracy, the model neglects small "
+               "classes: see the recall per class below, and the class balance option on Layers & head.")
 
 def report_button() -> None:
     """Build the report on demand (Grad-CAM and charts take seconds), then offer it as a download."""
@@ -134,3 +151,16 @@ if chosen:
     series = {i: curves.epoch_series(store.metrics(i, "epoch")) for i in [run_id, *chosen]}
     st.plotly_chart(figures.curves(series, "accuracy", None, "validation accuracy per epoch"), width="stretch",
                     key="compare_curves")
+    same = [r for r in rows if r["id"] != run_id and r["same test images"] == "yes"]
+    if same:
+        st.markdown("**Recall per class against this run** (the same test images)")
+        st.dataframe(words.table(per_class_changes(report, {r["id"]: queue.run(r["id"], owner) for r in same}),
+                                 {"class": "class", "recall": "recall here", **{r["id"]: f"run {r['id']}" for r in same}}),
+                     hide_index=True, width="stretch")
+
+if not run["dataset_gone"]:
+    st.subheader("Feature map")
+    st.caption("The test, validation and training images through this run's fine-tuned network, or the pretrained or "
+               "random one for contrast: fine-tuning that helped pulls each class together.")
+    featuremap.show(run["dataset"], owner, run["config"]["backbone"], run_id=run_id,
+                    editable=owner == state.token(), key="eval_fmap")

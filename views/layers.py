@@ -8,6 +8,7 @@ from core.config import (
     ACTIVATIONS,
     AUG_PRESETS,
     BN_POLICIES,
+    CLASS_BALANCE,
     FREEZE_MODES,
     OPTIMIZERS,
     POOLS,
@@ -103,6 +104,11 @@ with st.container(border=True):
     schedule = c7.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(t.schedule), key="tr_sched")
     batch = c8.select_slider("Batch size", [8, 16, 32, 64, 128], value=min([8, 16, 32, 64, 128],
                              key=lambda v: abs(v - t.batch_size)), key="tr_bs", disabled=bool(locked("batch_size")))
+    class_balance = st.selectbox("Class balance", CLASS_BALANCE, index=CLASS_BALANCE.index(t.class_balance),
+                                 format_func=words.balance, key="tr_balance", disabled=bool(locked("class_balance")),
+                                 help="for imbalanced classes (the Data page measures the ratio): weighted loss makes "
+                                      "mistakes on rare classes cost more; the balanced sampler shows rare images "
+                                      "more often. Evaluate's per-class recall shows the effect.")
 
 with st.container(border=True):
     st.markdown("**Find a learning rate**: train briefly while the rate grows from 1e-6 to 1, and watch the loss")
@@ -132,7 +138,8 @@ try:
         head=HeadSpec(pool=pool, hidden=hidden, activation=activation, dropout=dropout),
         train=dataclasses.replace(t, head_epochs=int(head_epochs), finetune_epochs=int(finetune_epochs),
                                   head_lr=head_lr, finetune_lr=finetune_lr, lr_factor=lr_factor,
-                                  optimizer=optimizer, schedule=schedule, batch_size=batch),
+                                  optimizer=optimizer, schedule=schedule, batch_size=batch,
+                                  class_balance=class_balance),
         augment=augment_spec)
     if new != cfg:
         state.save(new)

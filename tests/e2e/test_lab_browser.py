@@ -2,6 +2,8 @@
 freeze recommendation, the learning-rate finder, and one click that puts the suggestion in the draft."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -55,6 +57,27 @@ def test_stage_viewer_probe_and_lr_finder(server, page, store_env):
     assert drafts.load(me)[0].train.head_lr == head_lr  # the page's own widgets kept both
     assert drafts.load(me)[0].freeze == plan
 
+
+
+def test_feature_map_renders_and_a_click_lists_the_images_neighbours(server, page, store_env):
+    """The Data page's feature map (issue 22): drawn on request, a point clicked shows that image and its
+    nearest neighbours, and no exception box anywhere."""
+    open_page(page, server)
+    me = token(page)
+    samples.materialize("mnist", "map-mnist", per_class=6, owner=me)
+    drafts.save(me, RunConfig(data=DataSpec(dataset="map-mnist")), {})
+    open_page(page, f"{server}/data?s={me}", timeout=SLOW)
+    after_rerun(page, lambda: page.get_by_role("button", name="Draw the feature map").click(), timeout=SLOW)
+    chart = page.locator(".js-plotly-plot").filter(has_text="each point an image")
+    point = chart.locator(".scatterlayer .trace").first.locator("path.point").first
+    expect(point).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("how well these features separate your classes")).to_be_visible()
+    no_exception(page)
+    after_rerun(page, lambda: point.click(force=True), timeout=SLOW)
+    expect(page.get_by_text("and its nearest neighbours")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text(re.compile(r"· distance \d")).first).to_be_visible()  # a neighbour's caption
+    no_exception(page)
+    shoot(page, "feature-map")
 
 
 def _shoot_block(page, text: str, name: str) -> None:

@@ -1,0 +1,106 @@
+"""The feature map on a page (Data: the backbone's features; Evaluate: also the run's own network): every image
+a point, how well the features separate the classes, a clicked image's nearest neighbours, and the images
+whose neighbours say they may be mislabelled, each one click from the cleaner's relabel (with its undo)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.data import cleaner, store
+from core.errors import UserError
+from core.serving import featuremap
+from ui import cached, figures, words
+
+SOURCES = {"run": "this run's network", "imagenet": "pretrained (ImageNet)", "none": "random initialisation"}
+METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (clusters easier to see, slower)"}
+SHOWN_SUSPECTS = 12
+
+
+@st.cache_data(show_spinner="Looking at every image through the network…", max_entries=8)
+def _map(dataset: str, owner: str, version: tuple, run_id: str | None, weights: str, method: str, backbone: str) -> dict:
+    return featuremap.embed(dataset, owner, run_id, weights, method, backbone)
+
+
+def show(dataset: str, owner: str, backbone: str, run_id: str | None = None, editable: bool = True,
+         key: str = "fmap") -> None:
+    """The whole section; drawn once asked for (seconds per thousand images on a CPU), then kept."""
+    sources = (["run"] if run_id else []) + ["imagenet", "none"]
+    c1, c2 = st.columns(2)
+    source = c1.radio("Features from", sources, format_func=SOURCES.get, horizontal=True, key=f"{key}_source")
+    method = c2.radio("Flattened to 2-D with", list(METHODS), format_func=METHODS.get, horizontal=True,
+                      key=f"{key}_method")
+    if not st.session_state.get(f"{key}_on") and not st.button("Draw the feature map", key=f"{key}_draw"):
+        st.caption("Every image as a point, placed by what the network's features say about it.")
+        return
+    st.session_state[f"{key}_on"] = True
+    try:
+        found = _map(dataset, owner, cached.dataset_version(dataset, owner), run_id if source == "run" else None,
+                     "imagenet" if source == "run" else source, method, backbone)
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    _separation(found, source, key)
+    chart_key = f"{key}_chart_{source}_{method}"
+    event = st.plotly_chart(figures.feature_map(found["points"]), on_select="rerun", selection_mode="points",
+                            key=chart_key, width="stretch")
+    clicked = [p["customdata"] for p in (event.selection.points if event else []) if p.get("customdata") is not None]
+    if clicked:
+        _neighbours(found, clicked[0])
+    else:
+        st.caption("Click a point to see that image and its nearest neighbours.")
+    _suspects(found, dataset, owner, editable, key)
+
+
+def _separation(found: dict, source: str, key: str) -> None:
+    sep = found["separation"]
+    seen = st.session_state.setdefault(f"{key}_separation", {})
+    seen[source] = sep["knn_accuracy"]
+    others = ", ".join(f"{SOURCES[s]} {words.percent(v, 0)}" for s, v in seen.items() if s != source)
+    st.metric("how well these features separate your classes", words.percent(sep["knn_accuracy"], 0),
+              help=f"Leave-one-out {sep['k']}-nearest-neighbour accuracy on the full features (not the flat "
+                   "picture): the share of images whose nearest neighbours mostly share their class.")
+    if others:
+        st.caption(f"Measured on this data so far: {SOURCES[source]} {words.percent(sep['knn_accuracy'], 0)}, {others}.")
+
+
+def _neighbours(found: dict, image_id: int) -> None:
+    by_id = {p["id"]: p for p in found["points"]}
+    point = by_id.get(image_id)
+    if point is None:
+        return
+    st.markdown(f"**Image {image_id}** (class {point['class']}, {point['split']}) and its nearest neighbours")
+    near = [by_id[n["id"]] for n in point["neighbours"]]
+    st.image([cached.thumbnail(point["sha256"])] + [cached.thumbnail(p["sha256"]) for p in near], width=96,
+             caption=[f"this image · {point['class']}"] + [f"{n['class']} · distance {words.number(n['distance'], 2)}"
+                                                         for n in point["neighbours"]])
+
+
+def _suspects(found: dict, dataset: str, owner: str, editable: bool, key: str) -> None:
+    done = cleaner.handled(store.find(dataset, owner).id)
+    open_ones = [s for s in found["suspects"] if s["id"] not in done]
+    if not open_ones:
+        st.caption("No image's neighbours disagree with its label.")
+        return
+    by_id = {p["id"]: p for p in found["points"]}
+    st.markdown(f"**Possibly mislabelled: {len(open_ones)}** (most of the nearest neighbours belong to another class)")
+    for row in open_ones[:SHOWN_SUSPECTS]:
+        left, right = st.columns([1, 4])
+        left.image(cached.thumbnail(by_id[row["id"]]["sha256"]), width=72)
+        right.markdown(f"image {row['id']}: labelled **{row['class']}**, {words.percent(row['share'], 0)} of its "
+                       f"neighbours are **{row['neighbour_class']}**")
+        if editable:
+            b1, b2 = right.columns(2)
+            b1.button(f"Move to {row['neighbour_class']}", key=f"{key}_move_{row['id']}", on_click=_change,
+                      args=(cleaner.relabel, dataset, row["id"], row["neighbour_class"], owner))
+            b2.button("It is right", key=f"{key}_keep_{row['id']}", on_click=_change,
+                      args=(cleaner.keep, dataset, row["id"], owner))
+    if editable and st.button("Undo the last change", key=f"{key}_undo"):
+        _change(cleaner.undo, dataset, owner)
+        st.rerun()
+
+
+def _change(action, *args) -> None:
+    """A cleaner change (recorded with its undo, as on Evaluate's cleaner)."""
+    try:
+        action(*args)
+    except UserError as exc:
+        st.toast(str(exc))
