@@ -10,7 +10,10 @@ from core.config import DataSpec
 from core.data import cleaner, pins, removal as content, splits, store
 from core.errors import UserError
 from core.execute import slot as worker
+from core.paths import run_dir
 from core.runs import leases, queue as jobs
+from core.serving import rescore
+from core.training import feature_cache, loss_ranking, trainer as train
 from tests.training import mnist, probe
 
 
@@ -47,6 +50,32 @@ def test_a_mislabelled_image_tops_the_losses_and_a_relabel_reaches_only_the_next
     label_in = lambda run: next(r.class_name for r in pins.load(run).val if r.id == wrong.id)
     assert label_in(first) == "7"  # the finished run keeps what it was trained and judged on
     assert label_in(second) == "3"  # the next run gets the fix
+
+
+@pytest.mark.slow  # a training and a full re-scoring: 22 s at load average 4.5
+def test_the_losses_come_from_the_ranking_training_kept_without_running_the_model(monkeypatch):
+    """`clean losses` took 80 s on 440 images: the backbone ran again over every training and validation
+    image in the server, though a frozen trunk's features were at hand when training ended."""
+    mnist("mn", per_class=6)
+    feature_cache.shared().clear()  # another test's run in this process may have extracted these images
+    extracted = []
+    real_extract = train.extract_features
+    monkeypatch.setattr(train, "extract_features", lambda m, src, *a: extracted.append(len(src)) or real_extract(m, src, *a))
+    run_id = _train(probe("mn", epochs=2))
+    lists = jobs.lists(run_id)
+    assert extracted == [len(lists.train), len(lists.val)]  # once each, in the head phase: the ranking reused them
+
+    def no_model(run):
+        raise AssertionError(f"the model of {run} was loaded to rank its images")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rescore, "load_run", no_model)
+        kept = rescore.highest_losses(run_id, lists, top=8)
+    (run_dir(run_id) / loss_ranking.FILE).unlink()  # as a run trained before rankings were kept
+    again = rescore.highest_losses(run_id, lists, top=8)  # the model over every image, as before
+    assert [r["image_id"] for r in kept] == [r["image_id"] for r in again]
+    assert [r["loss"] for r in kept] == pytest.approx([r["loss"] for r in again], abs=1e-3)
+    assert {r["split"] for r in kept} <= {"train", "val"} and kept[0]["loss"] >= kept[-1]["loss"]
 
 
 def test_delete_and_undo_restore_the_image_in_its_split_with_its_bytes(capsys):

@@ -13,9 +13,20 @@ from ui import cached
 SHOWN = 12  # images on screen at once; handled ones make room for the next
 
 
-@st.cache_data(show_spinner="Scoring the training and validation images…", max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16)
 def _losses(run_id: str, _lists) -> list[dict]:
     return rescore.highest_losses(run_id, _lists, top=SHOWN * 4)
+
+
+def _ranked(run_id: str, lists) -> list[dict]:
+    """The ranking training kept (instant); a run trained before it was kept is scored here, once, and
+    the page says so while it runs (the model over every training and validation image: a minute or more)."""
+    if not rescore.needs_scoring(run_id):
+        return _losses(run_id, lists)
+    count = len(lists.train) + len(lists.val)
+    with st.spinner(f"This run was trained before rankings were kept: the model now runs over its {count} "
+                    "training and validation images, once (a minute or more on a small CPU)…"):
+        return _losses(run_id, lists)
 
 
 def show(run: dict, lists, owner: str) -> None:
@@ -28,7 +39,7 @@ def show(run: dict, lists, owner: str) -> None:
     if not st.toggle("Show the highest-loss training and validation images", key="clean_open"):
         return
     done = cleaner.handled(dataset.id)
-    rows = [r for r in _losses(run["id"], lists) if r["image_id"] not in done][:SHOWN]
+    rows = [r for r in _ranked(run["id"], lists) if r["image_id"] not in done][:SHOWN]
     classes = store.class_names(dataset.name, owner)
     _undo_bar(dataset.name, owner)
     if not rows:

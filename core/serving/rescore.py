@@ -1,6 +1,7 @@
 """A finished run judged again with the model rebuilt from its files: on its own pinned test list
 (validation if it has no test images), what `evaluate --run ID` reports; and its highest-loss
-training and validation images, where the cleaner looks for label errors."""
+training and validation images, where the cleaner looks for label errors (ranked by the training
+itself since `training.loss_ranking`; computed here only for a run trained before)."""
 from __future__ import annotations
 
 import torch
@@ -10,7 +11,9 @@ from core.data.splits import Splits
 from core.data.store import ImageRecord
 from core.data.transforms import normalize
 from core.errors import UserError
+from core.paths import run_dir
 from core.serving.predict import load_run
+from core.training import loss_ranking
 from core.training.evaluate import report
 
 BATCH = 32
@@ -29,22 +32,21 @@ def evaluate_run(run_id: str, lists: Splits) -> dict:
 
 def highest_losses(run_id: str, lists: Splits, top: int = 24) -> list[dict]:
     """The run's training and validation images by cross-entropy under the finished model, highest
-    first, with the label it was trained on and what the model says instead."""
+    first, with the label it was trained on and what the model says instead: the ranking its training
+    kept (`training.loss_ranking`), or for a run trained before that, the model run over them here."""
+    kept = loss_ranking.load(run_dir(run_id), top)
+    if kept is not None:
+        return kept
     records = lists.train + lists.val
     if not records:
         return []
     loaded = load_run(run_id)
-    logits = _logits(loaded, records)
-    labels = torch.tensor([r.label for r in records])
-    losses = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
-    probs = logits.softmax(1)
-    out = []
-    for i in losses.argsort(descending=True)[:top].tolist():
-        record, pred = records[i], int(probs[i].argmax())
-        out.append({"image_id": record.id, "sha256": record.sha256, "split": "train" if i < len(lists.train) else "val",
-                    "label": record.class_name, "predicted": loaded.classes[pred], "confidence": round(float(probs[i, pred]), 4),
-                    "label_probability": round(float(probs[i, record.label]), 4), "loss": round(float(losses[i]), 4)})
-    return out
+    return loss_ranking.rank(_logits(loaded, records), lists.train, lists.val, loaded.classes, top)
+
+
+def needs_scoring(run_id: str) -> bool:
+    """Whether `highest_losses` has to run the model (a run trained before rankings were kept)."""
+    return not (run_dir(run_id) / loss_ranking.FILE).exists()
 
 
 def _logits(loaded, records: list[ImageRecord]) -> torch.Tensor:

@@ -27,7 +27,7 @@ from core.data.cache import ImageSet
 from core.data.splits import Splits, for_spec
 from core.models import registry
 from core.models.transfer import TransferModel, build_model, planned_frozen, unfreeze_due
-from core.training import balance, batches, checkpoints, evaluate, feature_cache, ood, schedule
+from core.training import balance, batches, checkpoints, evaluate, feature_cache, loss_ranking, ood, schedule
 from core.training.checkpoints import Progress
 from core.training.device import autocast, configure, pick_device
 from core.training.events import Cancelled, Emit, TrainingFailed
@@ -51,6 +51,7 @@ class Trainer:
         self.first_step_at: float | None = None  # wall clock of the fit's first finished step (a slot's warm-up shows here)
         self._sources: dict[str, ImageBatches] = {}
         self._budget_spent = False
+        self._hardest: list[dict] | None = None  # train and val images by loss, for the cleaner
 
     def emit(self, event: dict) -> None:
         self._emit({**event, "t": time.time()})
@@ -324,11 +325,20 @@ class Trainer:
         if not self.run_dir or not self.splits.train:
             return None
         feats = {split: self._final_features(split) for split in ("train", "val")}
+        self._hardest = self._rank_losses(feats)
         bank, unknown = ood.reference(feats["train"], feats["val"])
         self.model.eval()
         with torch.inference_mode():
             logits = self.model.head(feats["val"].to(self.device).float()).float().cpu()
         return bank, {"unknown": unknown, "not_sure": ood.suggest_confidence(logits, self._images("val").labels.cpu())}
+
+    def _rank_losses(self, feats: dict[str, torch.Tensor]) -> list[dict]:
+        """The training and validation images by loss under the final model, from the features at hand:
+        the head alone runs (the cleaner used to run the whole network over every image in the server)."""
+        self.model.eval()
+        with torch.inference_mode():
+            logits = self.model.head(torch.cat([feats["train"], feats["val"]]).to(self.device).float()).float().cpu()
+        return loss_ranking.rank(logits, self.splits.train, self.splits.val, self.splits.classes)
 
     def _final_features(self, split: str) -> torch.Tensor:
         bs = EXTRACT_BATCH_CPU if self.device.type == "cpu" else self.config.train.batch_size * 2
@@ -362,6 +372,8 @@ class Trainer:
             return
         meta = {"classes": self.splits.classes, "preprocess": self.pre.to_dict(), "feature_dim": self.model.feature_dim,
                 "stages": self.model.backbone_stages}
+        if self._hardest is not None:
+            loss_ranking.save(self.run_dir, self._hardest)
         if reference is not None:
             ood.save_bank(self.run_dir, reference[0])
             meta.update(reference[1])

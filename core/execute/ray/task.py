@@ -35,7 +35,7 @@ from core.training.trainer import Trainer
 
 # progress.json last: it names a complete checkpoint, so it must never arrive before the weights it describes
 CHECKPOINT_FILES = ("last.safetensors", "last_optimizer.pt", "best.safetensors", "progress.json")
-FINAL_FILES = ("model.safetensors", "config.json", "meta.json", "progress.json", "ood.safetensors")
+FINAL_FILES = ("model.safetensors", "config.json", "meta.json", "progress.json", "ood.safetensors", "hardest.json")
 RETURNED = frozenset(CHECKPOINT_FILES + FINAL_FILES)
 STOP_WAIT_SECONDS = 60.0
 
