@@ -1,7 +1,9 @@
 """The one-click demo's shape: enough images to convince, one test list for both runs, the baseline's budget."""
+from core import words
 from core.data import pins
 from core.recipes import demo
 from core.runs import store
+from tests.conftest import ROOT
 
 
 def test_demo_trains_on_fifty_per_class_and_tests_on_a_hundred_beside_its_baseline():
@@ -20,3 +22,10 @@ def test_demo_trains_on_fifty_per_class_and_tests_on_a_hundred_beside_its_baseli
     # the transfer model: head only, on features computed once (no live augmentation)
     assert config.train.finetune_epochs == 0 and config.augment.preset == "none" and config.weights == "imagenet"
     assert measured["scenario"] == config.scenario
+
+
+def test_the_readme_promises_what_the_home_page_promises():
+    """Both come from the demo's browser-test measurement (tests/artifacts/demo-timing.json)."""
+    readme = (ROOT / "README.md").read_text()
+    assert f'the home page promises "within about {words.duration(demo.PROMISED_MODEL_SECONDS)}"' in readme
+    assert f"within a {words.duration(demo.SCRATCH_SECONDS)} time budget" in readme
