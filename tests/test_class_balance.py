@@ -63,3 +63,12 @@ def test_class_balance_is_validated_and_a_class_can_lock_it():
     assert draft.train.class_balance == "weighted_loss"
     with pytest.raises(ConfigError, match="we compare the same remedy"):
         admission.check(draft.replace(train=draft.train.__class__(class_balance="none")), student)
+
+
+def test_per_class_recall_changes_against_runs_on_the_same_images():
+    from core.training import evaluate
+
+    mine = {"per_class": [{"class": "a", "recall": 0.5}, {"class": "b", "recall": 1.0}]}
+    other = {"per_class": [{"class": "a", "recall": 0.75}, {"class": "b", "recall": 0.5}]}
+    assert evaluate.recall_changes(mine, {"r2": other, "r3": None}) == [
+        {"class": "a", "recall": 0.5, "r2": 0.25, "r3": None}, {"class": "b", "recall": 1.0, "r2": -0.5, "r3": None}]

@@ -16,7 +16,8 @@ SHOWN_SUSPECTS = 12
 
 
 @st.cache_data(show_spinner="Looking at every image through the network…", max_entries=8)
-def _map(dataset: str, owner: str, version: tuple, run_id: str | None, weights: str, method: str, backbone: str) -> dict:
+def _map(dataset: str, owner: str, version: tuple, run_id: str | None, weights: str, method: str,
+         backbone: str) -> dict:
     return featuremap.embed(dataset, owner, run_id, weights, method, backbone)
 
 
@@ -59,7 +60,8 @@ def _separation(found: dict, source: str, key: str) -> None:
               help=f"Leave-one-out {sep['k']}-nearest-neighbour accuracy on the full features (not the flat "
                    "picture): the share of images whose nearest neighbours mostly share their class.")
     if others:
-        st.caption(f"Measured on this data so far: {SOURCES[source]} {words.percent(sep['knn_accuracy'], 0)}, {others}.")
+        st.caption(f"Measured on this data so far: {SOURCES[source]} {words.percent(sep['knn_accuracy'], 0)}, "
+                   f"{others}.")
 
 
 def _neighbours(found: dict, image_id: int) -> None:

@@ -6,23 +6,10 @@ from core.errors import UserError
 from core.paths import subdir
 from core.runs import queue, store
 from core.serving import report as reports
-from core.training import curves
+from core.training import curves, evaluate
 from ui import cached, cleaner, featuremap, figures, runs, state, words
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
-
-
-def per_class_changes(report: dict, others: dict) -> list[dict]:
-    """Each class's recall here and, per other run, that run's recall as a signed difference in points."""
-    rows = []
-    for i, mine in enumerate(report["per_class"]):
-        row = {"class": mine["class"], "recall": words.percent(mine["recall"])}
-        for other_id, other in others.items():
-            theirs = ((other.get("evaluation") or {}).get("per_class") or [])
-            found = theirs[i]["recall"] if i < len(theirs) and theirs[i]["class"] == mine["class"] else None
-            row[other_id] = None if found is None else f"{words.percent(found)} ({(found - mine['recall']) * 100:+.1f})"
-        rows.append(row)
-    return rows
 
 
 def card(true: str, predicted: str, prob: float) -> str:
@@ -153,10 +140,11 @@ if chosen:
                     key="compare_curves")
     same = [r for r in rows if r["id"] != run_id and r["same test images"] == "yes"]
     if same:
-        st.markdown("**Recall per class against this run** (the same test images)")
-        st.dataframe(words.table(per_class_changes(report, {r["id"]: queue.run(r["id"], owner) for r in same}),
-                                 {"class": "class", "recall": "recall here", **{r["id"]: f"run {r['id']}" for r in same}}),
-                     hide_index=True, width="stretch")
+        st.markdown("**Recall per class: the other runs against this one** (the same test images)")
+        columns = {"class": "class", "recall": "recall here", **{r["id"]: f"run {r['id']}" for r in same}}
+        changes = evaluate.recall_changes(report, {r["id"]: queue.run(r["id"], owner).get("evaluation") for r in same})
+        points = {r["id"]: lambda d: f"{d * 100:+.1f} points" for r in same}
+        st.dataframe(words.table(changes, columns, {"recall": words.percent, **points}), hide_index=True, width="stretch")
 
 if not run["dataset_gone"]:
     st.subheader("Feature map")

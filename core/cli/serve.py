@@ -17,7 +17,8 @@ def _predict_args(p):
     owner_arg(p)
 
 
-@command("predict", "a trained run's top-k classes for each image, and whether it looks like none of them", _predict_args)
+@command("predict", "a trained run's top-k classes for each image, and whether it looks like none of them",
+         _predict_args)
 def predict_cmd(args):
     from core.serving import predict
 

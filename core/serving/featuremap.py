@@ -103,7 +103,8 @@ def nearest(unit: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 def votes(labels: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Each image's k-NN class: the majority among its neighbours, a tie going to the nearer class."""
     neighbour = labels[idx]
-    counts = torch.zeros(len(idx), int(labels.max()) + 1).scatter_add_(1, neighbour, torch.ones_like(neighbour, dtype=torch.float))
+    ones = torch.ones_like(neighbour, dtype=torch.float)
+    counts = torch.zeros(len(idx), int(labels.max()) + 1).scatter_add_(1, neighbour, ones)
     best = counts.gather(1, neighbour) == counts.max(-1, keepdim=True).values  # neighbours of a top class
     first = best.float().argmax(-1)  # the nearest such neighbour
     return neighbour[torch.arange(len(idx)), first]

@@ -46,6 +46,19 @@ def balanced_accuracy(recall: torch.Tensor, labels: torch.Tensor, n: int) -> flo
     return round(float(recall[present].mean()), 6) if present.any() else 0.0
 
 
+def recall_changes(report: dict, others: dict[str, dict | None]) -> list[dict]:
+    """Per class: this report's recall and, per other run (its evaluation, by run id), that run's recall minus
+    this one's; None where that run has no such class (compare runs tested on the same images)."""
+    rows = []
+    for mine in report["per_class"]:
+        row = {"class": mine["class"], "recall": mine["recall"]}
+        for run_id, other in others.items():
+            theirs = {p["class"]: p["recall"] for p in (other or {}).get("per_class", [])}
+            row[run_id] = round(theirs[mine["class"]] - mine["recall"], 4) if mine["class"] in theirs else None
+        rows.append(row)
+    return rows
+
+
 def top_losses(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], image_ids: list[int],
                k: int = TOP_LOSSES) -> list[dict]:
     losses = F.cross_entropy(logits.float(), labels, reduction="none")
