@@ -32,6 +32,7 @@ def rare_recall(summary: dict, rare: list[str]) -> float:
     return sum(p["recall"] for p in summary["evaluation"]["per_class"] if p["class"] in rare) / len(rare)
 
 
+@pytest.mark.slow  # one feature extraction and three short fits, each evaluated: 19 s at load average 4-6
 def test_weighted_loss_and_balanced_sampler_each_raise_the_rare_classes_recall():
     splits, rare = imbalanced()
     found = {option: fit(probe("imb", epochs=6, class_balance=option), splits=splits)

@@ -4,12 +4,15 @@ per class: the feature cache keeps each trunk's vectors across these tests (same
 import json
 import math
 
+import pytest
+
 from core.cli.main import main
 from core.data import cleaner
 from core.serving import featuremap
 from tests.training import mnist
 
 
+@pytest.mark.slow  # 200 images through two networks: 30 s at load average 4-6 on 2 cores (12.6 images/s)
 def test_pretrained_features_separate_mnist_better_than_random_init():
     ds = mnist(per_class=10)
     pretrained = featuremap.embed(ds, weights="imagenet")

@@ -34,6 +34,7 @@ def trained_digits() -> str:
     return submitted["run_id"]
 
 
+@pytest.mark.slow  # a trained run and ~110 pictures through the network: 36 s at load average 4-6 on 2 cores
 def test_foreign_photos_are_unknown_far_more_often_than_own_test_images_with_the_stored_threshold(tmp_path, capsys):
     """One trained run (seconds of setup) for the three facts: the rates, the threshold kept with the run and
     rebuilt from its files alone, and `predict --json`'s fields."""

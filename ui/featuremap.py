@@ -3,6 +3,8 @@ a point, how well the features separate the classes, a clicked image's nearest n
 whose neighbours say they may be mislabelled, each one click from the cleaner's relabel (with its undo)."""
 from __future__ import annotations
 
+import importlib.util
+
 import streamlit as st
 
 from core.data import cleaner, store
@@ -12,6 +14,8 @@ from ui import cached, figures, words
 
 SOURCES = {"run": "this run's network", "imagenet": "pretrained (ImageNet)", "none": "random initialisation"}
 METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (clusters easier to see, slower)"}
+if importlib.util.find_spec("umap"):  # offered only where umap-learn is installed (see core.serving.featuremap)
+    METHODS["umap"] = "UMAP (its first use compiles for a minute)"
 SHOWN_SUSPECTS = 12
 
 

@@ -5,11 +5,14 @@ for how well those features separate the classes and the images that look mislab
 Separation: leave-one-out k-NN accuracy (cosine, K neighbours, majority vote, ties to the nearer) on
 the full features, never on the 2-D picture, which bends distances. Suspects: images whose K nearest
 neighbours are mostly (more than half) of one other class. Features come from the process's feature
-cache (`training.feature_cache`) when this trunk has seen the images; on a CPU they are extracted at
-about 100 images/s (EfficientNet-Lite0). Projection: scikit-learn PCA (default: a fraction of a second)
-or t-SNE (after PCA to 50 dimensions; tens of seconds for thousands of images, clusters easier to see);
-umap-learn only where it is installed: it pulls in numba, whose first call compiles for longer than
-t-SNE takes on these sizes, so it is not a dependency.
+cache (`training.feature_cache`) when this trunk has seen the images; otherwise extraction is the cost
+(EfficientNet-Lite0 ran 12.6 images/s on this 2-core box at load average 4: 1,000 images took 150 s,
+5,000 took 895 s, while the same maps from cached features took 0.7 s and 2.4 s with PCA;
+tools/insight_bench.py embed-time). Projection: scikit-learn PCA (default) or t-SNE after PCA to 50
+dimensions (30 s at 1,000 images, 71 s at 5,000; clusters easier to see). umap-learn is used only where it
+is installed, not a dependency: it brings numba and llvmlite (210 MB), its first call in a process
+compiled for 32 s (1,000) to 55 s (5,000), later calls took 2.5 s and 8.7 s: worth `pip install
+umap-learn` on a long-lived server that maps large datasets often, not for everyone.
 """
 from __future__ import annotations
 
