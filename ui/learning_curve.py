@@ -11,7 +11,7 @@ from core.execute import service
 from core.recipes import datasize
 from core.runs import status
 from core.training import curves
-from ui import figures, state
+from ui import figures, state, words
 
 SIZE_CHOICES = ("5", "10", "25", "50", "all")
 
@@ -54,21 +54,30 @@ def show(result: dict) -> None:
         st.progress(finished / max(1, 2 * len(points)), text=f"{finished} of {2 * len(points)} runs finished "
                     "(pretrained runs first: they share one feature extraction)")
     st.plotly_chart(figures.data_size(points), width="stretch", key="lab_chart")
-    _verdict(points)
+    _verdict(points, result.get("tested", 0))
     sizes = [p["per_class"] for p in points if all(s == "succeeded" for s in p["status"].values())]
     if sizes:
         size = st.selectbox("Learning curves at", sizes, key="lab_size", format_func=lambda n: f"{n} images per class")
         _one_size(next(p for p in points if p["per_class"] == size))
 
 
-def _verdict(points: list[dict]) -> None:
+def _verdict(points: list[dict], tested: int) -> None:
     gaps = [(p["per_class"], p["pretrained"] - p["scratch"]) for p in points
             if p["pretrained"] is not None and p["scratch"] is not None]
     if len(gaps) >= 2:
         (small, first), (large, last) = gaps[0], gaps[-1]
         trend = "shrinks" if last < first else "does not shrink"
         st.caption(f"Pretraining's lead is **{first * 100:+.0f} points** at {small} images per class and "
-                   f"**{last * 100:+.0f} points** at {large}: here it {trend} as data grows.")
+                   f"**{last * 100:+.0f} points** at {large}: here it {trend} as data grows. {_uncertainty(tested)}")
+
+
+def _uncertainty(tested: int) -> str:
+    """Every run of the lab is scored on the same test images; with few of them, a few points are chance."""
+    if not tested:
+        return ""
+    margin = words.chance_margin(tested) * 100
+    return (f"Every accuracy here comes from the same {tested} test images, so each is known only to about "
+            f"±{margin:.0f} points (95%): a lead or a change smaller than that may be chance.")
 
 
 def _one_size(point: dict) -> None:

@@ -11,6 +11,7 @@ from core.words import (
     accuracy_interval,
     balance,
     blank,
+    chance_margin,
     duration,
     freeze_plan,
     head,
@@ -23,7 +24,7 @@ from core.words import (
     wilson,
 )
 
-__all__ = ["MISSING", "accuracy_interval", "balance", "blank", "duration", "freeze_plan", "head", "number", "percent", "rate",
+__all__ = ["MISSING", "accuracy_interval", "balance", "blank", "chance_margin", "duration", "freeze_plan", "head", "number", "percent", "rate",
            "role", "size", "weights", "wilson", "table", "short_name"]
 
 

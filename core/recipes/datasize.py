@@ -77,7 +77,7 @@ def sweep(config: RunConfig, owner: str | None = None, sizes: tuple[int, ...] = 
 
 def results(group: str, owner: str | None = None) -> dict:
     """{"points": [{"per_class", "pretrained", "scratch" (test accuracies), "runs", "status"}, ...],
-    "largest": the per-class count of the whole training split}; a point's accuracy is None until its
+    "tested": the test images every run of the sweep is scored on}; a point's accuracy is None until its
     run has finished."""
     rows = store.list_runs(owner or env_owner(), parent=group)
     if not rows:
@@ -88,8 +88,9 @@ def results(group: str, owner: str | None = None) -> dict:
         point = points[int(n)]
         point[kind] = row["test_accuracy"] if row["status"] == status.Status.SUCCEEDED else None
         point["runs"][kind], point["status"][kind] = row["id"], row["status"]
-    return {"sweep": group, "points": [{"per_class": n, "pretrained": p.get("pretrained"), "scratch": p.get("scratch"),
-                                        "runs": p["runs"], "status": p["status"]} for n, p in sorted(points.items())]}
+    return {"sweep": group, "tested": len(queue.lists(rows[0]["id"], owner or env_owner()).test),  # one list for all
+            "points": [{"per_class": n, "pretrained": p.get("pretrained"), "scratch": p.get("scratch"),
+                        "runs": p["runs"], "status": p["status"]} for n, p in sorted(points.items())]}
 
 
 def shapes(point: dict) -> dict | None:

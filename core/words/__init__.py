@@ -94,6 +94,13 @@ def accuracy_interval(accuracy: float | None, images: int | None) -> str:
     return f"{percent(accuracy)} (95% interval {percent(low, 0)}–{percent(high, 0)}, {images} images)"
 
 
+def chance_margin(images: int) -> float:
+    """How far apart two accuracies measured on the same `images` test images may land by chance alone:
+    the widest 95 % half-interval of one accuracy (at 50 %), 1.96·√(0.25/n). Two accuracies this close are
+    not told apart by so few images; a lead larger than it is worth reading."""
+    return Z95 * math.sqrt(0.25 / images) if images > 0 else 1.0
+
+
 def weights(source: str) -> str:
     """Where a network's starting weights come from, from a config's `weights` value."""
     if source == "none":

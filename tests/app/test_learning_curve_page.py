@@ -26,7 +26,9 @@ def test_lab_queues_nested_sizes_then_draws_both_curves_and_the_gap(monkeypatch)
     assert [p["per_class"] for p in datasize.results(runs[0]["parent"], token)["points"]] == [5, 6]
     charts = [c for c in at.get("plotly_chart") if "Test accuracy against training images" in c.proto.spec]
     assert charts, "the data-size chart is drawn"
-    assert any("Pretraining's lead is" in c.value for c in at.caption)
+    lead = next(c.value for c in at.caption if "Pretraining's lead is" in c.value)
+    tested = len(jobs.lists(runs[0]["id"], token).test)  # 2 per class: a 20-image test list
+    assert f"same {tested} test images" in lead and "±22 points (95%)" in lead  # 1.96 * sqrt(0.25 / 20) = 0.219
     assert at.selectbox(key="lab_size").options == ["5 images per class", "6 images per class"]
     assert any("Pretrained against from scratch" in c.value for c in at.caption)
 
