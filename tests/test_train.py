@@ -1,5 +1,7 @@
 """The engine on real data (scikit-learn digits), on the CPU, in seconds."""
 
+import dataclasses
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -8,7 +10,7 @@ from core import data
 from core.config import AugmentSpec, FreezePlan
 from core.models.transfer import build_model
 from core.paths import run_dir
-from core.training import trainer as train
+from core.training import ood, trainer as train
 from core.training.schedule import lr_multiplier
 from core.training.trainer import Trainer, fit
 from tests.training import digits, finetune, mnist, probe
@@ -115,6 +117,17 @@ def test_a_time_budget_starts_no_epoch_that_would_end_past_it(monkeypatch):
     summary = fit(config, emit=slow_step)
     assert summary["status"] == "succeeded" and summary["epochs"] == 1
     assert len([e for e in events if e["event"] == "step"]) == 1 and [e["event"] for e in events].count("budget") == 1
+
+
+def test_a_run_under_a_time_budget_ends_without_the_look_alike_pass(tmp_path):
+    """The demo's baseline spent longer on the end-of-training feature pass than on its training."""
+    config = finetune(digits(per_class=6), epochs=1)
+    for budget, folder in ((None, tmp_path / "plain"), (600, tmp_path / "budget")):
+        events = []
+        fit(config.replace(train=dataclasses.replace(config.train, time_budget_seconds=budget)), emit=events.append,
+            run_dir=folder)
+        looked = [e for e in events if "look-alike" in str(e.get("split", ""))]
+        assert bool(looked) == (budget is None) and (folder / ood.BANK_FILE).exists() == (budget is None)
 
 
 def test_nan_loss_is_a_clear_failure(monkeypatch):

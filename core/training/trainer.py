@@ -321,8 +321,11 @@ class Trainer:
 
     def _reference(self) -> tuple[torch.Tensor, dict] | None:
         """What "unknown" and "not sure" are measured against (`ood`): the final trunk's features of the
-        training and validation images. A trunk that never moved gives the cached head-phase features."""
-        if not self.run_dir or not self.splits.train:
+        training and validation images. A trunk that never moved gives the cached head-phase features.
+        A run with a time budget (a demo's from-scratch baseline: there to be compared, not to serve) skips
+        it: the pass over every image took longer than its training (75 of 137 s at load 6) and the budget
+        is the promise of when it ends. Its predictions carry no "unknown", as runs from before the check."""
+        if not self.run_dir or not self.splits.train or self.config.train.time_budget_seconds is not None:
             return None
         feats = {split: self._final_features(split) for split in ("train", "val")}
         self._hardest = self._rank_losses(feats)
