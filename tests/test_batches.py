@@ -166,7 +166,7 @@ def test_cached_augmented_views_differ_from_each_other_and_from_the_plain_view(p
     images = image_set(5, pre)
     plain = ImageBatches(images, pre, CPU)
     augment = train_transform(AugmentSpec(preset="light"), pre)
-    view = lambda seed: torch.cat([x for x, _ in plain.with_augment(augment, torch.Generator().manual_seed(seed))  # noqa: E731
+    view = lambda seed: torch.cat([x for x, _ in plain.with_augment(augment, torch.Generator().manual_seed(seed))
                                    .iterate(4)])
     exact = torch.cat([x for x, _ in plain.iterate(4)])
     assert view(1).shape == exact.shape

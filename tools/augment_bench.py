@@ -17,12 +17,12 @@ import time
 
 sys.path.insert(0, os.getcwd())
 
-import torch  # noqa: E402
-from torchvision.transforms import v2  # noqa: E402
+import torch
+from torchvision.transforms import v2
 
-from core.config import AugmentSpec  # noqa: E402
-from core.data.augment import resolved  # noqa: E402
-from core.data.batch_augment import BatchAugment  # noqa: E402
+from core.config import AugmentSpec
+from core.data.augment import resolved
+from core.data.batch_augment import BatchAugment
 
 SIZE, CROP = 256, 224
 

@@ -32,16 +32,16 @@ sys.path.insert(0, os.getcwd())  # measure the tree we are run from
 os.environ.setdefault("TRANSFERLAB_HOME", tempfile.mkdtemp(prefix="tl-bench-"))
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec  # noqa: E402
-from core.data import augment, samples, splits  # noqa: E402
-from core.data.cache import ImageSet  # noqa: E402
-from core.models import registry  # noqa: E402
-from core.models.transfer import build_model  # noqa: E402
-from core.training.device import autocast, pick_device  # noqa: E402
-from core.training.sources import ImageBatches  # noqa: E402
-from core.training.trainer import Trainer  # noqa: E402
+from core.config import AugmentSpec, DataSpec, FreezePlan, RunConfig, TrainSpec
+from core.data import augment, samples, splits
+from core.data.cache import ImageSet
+from core.models import registry
+from core.models.transfer import build_model
+from core.training.device import autocast, pick_device
+from core.training.sources import ImageBatches
+from core.training.trainer import Trainer
 
 
 def config(preset: str, dataset: str, batch: int, epochs: int) -> RunConfig:

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 os.environ["TRANSFERLAB_HOME"] = tempfile.mkdtemp(prefix="insight-bench-")
 
-from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec  # noqa: E402
-from core.data import samples, store  # noqa: E402
+from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
+from core.data import samples, store
 
 FOREIGN = ("astronaut", "camera", "chelsea", "coffee", "rocket", "coins", "moon", "page", "horse",
            "hubble_deep_field", "immunohistochemistry", "cell", "retina", "cat", "brick", "grass",
@@ -102,7 +102,7 @@ def unknown(per_class: int) -> dict:
         slot.process(leases.claim_specific(submitted["job_id"]))
         run_id = submitted["run_id"]
         own = [decode(read_bytes(r.sha256)) for r in queue.lists(run_id, "cli").test]
-        rate = lambda pictures, run=run_id: float(np.mean([r["unknown"] for r in predict.judge(run, pictures)]))  # noqa: E731
+        rate = lambda pictures, run=run_id: float(np.mean([r["unknown"] for r in predict.judge(run, pictures)]))
         meta = json.loads((Path(os.environ["TRANSFERLAB_HOME"]) / "runs" / run_id / "meta.json").read_text())
         out[sample] = {"own_test_images": len(own), "own_unknown_rate": round(rate(own), 3),
                        "foreign_photos": len(foreign), "foreign_unknown_rate": round(rate(foreign), 3),

@@ -61,7 +61,7 @@ class BatchAugment:
     # ---- the random parameters ------------------------------------------------------------------
     def draw(self, n: int, size: int, generator: torch.Generator) -> Draw:
         s = self.spec
-        uniform = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+        uniform = lambda *shape: torch.rand(*shape, generator=generator)
         boxes = self._crops(n, uniform) if s.random_resized_crop else \
             torch.tensor([0.0, 0.0, self.crop / size, self.crop / size]).repeat(n, 1)
         angles = (2 * uniform(n) - 1) * math.radians(s.rotation) if s.rotation else torch.zeros(n)

@@ -128,7 +128,7 @@ def _engine(config: RunConfig, target: float) -> dict:
     events: list[dict] = []
     feature_cache.shared().clear()  # each engine run pays its own extraction, as a fresh worker would
     started = time.time()
-    at_target = lambda: any(e["event"] == "epoch" and (e["val_accuracy"] or 0) >= target for e in events)  # noqa: E731
+    at_target = lambda: any(e["event"] == "epoch" and (e["val_accuracy"] or 0) >= target for e in events)
     summary = Trainer(config, emit=events.append, should_stop=at_target).fit()
     epochs = [e for e in events if e["event"] == "epoch"]
     reached = next((e["t"] - started for e in epochs if (e["val_accuracy"] or 0) >= target), None)
@@ -170,7 +170,7 @@ def _plain(config: RunConfig, s: BenchSettings, epochs: int, freeze: bool, devic
     lists = splits.for_spec(config.data)
     entry = registry.get(config.backbone)
     pre = entry.preprocess()
-    transform = lambda picture: model_input([picture], pre)[0]  # noqa: E731  (the weights' transforms, per file)
+    transform = lambda picture: model_input([picture], pre)[0]
     model = _plain_model(entry, len(lists.classes), freeze).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=s.lr if freeze else s.lr / 10, weight_decay=0.0)

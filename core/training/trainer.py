@@ -122,10 +122,10 @@ class Trainer:
         if not augment.is_identity(self.config.augment) and views == 0:
             return self._images("train", augmented=True), val_images  # live augmentation: the backbone runs every epoch
         bs = EXTRACT_BATCH_CPU if self.device.type == "cpu" else self.config.train.batch_size * 2
-        extract = lambda src, name: extract_features(self.model, src, bs, self.emit, name, self.should_stop)  # noqa: E731
+        extract = lambda src, name: extract_features(self.model, src, bs, self.emit, name, self.should_stop)
         # Exact (unaugmented) views are the same in every run on this trunk: kept across runs.
         trunk = feature_cache.trunk_key(self.config, self.pre, self.device)
-        exact = lambda src, name: extract_cached(src, name, trunk, extract, self.emit)  # noqa: E731
+        exact = lambda src, name: extract_cached(src, name, trunk, extract, self.emit)
         train_views = [exact(train_images, "train")] if views == 0 else \
             [self._augmented_view(k, extract) for k in range(views)]
         return (FeatureBatches(train_views, train_images.labels),
@@ -346,7 +346,7 @@ class Trainer:
     def _final_features(self, split: str) -> torch.Tensor:
         bs = EXTRACT_BATCH_CPU if self.device.type == "cpu" else self.config.train.batch_size * 2
         label = f"{split}, look-alike check"
-        extract = lambda src, name: extract_features(self.model, src, bs, self.emit, name, lambda: False)  # noqa: E731
+        extract = lambda src, name: extract_features(self.model, src, bs, self.emit, name, lambda: False)
         if self.config.train.finetune_epochs:
             return extract(self._images(split), label)
         trunk = feature_cache.trunk_key(self.config, self.pre, self.device)

@@ -34,7 +34,7 @@ def _tune(model, config: RunConfig, device: torch.device) -> None:
     model = model.to(device, memory_format=torch.channels_last)
     model.set_frozen([])
     crop, batch = registry.get(config.backbone).preprocess().crop, config.train.batch_size
-    images = lambda n: torch.randn(n, 3, crop, crop, device=device).contiguous(memory_format=torch.channels_last)  # noqa: E731
+    images = lambda n: torch.randn(n, 3, crop, crop, device=device).contiguous(memory_format=torch.channels_last)
     model.train()
     with autocast(device):
         logits = model(images(batch))
