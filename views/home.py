@@ -37,9 +37,9 @@ st.subheader("In a hurry? Run the demo")
 st.caption("Loads 720 offline MNIST digits (50 per class to train on, 110 to test on), measures where they land on "
            "the scenario grid, picks the recommended backbone and preset and trains its new head on the frozen "
            f"backbone: your model is ready within about {words.duration(demo.PROMISED_MODEL_SECONDS)} on a busy "
-           "2-core server (sooner when it is quiet). Then the whole network trains from scratch on the same images "
-           f"for {words.duration(demo.SCRATCH_SECONDS)}, for comparison (done about "
-           f"{words.duration(demo.PROMISED_BASELINE_SECONDS)} later); you move on whenever you like.")
+           f"2-core server ({words.duration(demo.QUIET_MODEL_SECONDS)} when it is quiet). Then the whole network "
+           f"trains from scratch on the same images for {words.duration(demo.SCRATCH_SECONDS)}, for comparison "
+           f"(done about {words.duration(demo.PROMISED_BASELINE_SECONDS)} later); you move on whenever you like.")
 if st.button("Run the demo", type="primary", key="demo"):
     service.ensure_worker()  # start it first: its imports overlap with the preparation below
     with st.status("Preparing the demo…", expanded=True) as progress:

@@ -22,9 +22,10 @@ HEAD_EPOCHS, HEAD_LR = 8, 3e-3  # head epochs on cached features cost ~nothing
 SCRATCH_SECONDS = 45  # the baseline's time budget: two epochs of 500 images on 2 idle cores, one under load
 SCRATCH_MAX_EPOCHS = 3  # its schedule's length (one-cycle): an idle box gets through most of it
 # What the home page promises, from the demo's browser test (tests/artifacts/demo-timing.json) on this
-# 2-core box at load average 6.4 (other test suites running): the click → trained model took 89 s; the
-# baseline was done 137 s later (45 s of training, then its testing and look-alike check).
-PROMISED_MODEL_SECONDS, PROMISED_BASELINE_SECONDS = 90, 140
+# 2-core box: under `make test` alone (load 2.3) the click → trained model took 19 s and the baseline was
+# done 40 s later; at load 6.4 (other suites running) 89 s, the baseline then 137 s later, 75 s of it a
+# look-alike pass a budgeted run no longer makes. The promise is the busy figure; the page adds the quiet one.
+PROMISED_MODEL_SECONDS, QUIET_MODEL_SECONDS, PROMISED_BASELINE_SECONDS = 90, 20, 60
 
 
 def dataset_name() -> str:
