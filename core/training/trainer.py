@@ -60,16 +60,15 @@ class Trainer:
     def fit(self) -> dict:
         torch.manual_seed(self.config.seed)
         self.splits = self.splits or for_spec(self.config.data)
-        self.balance = balance.for_config(self.config.train.class_balance,
-                                          torch.tensor([r.label for r in self.splits.train], dtype=torch.long),
-                                          len(self.splits.classes))
+        labels = torch.tensor([r.label for r in self.splits.train], dtype=torch.long)
+        self.balance = balance.for_config(self.config.train.class_balance, labels, len(self.splits.classes))
         self.model = self._build()
         self.pre = registry.get(self.config.backbone).preprocess()
         if self.resume:
             self._load_checkpoint()
-        self.emit({"event": "fit_start", "classes": self.splits.classes, "device": str(self.device),
-                   "sizes": {"train": len(self.splits.train), "val": len(self.splits.val),
-                             "test": len(self.splits.test)}, "params": self.model.parameter_summary(),
+        sizes = {split: len(getattr(self.splits, split)) for split in ("train", "val", "test")}
+        self.emit({"event": "fit_start", "classes": self.splits.classes, "device": str(self.device), "sizes": sizes,
+                   "params": self.model.parameter_summary(),
                    "resumed_from": {"phase": self.progress.phase, "epoch": self.progress.epoch} if self.resume else None})
         started = self._started = time.monotonic() - self.progress.seconds
         try:
@@ -208,8 +207,7 @@ class Trainer:
         return True
 
     def _budget_cut(self) -> bool:
-        """The time budget spent in the middle of an epoch: it ends after this batch, its row over the
-        images it saw."""
+        """The time budget spent in the middle of an epoch: it ends after this batch (its row: images seen)."""
         budget = self.config.train.time_budget_seconds
         self._budget_spent = self._budget_spent or (budget is not None and time.monotonic() - self._started > budget)
         return self._budget_spent
@@ -260,8 +258,7 @@ class Trainer:
         self.first_step_at = self.first_step_at or time.time()  # the loss read back: that step has run
         now = time.monotonic()
         rate = self._images_since_event / max(now - self._rate_clock, 1e-9)
-        self._last_step_event = self._rate_clock = now
-        self._images_since_event = 0
+        self._last_step_event, self._rate_clock, self._images_since_event = now, now, 0
         self.emit({"event": "step", "phase": phase, "epoch": epoch, "step": step, "loss": round(value, 5),
                    "lr": optimizer.param_groups[-1]["lr"], "images_per_second": round(rate, 1)})
 
@@ -320,28 +317,22 @@ class Trainer:
         return report
 
     def _reference(self) -> tuple[torch.Tensor, dict] | None:
-        """What "unknown" and "not sure" are measured against (`ood`): the final trunk's features of the
-        training and validation images. A trunk that never moved gives the cached head-phase features.
-        A run with a time budget (a demo's from-scratch baseline: there to be compared, not to serve) skips
-        it: the pass over every image took longer than its training (75 of 137 s at load 6) and the budget
-        is the promise of when it ends. Its predictions carry no "unknown", as runs from before the check."""
+        """What "unknown" and "not sure" are measured against (`ood`) and the images by loss for the cleaner (the
+        head alone runs), from the final trunk's features of train and val (cached if the trunk never moved). A
+        budgeted run (a demo's baseline: compared, not served) skips it: it cost 75 s beside 52 s of training."""
         if not self.run_dir or not self.splits.train or self.config.train.time_budget_seconds is not None:
             return None
         feats = {split: self._final_features(split) for split in ("train", "val")}
-        self._hardest = self._rank_losses(feats)
+        logits = self._head_logits(torch.cat([feats["train"], feats["val"]]))
+        self._hardest = loss_ranking.rank(logits, self.splits.train, self.splits.val, self.splits.classes)
         bank, unknown = ood.reference(feats["train"], feats["val"])
-        self.model.eval()
-        with torch.inference_mode():
-            logits = self.model.head(feats["val"].to(self.device).float()).float().cpu()
-        return bank, {"unknown": unknown, "not_sure": ood.suggest_confidence(logits, self._images("val").labels.cpu())}
+        val_labels = self._images("val").labels.cpu()
+        return bank, {"unknown": unknown, "not_sure": ood.suggest_confidence(logits[len(feats["train"]):], val_labels)}
 
-    def _rank_losses(self, feats: dict[str, torch.Tensor]) -> list[dict]:
-        """The training and validation images by loss under the final model, from the features at hand:
-        the head alone runs (the cleaner used to run the whole network over every image in the server)."""
+    def _head_logits(self, features: torch.Tensor) -> torch.Tensor:
         self.model.eval()
         with torch.inference_mode():
-            logits = self.model.head(torch.cat([feats["train"], feats["val"]]).to(self.device).float()).float().cpu()
-        return loss_ranking.rank(logits, self.splits.train, self.splits.val, self.splits.classes)
+            return self.model.head(features.to(self.device).float()).float().cpu()
 
     def _final_features(self, split: str) -> torch.Tensor:
         bs = EXTRACT_BATCH_CPU if self.device.type == "cpu" else self.config.train.batch_size * 2
