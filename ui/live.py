@@ -41,6 +41,11 @@ def drawn(run_ids: list[str]) -> None:
     st.session_state["drawn"] = {"ids": run_ids, "seen": store.activity(run_ids), "at": time.monotonic()}
 
 
+def drawn_statuses() -> set[str]:
+    """The statuses of the last snapshot: the page watches while any was queued or running there."""
+    return {status for status, _, _ in st.session_state.get("drawn", {}).get("seen", {}).values()}
+
+
 def stale() -> bool:
     """Anything new since the last draw that is worth a redraw now? A status change always is; new
     epochs and events after EVENT_REDRAW_SECONDS; new steps alone after STEP_REDRAW_SECONDS."""

@@ -207,14 +207,20 @@ def current(run_id: str) -> dict | None:
         return None
 
 
-run = current(run_id) if run_id else None
+def read() -> tuple[dict | None, list[dict], dict | None]:
+    group = state.wizard_state().get("sweep")
+    return (current(run_id) if run_id else None, sweeps.sweep_results(group, owner) if group else [],
+            learning_curve.results(state.wizard_state().get("datasize"), owner))
+
+
+run, sweep_rows, lab = read()
 if run_id and run is None:
     st.warning(f"Run {run_id} is not one of yours (or was deleted).")
-group = state.wizard_state().get("sweep")
-sweep_rows = sweeps.sweep_results(group, owner) if group else []
-lab = learning_curve.results(state.wizard_state().get("datasize"), owner)
 ids = ([run["id"], *run["companions"]] if run else []) + [r["run_id"] for r in sweep_rows] + learning_curve.run_ids(lab)
-live.drawn(ids)  # before drawing: anything that arrives while drawing makes the next poll redraw
+# The snapshot first, then what is drawn, read again after it, and the watcher from the snapshot: a job that
+# ended between a read and the snapshot once left "running" on the page with no watcher (the refresh test)
+live.drawn(ids)
+run, sweep_rows, lab = read() if ids else (run, sweep_rows, lab)
 if run:
     render(run)
 if sweep_rows:
@@ -224,7 +230,7 @@ if sweep_rows:
 if lab:
     learning_curve.show(lab)
 
-statuses = {status for status, _, _ in store.activity(ids).values()}
+statuses = live.drawn_statuses()
 if "running" in statuses:
     watch_running()
 elif "queued" in statuses:
