@@ -219,3 +219,23 @@ def test_train_page_polls_only_metric_rows_it_has_not_seen(monkeypatch):
     no_exceptions(at)
     reads = [a for a in asked if a[0] == run_id]
     assert reads and all(a[2] >= last for a in reads)  # later views ask only for newer rows
+
+
+def test_a_job_that_ends_while_the_train_page_reads_it_is_drawn_finished(monkeypatch):
+    """The page once read the run (running), then took its redraw snapshot (finished by then), then chose its
+    watcher from the snapshot's time: drawn 'running' with no watcher, the page never moved again."""
+    from ui import live
+
+    at, token = open_app(probe("dg", epochs=1))
+    submitted = jobs.submit(probe(digits(per_class=10, owner=token), epochs=1), token)
+    lease = leases.claim_specific(submitted["job_id"])  # running when the page first reads it
+    snapshot = live.drawn
+
+    def job_ends_first(ids):
+        if store.run_row(submitted["run_id"])["status"] == "running":
+            worker.process(lease)  # the job ends between the page's first read and its snapshot
+        snapshot(ids)
+
+    monkeypatch.setattr(live, "drawn", job_ends_first)
+    show(at, "views/train.py", submitted["run_id"])
+    assert any(s.value.startswith("Done: validation accuracy") for s in at.success), [s.value for s in at.success]
