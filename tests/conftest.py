@@ -10,6 +10,12 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository: subprocesses (CLI,
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")  # CI has no internet; be honest about it
 
 
+def pytest_configure(config) -> None:
+    from tests.durations import Durations
+
+    config.pluginmanager.register(Durations(), "transferlab-durations")
+
+
 @pytest.fixture(autouse=True)
 def data_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
