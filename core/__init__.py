@@ -16,3 +16,12 @@ Rooms, with imports pointing one way
 - `classroom`: classes, the teacher's view, a student's draft from the class rules, the class simulation.
 - `cli`: `python -m core` — a leaf command registry and one module per command group.
 """
+
+import os
+
+# PyTorch's CPU kernels run on GNU OpenMP, whose idle threads spin waiting for the next parallel region. On a
+# shared box (the app server beside a worker slot, a class's jobs, a second test suite) spinning threads steal
+# the cores the other process needs: one EfficientNet-sized training step ran 4-5x slower beside a second
+# PyTorch process (tools/thread_wait_bench.py), and no slower alone when idle threads sleep instead. libgomp
+# reads this when PyTorch loads, so it is set here, before any room imports torch; a value already set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -8,6 +8,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: subprocesses (CLI, server, worker) start here
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")  # CI has no internet; be honest about it
+# As core/__init__.py does, before any test module imports torch ahead of core: idle OpenMP threads sleep, so
+# the suite's server, worker and test processes do not steal each other's cores by spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pytest_configure(config) -> None:

@@ -192,3 +192,16 @@ def test_the_supervisor_never_imports_torch(tmp_path):
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(120)
+
+
+POLICY = "import os, core; print(os.environ.get('OMP_WAIT_POLICY'))"
+
+
+def test_torchs_idle_threads_sleep_unless_the_environment_says_otherwise():
+    """Spinning OpenMP threads made a training step 2-4x slower beside another PyTorch process on 2 cores
+    (tools/thread_wait_bench.py): every process that imports core lets them sleep; a value someone set stays."""
+    clean = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    told = subprocess.run([sys.executable, "-c", POLICY], cwd=ROOT, env=clean, capture_output=True, text=True)
+    kept = subprocess.run([sys.executable, "-c", POLICY], cwd=ROOT, env={**clean, "OMP_WAIT_POLICY": "ACTIVE"},
+                          capture_output=True, text=True)
+    assert (told.stdout.strip(), kept.stdout.strip()) == ("PASSIVE", "ACTIVE")
