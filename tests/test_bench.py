@@ -3,7 +3,7 @@ does differently is: features are computed once, so its head epochs never run th
 And it says how close fine-tuning runs to the device's synthetic limit, with and without augmentation."""
 import json
 
-from tests.test_cli import cli
+from tests.cli import cli
 
 
 def test_bench_engine_extracts_features_once_and_outruns_the_plain_loop():

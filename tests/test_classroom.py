@@ -14,8 +14,8 @@ from core.classroom import classes, teacher
 from core.execute import service, slot as worker
 from core.recipes import sweeps
 from core.runs import fairness as schedule, leases, queue as jobs, store
+from tests.cli import cli
 from tests.conftest import ROOT
-from tests.test_cli import cli
 from tests.test_jobs import stop_worker, wait_for
 from tests.training import digits, probe
 

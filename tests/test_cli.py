@@ -1,17 +1,12 @@
+"""The command line as a contract: JSON shapes, exit status 2 with a message for bad input. Most calls run
+`main()` in this process (tests/cli.py); the first two start the real `python -m core` entry point."""
 import json
-import subprocess
-import sys
 
-from tests.conftest import ROOT
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+from tests.cli import cli, real_cli
 
 
 def test_backbones_json_lists_required_models():
-    out = cli("backbones", "--json")
+    out = real_cli("backbones", "--json")
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert len(rows) >= 40
@@ -37,11 +32,11 @@ def test_imagenet_json_shape(chelsea_png):
 
 
 def test_bad_input_exits_2_with_a_message(tmp_path):
-    out = cli("describe", "resnt50")
+    out = real_cli("describe", "resnt50")
     assert out.returncode == 2 and "resnet50" in out.stderr
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("hello")
-    out = cli("imagenet", "efficientnet_lite0", str(not_image), "--json")
+    out = real_cli("imagenet", "efficientnet_lite0", str(not_image), "--json")
     assert out.returncode == 2
     assert "notes.jpg" in json.loads(out.stdout)["error"] and "not an image" in out.stderr
 

@@ -1,7 +1,7 @@
 import json
 
 from tests import corpus
-from tests.test_cli import cli
+from tests.cli import cli
 
 
 def write_tree(root, files):

@@ -17,7 +17,7 @@ from core.models.transfer import TransferModel, build_head
 from core.runs import leases, queue as jobs, store
 from core.serving import explain, export, predict
 from tests import corpus
-from tests.test_cli import cli
+from tests.cli import cli
 from tests.training import digits, probe
 from tests.wording import raw_words
 

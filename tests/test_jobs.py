@@ -153,7 +153,7 @@ def stop_worker(pid: int) -> None:
 
 
 def test_cli_train_json_and_run_predict(chelsea_png):
-    from tests.test_cli import cli
+    from tests.cli import cli
 
     digits(per_class=8)
     out = cli("train", "--dataset", "dg", "--epochs", "3", "--json")

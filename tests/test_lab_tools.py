@@ -23,7 +23,7 @@ from core.serving import activations, explain, export
 from core.training import lr_find
 from core.training.trainer import fit
 from tests import corpus
-from tests.test_cli import cli
+from tests.cli import cli
 from tests.training import digits, mnist, probe
 
 VIT = "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k"

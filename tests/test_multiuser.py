@@ -22,8 +22,8 @@ from core.models.transfer import build_model
 from core.runs import leases, queue as jobs, store
 from core.serving import predict
 from tests import corpus
+from tests.cli import cli
 from tests.conftest import ROOT
-from tests.test_cli import cli
 from tests.test_jobs import stop_worker, wait_for
 from tests.training import digits, mnist, probe
 

@@ -15,7 +15,7 @@ from core.execute import slot as worker
 from core.runs import leases, queue as jobs, store
 from core.serving import card, deployment, quantize
 from tests import corpus
-from tests.test_cli import cli
+from tests.cli import cli
 from tests.training import mnist, probe
 
 CONTRACT = {"path", "format", "quantize", "size_mb", "fp32_size_mb", "latency_ms", "fp32_latency_ms", "agreement",

@@ -31,8 +31,8 @@ from core.execute.ray import cluster as ray_cluster, dispatch as ray_dispatch, t
 from core.paths import run_dir
 from core.runs import leases, queue as jobs, store
 from core.serving import predict
+from tests.cli import cli
 from tests.conftest import ROOT
-from tests.test_cli import cli
 from tests.test_jobs import stop_worker, wait_for
 from tests.training import digits, finetune, probe
 

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from core.execute import slot as worker
 from core.runs import leases, queue as jobs, store
 from core.serving import deployment, report
-from tests.test_cli import cli
+from tests.cli import cli
 from tests.training import digits, probe
 from tests.wording import raw_words
 

@@ -10,7 +10,7 @@ from core import db
 from core.errors import UserError
 from core.execute import slot as worker
 from core.runs import drafts, leases, queue as jobs, shares
-from tests.test_cli import cli
+from tests.cli import cli
 from tests.training import digits, probe
 
 
