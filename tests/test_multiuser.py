@@ -140,9 +140,10 @@ def test_in_process_training_is_not_stolen_by_a_running_worker():
     serving = workers.ensure_worker()
     try:
         wait_for(lambda: workers.alive_workers(), timeout=60)  # a slot is polling the queue
+        # a small random network: who holds the two jobs is the point, not what they learn
         trainer = subprocess.Popen([sys.executable, "-m", "core", "train", "--dataset", "dg", "--epochs", "2",
-                                    "--baselines", "scratch", "--json"], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+                                    "--backbone", "mobilenet_v3_small", "--no-pretrained", "--baselines", "scratch",
+                                    "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = trainer.communicate(timeout=600)
         assert trainer.returncode == 0, err
         result = json.loads(out)
