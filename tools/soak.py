@@ -255,8 +255,11 @@ def _lesson(seconds: float, worker: Worker, disk: Disk) -> dict:
 def _drain(worker: Worker, seconds: float) -> dict:
     """The lesson is over: the queue runs out (up to `seconds`), what still waits is cancelled, the running
     jobs end, the worker stops, and a job a dead process held becomes interrupted."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and _active():
+    deadline, cap = time.monotonic() + seconds, time.monotonic() + max(seconds, 300)
+    # Past `seconds` the drain waits on an event, not the clock: until one run has trained after the kills
+    # (or nothing is left to run). On a loaded box the restarted worker alone can take longer than a fixed
+    # drain to import PyTorch, and "nothing succeeded" would then say the machine was slow, not the worker.
+    while _active() and (time.monotonic() < deadline or (not _succeeded() and time.monotonic() < cap)):
         time.sleep(1.0)
     cancelled = 0
     for row in store.timings().values():
@@ -271,6 +274,10 @@ def _drain(worker: Worker, seconds: float) -> dict:
 
 def _active() -> bool:
     return any(r["status"] in status.ACTIVE for r in store.timings().values())
+
+
+def _succeeded() -> bool:
+    return any(r["status"] == status.Status.SUCCEEDED.value for r in store.timings().values())
 
 
 # ---- the checks ------------------------------------------------------------------------------------------
