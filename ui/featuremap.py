@@ -86,7 +86,8 @@ def _suspects(found: dict, dataset: str, owner: str, editable: bool, key: str) -
     open_ones = [s for s in found["suspects"] if s["id"] not in done]
     flagged = [s for s in open_ones if s["flagged"]]
     if not flagged:
-        st.caption("No image's label is doubted by a model that never saw it.")
+        st.caption(f"No image looks mislabelled: a model trained on the other images gives each label a "
+                   f"{words.percent(CUT, 0)} chance or more.")
     else:
         st.markdown(f"**Possibly mislabelled: {len(flagged)}** (a model trained on the other images gives its label "
                     f"less than a {words.percent(CUT, 0)} chance)")
