@@ -22,19 +22,34 @@ def test_pretrained_features_separate_mnist_better_than_random_init():
     assert pretrained["separation"]["k"] == featuremap.K
 
 
-def test_each_image_is_one_finite_point_and_a_mislabelled_one_is_a_suspect():
+def test_each_image_is_one_finite_point():
     ds = mnist(per_class=10)
-    before = featuremap.embed(ds)
-    assert len(before["points"]) == 100 and len({p["id"] for p in before["points"]}) == 100
-    assert all(math.isfinite(p["x"]) and math.isfinite(p["y"]) for p in before["points"])
-    assert {p["split"] for p in before["points"]} == {"train", "val", "test"}
-    # a "0" whose neighbours are all zeros, moved into class "1" on purpose
-    clean = next(p for p in before["points"] if p["class"] == "0" and all(n["class"] == "0" for n in p["neighbours"]))
-    cleaner.relabel(ds, clean["id"], "1")
-    after = featuremap.embed(ds)
-    named = {s["id"]: s for s in after["suspects"]}
-    assert clean["id"] in named and named[clean["id"]]["class"] == "1"
-    assert named[clean["id"]]["neighbour_class"] == "0" and named[clean["id"]]["share"] == 1.0
+    found = featuremap.embed(ds)
+    assert len(found["points"]) == 100 and len({p["id"] for p in found["points"]}) == 100
+    assert all(math.isfinite(p["x"]) and math.isfinite(p["y"]) for p in found["points"])
+    assert {p["split"] for p in found["points"]} == {"train", "val", "test"}
+
+
+@pytest.mark.slow  # 200 MNIST digits through Lite0 (100 of them cached by the tests above when run together)
+def test_flipped_labels_lead_the_suspects_and_few_correct_images_are_flagged():
+    """Issue 29: 10 of 200 labels flipped on purpose; the 5-nearest-neighbour vote listed 25 suspects, 8 flipped.
+    Measured with the held-out head: the note of issue 29 (tools/suspects_bench.py)."""
+    ds = mnist(per_class=20)
+    points = featuremap.embed(ds)["points"]
+    flipped = {}
+    for c in range(10):  # each class's first image moved to the class three further on
+        image = next(p for p in points if p["class"] == str(c))
+        flipped[image["id"]] = str((c + 3) % 10)
+        cleaner.relabel(ds, image["id"], flipped[image["id"]])
+    found = featuremap.embed(ds)["suspects"]
+    flagged = [s for s in found if s.get("flagged", True)]
+    others = [s for s in flagged if s["id"] not in flipped]
+    assert len(others) < len(flipped), (len(flagged), len(others))
+    assert [s["id"] in flipped for s in found[:3]] == [True] * 3, found[:3]
+    assert sum(s["id"] in flipped for s in flagged) > len(others)
+    first = found[0]
+    assert first["class"] == flipped[first["id"]] and 0 <= first["label_probability"] < 0.05
+    assert first["likely_class"] != first["class"] and first["likely_probability"] > first["label_probability"]
 
 
 def test_embed_json_contract_and_bad_input(capsys):

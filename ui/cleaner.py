@@ -63,22 +63,28 @@ def _writable(run: dict, owner: str):
 
 
 def _card(row: dict, dataset: str, owner: str, classes: list[str]) -> None:
+    """One hard image. The class box starts at the image's own label (a click on "Relabel" without a choice
+    moved correct images when it started at the model's guess); the model's answer is a button of its own."""
     key = f"clean-{row['image_id']}"
     with st.container(border=True):
         left, mid, right = st.columns([1, 3, 3])
         left.image(cached.thumbnail(row["sha256"]), width=80)
         mid.markdown(f"**labelled {row['label']}** · the model says **{row['predicted']}** "
                      f"({row['confidence']:.0%}) · {row['split']} · loss {row['loss']:.2f}")
-        others = [c for c in classes if c != row["label"]]
-        default = others.index(row["predicted"]) if row["predicted"] in others else 0
-        target = mid.selectbox("Right class", others, index=default, key=f"{key}-to", label_visibility="collapsed")
+        choices = classes if row["label"] in classes else [row["label"], *classes]
+        target = mid.selectbox("Class", choices, index=choices.index(row["label"]), key=f"{key}-to",
+                               help="its right class: choose one, then Relabel")
         b1, b2, b3 = right.columns(3)
-        if b1.button("Relabel", key=f"{key}-relabel", help=f"move it to {target}"):
+        if b1.button("Relabel", key=f"{key}-relabel", disabled=target == row["label"],
+                     help=f"move it to {target}" if target != row["label"] else "choose another class in the box first"):
             _apply(lambda: cleaner.relabel(dataset, row["image_id"], target, owner))
         if b2.button("Delete", key=f"{key}-delete", help="take it out of the dataset (undo puts it back)"):
             _apply(lambda: cleaner.delete(dataset, row["image_id"], owner))
         if b3.button("Keep", key=f"{key}-keep", help="it is right as it is: stop showing it"):
             _apply(lambda: cleaner.keep(dataset, row["image_id"], owner))
+        if row["predicted"] != row["label"] and row["predicted"] in classes and right.button(
+                f"The model says {row['predicted']}: move it there", key=f"{key}-model"):
+            _apply(lambda: cleaner.relabel(dataset, row["image_id"], row["predicted"], owner))
 
 
 def _undo_bar(dataset: str, owner: str) -> None:

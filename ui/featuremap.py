@@ -1,6 +1,6 @@
 """The feature map on a page (Data: the backbone's features; Evaluate: also the run's own network): every image
 a point, how well the features separate the classes, a clicked image's nearest neighbours, and the images
-whose neighbours say they may be mislabelled, each one click from the cleaner's relabel (with its undo)."""
+whose label a model that never saw them doubts (possibly mislabelled), each one click from the cleaner's relabel (with its undo)."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,6 +10,7 @@ import streamlit as st
 from core.data import cleaner, store
 from core.errors import UserError
 from core.serving import featuremap
+from core.training.label_issues import CUT
 from ui import cached, figures, words
 
 SOURCES = {"run": "this run's network", "imagenet": "pretrained (ImageNet)", "none": "random initialisation"}
@@ -83,25 +84,44 @@ def _neighbours(found: dict, image_id: int) -> None:
 def _suspects(found: dict, dataset: str, owner: str, editable: bool, key: str) -> None:
     done = cleaner.handled(store.find(dataset, owner).id)
     open_ones = [s for s in found["suspects"] if s["id"] not in done]
-    if not open_ones:
-        st.caption("No image's neighbours disagree with its label.")
-        return
-    by_id = {p["id"]: p for p in found["points"]}
-    st.markdown(f"**Possibly mislabelled: {len(open_ones)}** (most of the nearest neighbours belong to another class)")
-    for row in open_ones[:SHOWN_SUSPECTS]:
-        left, right = st.columns([1, 4])
-        left.image(cached.thumbnail(by_id[row["id"]]["sha256"]), width=72)
-        right.markdown(f"image {row['id']}: labelled **{row['class']}**, {words.percent(row['share'], 0)} of its "
-                       f"neighbours are **{row['neighbour_class']}**")
-        if editable:
-            b1, b2 = right.columns(2)
-            b1.button(f"Move to {row['neighbour_class']}", key=f"{key}_move_{row['id']}", on_click=_change,
-                      args=(cleaner.relabel, dataset, row["id"], row["neighbour_class"], owner))
-            b2.button("It is right", key=f"{key}_keep_{row['id']}", on_click=_change,
-                      args=(cleaner.keep, dataset, row["id"], owner))
-    if editable and st.button("Undo the last change", key=f"{key}_undo"):
+    flagged = [s for s in open_ones if s["flagged"]]
+    if not flagged:
+        st.caption(f"No image looks mislabelled: a model trained on the other images gives each label a "
+                   f"{words.percent(CUT, 0)} chance or more.")
+    else:
+        st.markdown(f"**Possibly mislabelled: {len(flagged)}** (a model trained on the other images gives its label "
+                    f"less than a {words.percent(CUT, 0)} chance)")
+    for row in flagged[:SHOWN_SUSPECTS]:
+        _suspect(row, found, dataset, owner, editable, key)
+    doubted = [s for s in open_ones if not s["flagged"]]
+    if doubted:
+        with st.expander(f"{len(doubted)} more, doubted less (their label got {words.percent(CUT, 0)} or more)"):
+            for row in doubted[:SHOWN_SUSPECTS]:
+                _suspect(row, found, dataset, owner, editable, key)
+    if editable and open_ones and st.button("Undo the last change", key=f"{key}_undo"):
         _change(cleaner.undo, dataset, owner)
         st.rerun()
+
+
+def _suspect(row: dict, found: dict, dataset: str, owner: str, editable: bool, key: str) -> None:
+    """One suspect, with how sure the held-out model is: "says 4 (93% sure); 6 got under 1%"."""
+    sha = next(p["sha256"] for p in found["points"] if p["id"] == row["id"])
+    left, right = st.columns([1, 4])
+    left.image(cached.thumbnail(sha), width=72)
+    right.markdown(f"image {row['id']}: labelled **{row['class']}**; a model that never saw it says "
+                   f"**{row['likely_class']}** ({chance(row['likely_probability'])} sure), "
+                   f"{row['class']} {chance(row['label_probability'])}")
+    if editable:
+        b1, b2 = right.columns(2)
+        b1.button(f"Move to {row['likely_class']}", key=f"{key}_move_{row['id']}", on_click=_change,
+                  args=(cleaner.relabel, dataset, row["id"], row["likely_class"], owner))
+        b2.button("It is right", key=f"{key}_keep_{row['id']}", on_click=_change,
+                  args=(cleaner.keep, dataset, row["id"], owner))
+
+
+def chance(probability: float) -> str:
+    """0.93 → "93%"; 0.003 → "under 1%" (a rounded "0%" would claim impossible)."""
+    return "under 1%" if probability < 0.005 else words.percent(probability, 0)
 
 
 def _change(action, *args) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import ImageRejected, decode
-from core.serving import predict
+from core.serving import card, predict
 
 
 def verdict(top: list[dict], threshold: float, unknown: bool = False) -> str:
@@ -43,6 +43,12 @@ def suggestion_text(run_id: str) -> str:
         return "Start at 50 %: this run has no suggestion measured on its validation images."
     return (f"Suggested from the validation images: at {found['confidence']:.0%} or more, the answers kept were right "
             f"{found['precision']:.0%} of the time, and {found['kept']:.0%} of the images were answered.")
+
+
+def unknown_text(run_id: str) -> str:
+    """How "unknown" is decided for this run, in words (`card.unknown_rule`); empty for a run without it."""
+    found = predict.load_run(run_id).meta.get("unknown")
+    return f"A picture is called **unknown** when it is {card.unknown_rule(found)}." if found else ""
 
 
 def pictures(files) -> list[tuple[str, object, bytes]]:

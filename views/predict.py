@@ -27,6 +27,8 @@ share.panel(run_id)
 test = queue.lists(run_id, runs.owner_of(run_id)).test  # the run's own test list, fixed when it was submitted
 threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(run_id), 0.05,
                       key="threshold", help=predictions.suggestion_text(run_id))
+if predictions.unknown_text(run_id):
+    st.caption(predictions.unknown_text(run_id))
 show_cam = st.toggle("Show where the model looks", value=True, key="cam_on")
 method = st.radio("Heat map", CAM_METHODS, horizontal=True, key="cam_method", format_func=CAM_NAMES.get,
                   disabled=not show_cam, captions=[CAM_HOW[m] for m in CAM_METHODS])

@@ -1,6 +1,6 @@
 """`python -m core embed --dataset N [--run ID] [--weights imagenet|none] [--method pca|tsne|umap] --json`: the
 feature map of a dataset (`serving.featuremap`), how well the features separate its classes, and the images
-whose nearest neighbours say they may be mislabelled."""
+whose label a held-out head doubts (`suspects`, least sure first; `flagged` ones below the default cut)."""
 from __future__ import annotations
 
 from core.cli.registry import command, owner_arg
@@ -28,8 +28,9 @@ def embed_cmd(args):
         queue.run(args.run_id, args.owner)  # another person's run is not found
     found = featuremap.embed(args.dataset, args.owner, args.run_id, args.weights, args.method, args.backbone)
     sep = found["separation"]
+    flagged = [s for s in found["suspects"] if s["flagged"]]
     text = (f"{len(found['points'])} images, {found['weights']} features of {found['backbone']}: leave-one-out "
-            f"{sep['k']}-NN accuracy {sep['knn_accuracy']:.2f}; {len(found['suspects'])} possibly mislabelled")
-    text += "".join(f"\n  image {s['id']} ({s['class']}): {s['share']:.0%} of its neighbours are {s['neighbour_class']}"
-                    for s in found["suspects"][:20])
+            f"{sep['k']}-NN accuracy {sep['knn_accuracy']:.2f}; {len(flagged)} possibly mislabelled")
+    text += "".join(f"\n  image {s['id']} ({s['class']}): a head that never saw it says {s['likely_class']} "
+                    f"({s['likely_probability']:.0%}), {s['class']} {s['label_probability']:.1%}" for s in flagged[:20])
     return found, text

@@ -81,10 +81,7 @@ def answers(meta: dict) -> list[str]:
     lines = []
     unknown, not_sure = meta.get("unknown"), meta.get("not_sure")
     if unknown:
-        lines.append(f"**unknown** (looks like none of the classes): a picture whose features are further than "
-                     f"{words.number(unknown['threshold'])} (cosine distance) from every training image's; "
-                     f"{words.percent(unknown['quantile'], 0)} of the {unknown['images']} {unknown['measured_on']} "
-                     "images were closer")
+        lines.append(f"**unknown** (looks like none of the classes): {unknown_rule(unknown)}")
     if not_sure:
         lines.append(f"**not sure** suggested below {words.percent(not_sure['confidence'], 0)} confidence: at or "
                      f"above it {words.percent(not_sure['precision'], 0)} of the validation answers were right, and "
@@ -92,15 +89,60 @@ def answers(meta: dict) -> list[str]:
     return lines
 
 
+def unknown_rule(unknown: dict) -> str:
+    """How the "unknown" threshold was set, in plain words, with how many images it rests on (`training.ood`)."""
+    n = unknown["images"]
+    if "rank" not in unknown:  # a run trained before the conformal rule: a percentile of its validation images
+        return (f"a picture further from every training image than {words.percent(unknown['quantile'], 0)} of the "
+                f"{n} validation images were; that share of pictures like them is called unknown by design")
+    if not n:
+        return "never said: this run kept no images to compare a picture with"
+    rule = (f"a picture further from all {n} kept images (training and validation) than {unknown['rank']} of them "
+            f"are from their nearest other kept image")
+    if unknown["at_most"] <= unknown["alpha"]:
+        return (f"{rule}; on average at most {words.percent(unknown['alpha'], 0)} of new pictures of your classes are "
+                "called unknown")
+    return (f"{rule}, the furthest: with only {n} images to compare, up to 1 in {n + 1} new pictures of your "
+            f"classes may be called unknown")
+
+
 def deployment_lines(measured: dict) -> list[str]:
-    """An int8 export's figures against its fp32 graph, as measured on this server."""
-    return [f"int8 ONNX: **{megabytes(measured['size_mb'])}** (fp32: {megabytes(measured['fp32_size_mb'])})",
-            f"CPU time per image at batch 1: **{milliseconds(measured['latency_ms'])}** (fp32: "
-            f"{milliseconds(measured['fp32_latency_ms'])}), median of {measured['runs']} runs on {measured['cpu']}, "
-            f"{measured['threads']} thread{'s' if measured['threads'] != 1 else ''}",
-            f"agrees with the app's own predictions on {words.percent(measured['agreement'])} of {measured['images']} "
-            f"{'test' if measured['split'] == 'test' else 'validation'} images; accuracy "
-            f"{words.percent(measured['accuracy'])} (fp32: {words.percent(measured['fp32_accuracy'])})"]
+    """An int8 export's figures against its fp32 graph, as measured on this server; "keep fp32" when the int8
+    graph agrees with the app on fewer than 98 % of the images it was judged on (`quantize.TARGET`)."""
+    lines = [f"int8 ONNX: **{megabytes(measured['size_mb'])}** (fp32: {megabytes(measured['fp32_size_mb'])})",
+             f"CPU time per image at batch 1: **{milliseconds(measured['latency_ms'])}** (fp32: "
+             f"{milliseconds(measured['fp32_latency_ms'])}), median of {measured['runs']} runs on {measured['cpu']}, "
+             f"{measured['threads']} thread{'s' if measured['threads'] != 1 else ''}",
+             f"agrees with the app's own predictions on {words.percent(measured['agreement'])} of "
+             f"{judged_on(measured)}; accuracy {words.percent(measured['accuracy'])} (fp32: "
+             f"{words.percent(measured['fp32_accuracy'])}) on the {measured.get('accuracy_images', measured['images'])} "
+             f"{'test' if measured['split'] == 'test' else 'validation'} images"]
+    return lines if recommended(measured) else [verdict(measured), *lines]
+
+
+def recommended(measured: dict) -> bool:
+    """Whether the int8 graph is offered: it agreed with the app on 98 % of the judged images or more (figures
+    measured before `recommended` was kept: the same rule on their agreement)."""
+    return measured.get("recommended", measured["agreement"] >= 0.98)
+
+
+def verdict(measured: dict) -> str:
+    """The deployment card's advice in one line."""
+    if recommended(measured):
+        return f"int8 agrees with the app on {words.percent(measured['agreement'])} of {measured['images']} images"
+    changed = measured.get("changed", round((1 - measured["agreement"]) * measured["images"]))
+    return f"**int8 changes {changed} of {measured['images']} answers: keep fp32**"
+
+
+def judged_on(measured: dict) -> str:
+    """"260 images (40 validation, 30 test, 190 augmented views of training images)"; older figures: the split."""
+    counts = measured.get("judged_on")
+    if not counts:
+        return f"{measured['images']} {'test' if measured['split'] == 'test' else 'validation'} images"
+    parts = [f"{counts[k]} {name}" for k, name in (("validation", "validation"), ("test", "test"),
+                                                   ("augmented training views", "augmented views of training images"))
+             if counts.get(k)]
+    return f"{measured['images']} images ({', '.join(parts)})"
 
 
 def megabytes(value: float | None) -> str:

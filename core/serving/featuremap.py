@@ -3,9 +3,9 @@
 for how well those features separate the classes and the images that look mislabelled.
 
 Separation: leave-one-out k-NN accuracy (cosine, K neighbours, majority vote, ties to the nearer) on
-the full features, never on the 2-D picture, which bends distances. Suspects: images whose K nearest
-neighbours are mostly (more than half) of one other class. Features come from the process's feature
-cache (`training.feature_cache`) when this trunk has seen the images; otherwise extraction is the cost
+the full features, never on the 2-D picture, which bends distances. Suspects: images whose label a linear
+head that never saw them doubts, the confident-learning way (`training.label_issues`). Features come from the
+process's feature cache (`training.feature_cache`) when this trunk has seen the images; otherwise extraction is the cost
 (EfficientNet-Lite0 ran 12.6 images/s on this 2-core box at load average 4: 1,000 images took 150 s,
 5,000 took 895 s, while the same maps from cached features took 0.7 s and 2.4 s with PCA;
 tools/insight_bench.py embed-time). Projection: scikit-learn PCA (default) or t-SNE after PCA to 50
@@ -29,7 +29,7 @@ from core.errors import UserError
 from core.models import registry
 from core.models.transfer import build_model
 from core.serving import predict
-from core.training import feature_cache
+from core.training import feature_cache, label_issues
 from core.training.ood import normalised
 from core.training.sources import ImageBatches, extract_cached, extract_features
 
@@ -54,7 +54,7 @@ def embed(dataset: str, owner: str | None = None, run_id: str | None = None, wei
     xy = project(normalised(features).numpy(), method)
     return {"points": _points(records, xy, sims, idx), "separation": separation(labels, idx),
             "weights": f"run:{run_id}" if run_id else weights, "method": method,
-            "backbone": trunk[0], "suspects": suspects(records, labels, idx, splits.classes)}
+            "backbone": trunk[0], "suspects": suspects(records, features, labels, splits.classes)}
 
 
 def _check(weights: str, method: str) -> None:
@@ -119,19 +119,11 @@ def separation(labels: torch.Tensor, idx: torch.Tensor) -> dict:
     return {"knn_accuracy": round(accuracy, 4), "k": int(idx.shape[1]) if idx.dim() == 2 else 0}
 
 
-def suspects(records: list, labels: torch.Tensor, idx: torch.Tensor, classes: list[str]) -> list[dict]:
-    """Images whose neighbours are mostly of one other class, the most convincing first."""
-    found = []
-    for i, row in enumerate(labels[idx].tolist()):
-        others = [c for c in row if c != int(labels[i])]
-        if not others:
-            continue
-        other = max(set(others), key=others.count)
-        share = others.count(other) / len(row)
-        if share > 0.5:
-            found.append({"id": records[i].id, "class": records[i].class_name, "neighbour_class": classes[other],
-                          "share": round(share, 3)})
-    return sorted(found, key=lambda s: -s["share"])
+def suspects(records: list, features: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> list[dict]:
+    """Images whose held-out predictions doubt their label (`training.label_issues`), the least sure first."""
+    found = label_issues.suspects(features.numpy(), labels.numpy(), classes)
+    return [{"id": records[row["index"]].id, "class": records[row["index"]].class_name,
+             **{key: value for key, value in row.items() if key != "index"}} for row in found]
 
 
 def _points(records: list, xy: np.ndarray, sims: torch.Tensor, idx: torch.Tensor) -> list[dict]:

@@ -43,6 +43,10 @@ def test_evaluate_says_balanced_accuracy_and_draws_the_runs_feature_map(me):
     no_exceptions(at)
     assert any(m.label == "how well these features separate your classes" for m in at.metric)
     assert at.radio(key="eval_fmap_source").value == "run"
+    # the suspects, each with how sure a model that never saw it is (or that none is doubted)
+    said = [m.value for m in at.markdown if m.value.startswith("image ") and "a model that never saw it says" in m.value]
+    assert said or any(c.value.startswith("No image looks mislabelled") for c in at.caption)
+    assert all("% sure)" in line for line in said), said
 
     show(at, "views/predict.py", run_id)
     suggested = predict.suggested_confidence(run_id)
