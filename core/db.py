@@ -285,8 +285,9 @@ def _reader() -> sqlite3.Connection:
 
 def _disk_trouble(error: sqlite3.Error) -> bool:
     kind = errors.resource_kind(error)
-    return kind in (errors.READ_ONLY, errors.UNOPENABLE) or (
-        kind in (errors.IO, errors.DISK_FULL) and free_bytes(db_path().parent) < NEARLY_FULL)
+    # "database or disk is full" says it outright; only the vague I/O error needs the free space measured
+    return kind in (errors.READ_ONLY, errors.UNOPENABLE, errors.DISK_FULL) or (
+        kind == errors.IO and free_bytes(db_path().parent) < NEARLY_FULL)
 
 
 def _snapshot() -> sqlite3.Connection | None:

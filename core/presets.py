@@ -22,8 +22,9 @@ def preset(code: str, backbone: str = "efficientnet_lite0", stage_count: int | N
     if code not in SCENARIOS:
         raise ConfigError("scenario", f"'{code}' is not one of {', '.join(SCENARIOS)}")
     train, freeze, extra = _recipe(code, stage_count)
+    # Only S3 suggests a companion: one chosen for an earlier submission never rides along (issue 29).
     return dataclasses.replace(base, scenario=code, backbone=backbone, freeze=freeze,
-                               train=dataclasses.replace(base.train, **train), **extra)
+                               train=dataclasses.replace(base.train, **train), **{"baselines": (), **extra})
 
 
 def _recipe(code: str, stage_count: int | None):

@@ -79,6 +79,37 @@ def test_forecast_gives_positions_and_etas_from_measured_job_times():
     assert schedule.forecast(slots=2)[ids["bob"][0]]["eta_seconds"] == 0  # two slots: both start now
 
 
+def test_a_queue_estimate_counts_the_running_jobs_remaining_epochs_and_matches_the_measured_wait():
+    """Issue 29: "starts in under 1 s" beside a slot busy for 12 more minutes. Played on a fake clock: ann's
+    10-epoch job runs at 30 s an epoch while the typical job here takes 20 s (cat's, ahead of bob, does); bob's estimate,
+    read after ann's second epoch, is compared with the wait the clock then measures."""
+    clock = 1_000_000.0
+    digits(per_class=4, owner="ann")
+    measured = jobs.submit(probe("dg", epochs=1), "ann")["job_id"]  # one finished job of 20 s: the median
+    leases.claim_specific(measured)
+    _set_job(measured, status="succeeded", started=clock - 1000, finished=clock - 980)
+    running = jobs.submit(probe("dg", epochs=10), "ann")
+    ids = queue_for("cat", "bob")
+    leases.claim_specific(running["job_id"])
+    _set_job(running["job_id"], started=clock)
+    for epoch in (0, 1):  # two epochs of 30 s
+        store.add_metric(running["run_id"], {"event": "epoch", "phase": "head", "epoch": epoch, "t": clock + 30 * (epoch + 1)})
+    asked = clock + 70
+    estimate = schedule.forecast(slots=1, now=asked)[ids["bob"][0]]["eta_seconds"]
+    # the clock goes on: ann's 8 epochs left end at +300, then cat's job (20 s), then bob starts
+    ann_done = clock + 10 * 30
+    _set_job(running["job_id"], status="succeeded", finished=ann_done)
+    leases.claim_specific(ids["cat"][0])
+    _set_job(ids["cat"][0], started=ann_done, finished=ann_done + 20, status="succeeded")
+    waited = ann_done + 20 - asked
+    assert waited == 250 and abs(estimate - waited) <= 0.1 * waited, (estimate, waited)  # was 20: ann's job ignored
+
+
+def _set_job(job_id: int, **fields) -> None:
+    with db.transaction() as conn:
+        conn.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", (*fields.values(), job_id))
+
+
 def test_two_slots_run_two_students_jobs_at_once_and_a_killed_slot_is_replaced():
     ids = queue_for("ann", "bob")
     supervisor = subprocess.Popen([sys.executable, "-m", "core", "worker", "--slots", "2"], cwd=ROOT,

@@ -101,6 +101,49 @@ def test_a_full_disk_keeps_reads_working_and_refuses_writes_with_what_where_and_
     assert {p.name for p in files} == {r.sha256 for r in data.records("before", "cli")}
 
 
+@pytest.fixture
+def disk_60mb(tmp_path):
+    """The issue's disk: a 60 MB tmpfs (as root; skipped where mounting is not allowed), unmounted after."""
+    mount = tmp_path / "disk60"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'not allowed'})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.slow
+def test_reads_work_on_a_full_disk_after_every_connection_closed(disk_60mb, monkeypatch):
+    """Issue 29, the exact sequence: create, close everything, fill, read (the CLI in a new process, and the pages).
+    A WAL file whose last connection closed has no -shm, and making one needs space: the read must not need it."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import DataSpec, RunConfig
+    from core.runs import drafts
+
+    home = disk_60mb / "home"
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(home))
+    monkeypatch.setenv("TRANSFERLAB_MIN_FREE_MB", "0")
+    token = drafts.new(RunConfig(data=DataSpec(dataset="digits")))
+    samples.materialize("digits", "digits", per_class=5, owner=token)
+    assert not [p.name for p in home.iterdir() if p.name.endswith(("-shm", "-wal"))]  # every connection closed
+    _fill(disk_60mb)
+    monkeypatch.delenv("TRANSFERLAB_MIN_FREE_MB")
+    db._ready.clear()  # as a new process would
+    listed = _cli("datasets", "--owner", token, "--json", home=home)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert [d["name"] for d in json.loads(listed.stdout)] == ["digits"]
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.query_params["s"] = token
+    at.run()
+    at.switch_page("views/data.py").run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert any(m.value == "**0** · 5 image(s)" for m in at.markdown)  # the stored dataset, read on the full disk
+
+
 @pytest.mark.slow
 def test_a_read_only_data_home_still_reads_and_says_why_it_cannot_write(small_disk, monkeypatch):
     home = small_disk / "home"

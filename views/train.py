@@ -21,6 +21,14 @@ BASELINE_LABELS = {"scratch": "from scratch", "linear_probe": "linear probe"}
 RUNNING_POLL_SECONDS = 1.5
 QUEUED_POLL_SECONDS = 5.0
 
+
+def end_companion_choice(cfg: RunConfig) -> None:
+    """Companions are chosen for one submission: the draft keeps none and the pills start empty again (a
+    kept "from scratch" once queued a 9-epoch baseline beside a person's next run, holding the only slot)."""
+    state.save(cfg.replace(baselines=()))
+    st.session_state.pop("baselines", None)
+
+
 st.title("5 · Train")
 cfg = state.config()
 require_dataset()
@@ -36,8 +44,9 @@ with st.container(border=True):
     left, right = st.columns(2)
     if left.button("Start training", type="primary", key="start"):
         try:
-            submitted = queue.submit(state.save(cfg.replace(baselines=tuple(baselines))), owner)
+            submitted = queue.submit(cfg.replace(baselines=tuple(baselines)), owner)
             service.ensure_worker()
+            end_companion_choice(cfg)
             state.save(run=submitted["run_id"])
             st.query_params["run"] = submitted["run_id"]
             st.rerun()
@@ -55,6 +64,7 @@ with st.container(border=True):
     learning_curve.start(cfg, owner)
 
 run_id = st.query_params.get("run") or state.wizard_state().get("run")
+
 
 
 def series_for(run: dict) -> dict:

@@ -10,6 +10,7 @@ and an estimated start.
 """
 from __future__ import annotations
 
+import json
 import statistics
 import time
 
@@ -66,18 +67,41 @@ def job_seconds() -> float:
     return statistics.median(r["s"] for r in rows) if rows else DEFAULT_JOB_SECONDS
 
 
-def forecast(slots: int) -> dict[int, dict]:
-    """job id → {"position" (1 = next), "eta_seconds" (until it starts)}: the fair order played out
-    on `slots` slots, each job taking the measured median time."""
+def forecast(slots: int, now: float | None = None) -> dict[int, dict]:
+    """job id → {"position" (1 = next), "eta_seconds" (until it starts)}: the fair order played out on
+    `slots` slots, from what each running job still has to do (its remaining epochs at its own measured
+    speed), each queued job taking the measured median time. `now`: a clock of the caller's (tests)."""
+    now = time.time() if now is None else now
     duration = job_seconds()
     with db.reading() as conn:
-        started = [r["started"] for r in conn.execute("SELECT started FROM jobs WHERE status = 'running'")]
+        running = [dict(r) for r in conn.execute("SELECT id, run_id, started FROM jobs WHERE status = 'running'")]
         queue = order(conn)
-    now = time.time()
-    free = sorted([max(0.0, s + duration - now) for s in started if s] + [0.0] * max(0, slots - len(started)))
+        busy = [remaining(conn, job, duration, now) for job in running]
+    free = sorted(busy + [0.0] * max(0, slots - len(running)))
     out = {}
     for position, job in enumerate(queue, start=1):
         start = free.pop(0) if free else 0.0
         out[job["id"]] = {"position": position, "eta_seconds": round(start, 1)}
         free = sorted(free + [start + duration])
     return out
+
+
+def remaining(conn, job: dict, typical: float, now: float) -> float:
+    """Seconds a running job still needs: its epochs left at the pace of those it finished since it started
+    (a student read "starts in under 1 s" beside a slot busy for 12 more minutes: the median job is short,
+    her neighbour's was not); before its first epoch, the typical job less what it has run."""
+    started = job["started"] or now
+    row = conn.execute("SELECT config FROM runs WHERE id = ?", (job["run_id"],)).fetchone()
+    train = json.loads(row["config"]).get("train", {}) if row else {}
+    total = int(train.get("head_epochs", 0)) + int(train.get("finetune_epochs", 0))
+    epochs = conn.execute("SELECT COUNT(DISTINCT COALESCE(phase, '') || ':' || epoch) AS n, MAX(t) AS last, "
+                          "SUM(t >= ?) AS here FROM metrics WHERE run_id = ? AND kind = 'epoch'",
+                          (started, job["run_id"])).fetchone()
+    if not epochs["here"]:
+        return max(typical - (now - started), 0.0)
+    pace = (epochs["last"] - started) / epochs["here"]
+    left = max(total - epochs["n"], 0) * pace - (now - epochs["last"])
+    budget = train.get("time_budget_seconds")
+    if budget:  # a budgeted run starts no epoch that would end past its budget
+        left = min(left, started + budget - now)
+    return max(left, 0.0)

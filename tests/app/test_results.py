@@ -4,9 +4,11 @@ import json
 import pytest
 import torch
 
+from core import presets
+from core.config import RunConfig
 from core.execute import service, slot as worker
 from core.paths import run_dir
-from core.runs import leases, queue as jobs, store
+from core.runs import drafts, leases, queue as jobs, store
 from core.training import trainer as train
 from tests import corpus
 from tests.app.conftest import no_exceptions, open_app
@@ -102,6 +104,27 @@ def test_start_training_queues_a_run_and_puts_it_in_the_url(monkeypatch):
     no_exceptions(at)
     [run] = jobs.runs(token)
     assert at.query_params["run"] == [run["id"]] or at.query_params["run"] == run["id"]
+
+
+def test_a_companion_is_chosen_for_one_submission_only(monkeypatch):
+    """Issue 29: "from scratch" stayed selected after a submission and rode along with the person's next run."""
+    monkeypatch.setattr(service, "ensure_worker", lambda: 0)
+    at, token = open_app(probe("dg", epochs=1))
+    digits(per_class=6, owner=token)
+    show(at, "views/train.py")
+    at.button_group(key="baselines").set_value(["scratch"]).run()
+    at.button(key="start").click().run()
+    no_exceptions(at)
+    [first] = [r for r in jobs.runs(token) if r["role"] == "main"]
+    assert [r["role"] for r in jobs.runs(token)].count("scratch") == 1  # this submission had its baseline
+    assert list(at.button_group(key="baselines").value) == [] and drafts.load(token)[0].baselines == ()
+    at.button(key="start").click().run()
+    assert [r["role"] for r in jobs.runs(token)].count("scratch") == 1, "the next submission chose none"
+
+
+def test_a_preset_never_keeps_an_earlier_companion():
+    chosen = RunConfig(baselines=("scratch",))
+    assert presets.preset("S2", base=chosen).baselines == () and presets.preset("S3", base=chosen).baselines == ("scratch",)
 
 
 def test_evaluate_confusion_selection_filters_thumbnails():
