@@ -20,8 +20,13 @@ TLS_FLAGS := $(if $(HTTPS),--server.sslCertFile $(CERT) --server.sslKeyFile $(KE
 
 .PHONY: run test setup setup-dev setup-ray worker clean
 
+# Share links and join codes use TRANSFERLAB_PUBLIC_URL when set (yours, or the network address of HOST);
+# on a loopback HOST it stays unset, so links carry the address the browser used (127.0.0.1 opens on no phone).
+LOOPBACK := $(filter 127.% localhost ::1,$(HOST))
+PUBLIC_URL ?= $(if $(LOOPBACK),,$(SCHEME)://$(PUBLIC_HOST):$(PORT))
+
 run: $(VENV)/.installed-app $(if $(HTTPS),$(CERT))
-	TRANSFERLAB_PUBLIC_URL=$(SCHEME)://$(PUBLIC_HOST):$(PORT) $(PY) -m ui.serve \
+	$(if $(PUBLIC_URL),TRANSFERLAB_PUBLIC_URL=$(PUBLIC_URL)) $(PY) -m ui.serve \
 		--server.address $(HOST) --server.port $(PORT) $(TLS_FLAGS) \
 		--server.headless true --browser.gatherUsageStats false
 

@@ -3,8 +3,10 @@ session only (`st.session_state`), never in a URL; live tables are fragments tha
 from __future__ import annotations
 
 import io
+import ipaddress
 import os
 import time
+import urllib.parse
 
 import pandas as pd
 import streamlit as st
@@ -249,16 +251,43 @@ def join_panel(current: dict) -> None:
     st.markdown(f"Students scan the code, or open **{public_url()}**, turn on **{JOIN_TOGGLE}**, and type the "
                 "code and a display name.")
     st.code(url, language=None)
+    loopback_warning(url)
     st.image(qr_png(url), width=320, caption="scan to join")
 
 
 def public_url() -> str:
-    """Where students reach this server: $TRANSFERLAB_PUBLIC_URL (set by `make run`), else this page's origin."""
-    found = os.environ.get("TRANSFERLAB_PUBLIC_URL")
-    if found:
-        return found.rstrip("/")
-    here = getattr(st.context, "url", None) or ""
-    return here.split("/", 3)[0] + "//" + here.split("/", 3)[2] if here.count("/") >= 2 else "http://localhost:8501"
+    """Where others reach this server: $TRANSFERLAB_PUBLIC_URL when it is set, else the address this browser
+    used (`make run` on the loopback address no longer sets it to 127.0.0.1, which no phone can open)."""
+    return origin(os.environ.get("TRANSFERLAB_PUBLIC_URL"), getattr(st.context, "url", None))
+
+
+def origin(configured: str | None, browser_url: str | None) -> str:
+    """The configured address, else scheme://host:port of the browser's URL, else localhost."""
+    if configured:
+        return configured.rstrip("/")
+    parts = urllib.parse.urlsplit(browser_url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "http://localhost:8501"
+
+
+def loopback(url: str) -> bool:
+    """Whether `url` names this computer itself (localhost, 127.x.x.x, ::1): a link no other device opens."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_warning(url: str) -> None:
+    """Said beside a link or QR code for other devices when it cannot work on them."""
+    if loopback(url):
+        host = urllib.parse.urlsplit(url).hostname
+        st.warning(f"This address ({host}) means \"this computer\": it opens here, but not on a phone or anyone "
+                   "else's computer. Open the app through the server's network address (start it with `make run "
+                   "HOST=0.0.0.0`), or set TRANSFERLAB_PUBLIC_URL to the address others use, then make the link again.",
+                   icon=":material/warning:")
 
 
 def qr_png(text: str) -> bytes:

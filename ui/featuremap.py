@@ -20,10 +20,27 @@ if importlib.util.find_spec("umap"):  # offered only where umap-learn is install
 SHOWN_SUSPECTS = 12
 
 
-@st.cache_data(show_spinner="Looking at every image through the network…", max_entries=8)
+def _drawn(dataset: str, owner: str, run_id: str | None, weights: str, method: str, backbone: str) -> dict:
+    """The map, with a bar from the first second while the images go through the network (300 images took
+    57 s at load 4 behind a spinner that said nothing of how far it was: issue 34); a map already made
+    comes from the cache and the bar goes at once."""
+    bar = st.progress(0.0, text="Looking at every image through the network…")
+
+    def heard(event: dict) -> None:
+        if event.get("event") == "extract" and event.get("total"):
+            bar.progress(min(event["done"] / event["total"], 1.0), text=f"Looking at every image through the "
+                         f"network: {event['done']} of {event['total']}…")
+
+    try:
+        return _map(dataset, owner, cached.dataset_version(dataset, owner), run_id, weights, method, backbone, heard)
+    finally:
+        bar.empty()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
 def _map(dataset: str, owner: str, version: tuple, run_id: str | None, weights: str, method: str,
-         backbone: str) -> dict:
-    return featuremap.embed(dataset, owner, run_id, weights, method, backbone)
+         backbone: str, _heard=None) -> dict:
+    return featuremap.embed(dataset, owner, run_id, weights, method, backbone, emit=_heard)
 
 
 def show(dataset: str, owner: str, backbone: str, run_id: str | None = None, editable: bool = True,
@@ -39,8 +56,8 @@ def show(dataset: str, owner: str, backbone: str, run_id: str | None = None, edi
         return
     st.session_state[f"{key}_on"] = True
     try:
-        found = _map(dataset, owner, cached.dataset_version(dataset, owner), run_id if source == "run" else None,
-                     "imagenet" if source == "run" else source, method, backbone)
+        found = _drawn(dataset, owner, run_id if source == "run" else None, "imagenet" if source == "run" else source,
+                       method, backbone)
     except UserError as exc:
         st.error(str(exc))
         return

@@ -3,10 +3,18 @@
 validation as every upload (`core.data.decode`: size, pixel count, format; a clear reason per file)."""
 from __future__ import annotations
 
-import streamlit as st
+import hashlib
+import io
 
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from core import data
 from core.data import ImageRejected, decode
+from core.errors import UserError
 from core.serving import card, predict
+from ui import figures
 
 
 def verdict(top: list[dict], threshold: float, unknown: bool = False) -> str:
@@ -63,9 +71,64 @@ def pictures(files) -> list[tuple[str, object, bytes]]:
     return out
 
 
+def digest(raw: bytes) -> str:
+    """A picture's content key: what the caches below are keyed by (a name or an upload's id is not)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def stored_picture(sha: str):
+    """A stored image (a test image), decoded once per server rather than on every rerun."""
+    return decode(data.read_bytes(sha))
+
+
+def answers(run_id: str, pictures: list[tuple[str, str, object]], k: int, method: str | None) -> list[tuple]:
+    """(what `predict.judge` says, the heat map or why there is none) per (name, content key, picture).
+    With heat maps, each picture's one pass through the network answers both (`predict.explain`); without,
+    one pass judges them all. Both are kept per run and content, so a moved slider, another heat map and
+    back, or a picture already answered runs the network for nothing new."""
+    cams: dict[str, dict | str] = {}
+    for _, key, picture in pictures if method else []:
+        try:
+            cams[key] = heat_map(run_id, key, method, k, picture)
+        except UserError as exc:  # a backbone with no map to draw: the answer without it
+            cams[key] = str(exc)
+    rest = [p for p in pictures if not isinstance(cams.get(p[1]), dict)]
+    rows = dict(zip([key for _, key, _ in rest], _judged(run_id, tuple(key for _, key, _ in rest), k,
+                                                         [picture for _, _, picture in rest]))) if rest else {}
+    return [(cams[key]["judged"] if isinstance(cams.get(key), dict) else rows[key], cams.get(key))
+            for _, key, _ in pictures]
+
+
+@st.cache_data(show_spinner="Asking the model…", max_entries=64)
+def _judged(run_id: str, keys: tuple[str, ...], k: int, _pictures: list) -> list[dict]:
+    return predict.judge(run_id, _pictures, k=k)
+
+
 @st.cache_data(show_spinner="Drawing where the model looks: one pass forward and back through the network…",
-               max_entries=64)
-def heat_map(run_id: str, picture, method: str) -> dict:
-    """`predict.explain`, once per run, picture and method in this server: a moved slider, another heat map
-    and back, or a second look at the same picture draw nothing again (each redraw cost seconds a click)."""
-    return predict.explain(run_id, picture, method=method)
+               max_entries=256)
+def heat_map(run_id: str, key: str, method: str, k: int, _picture) -> dict:
+    """`predict.explain` once per run, picture (by its content key) and method in this server, the overlay
+    encoded to PNG once (each redraw cost seconds a click, and each rerun encoded it again)."""
+    found = predict.explain(run_id, _picture, method=method, k=k)
+    return {"overlay": png(found["overlay"]), "label": found["label"], "judged": found["judged"]}
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def shown(key: str, _picture) -> bytes:
+    """The picture itself as PNG bytes, encoded once."""
+    return png(_picture)
+
+
+def png(picture) -> bytes:
+    buffer = io.BytesIO()
+    (picture if isinstance(picture, Image.Image) else Image.fromarray(picture)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@st.cache_resource(show_spinner=False, max_entries=512)
+def top_k_figure(top: list[dict], threshold: float) -> go.Figure:
+    """The top-k bars, built once per answer and threshold: building one cost 79 ms at load 6, and a copy
+    out of `st.cache_data` (unpickled) 114 ms, so the one figure is kept; `st.plotly_chart` only reads it
+    (7 ms), nothing changes it after this."""
+    return figures.top_k(top, threshold)

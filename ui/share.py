@@ -12,6 +12,7 @@ from core.runs import shares
 from ui import classroom, runs, state
 
 
+@st.fragment  # its buttons redraw the panel, not the page under it
 def panel(run_id: str) -> None:
     with st.expander("Share this model by link", icon=":material/share:"):
         student = runs.student_of(run_id)
@@ -36,6 +37,8 @@ def _new_link(made: dict) -> None:
     left, right = st.columns([3, 1])
     left.markdown("**Your new link** (copy it now: it is not shown again)")
     left.code(made["url"], language=None)
+    with left:
+        classroom.loopback_warning(made["url"])
     right.image(classroom.qr_png(made["url"]), width=180, caption="scan to try it")
 
 

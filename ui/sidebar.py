@@ -26,6 +26,7 @@ def render() -> None:
             st.caption("This link opens your workspace anywhere. Anyone who has it sees your work: "
                        "do not share it or show it on a projector.")
             st.code(f"{classroom.public_url()}/?s={state.token()}", language=None)
+            classroom.loopback_warning(classroom.public_url())
 
 
 def _next() -> tuple[str, str]:

@@ -1,3 +1,6 @@
+import concurrent.futures
+import os
+
 import streamlit as st
 
 from core import scenarios
@@ -36,16 +39,18 @@ st.divider()
 st.subheader("In a hurry? Run the demo")
 st.caption("Loads 720 offline MNIST digits (50 per class to train on, 110 to test on), measures where they land on "
            "the scenario grid, picks the recommended backbone and preset and trains its new head on the frozen "
-           f"backbone: your model is ready within about {words.duration(demo.PROMISED_MODEL_SECONDS)} on a busy "
-           f"2-core server ({words.duration(demo.QUIET_MODEL_SECONDS)} when it is quiet). Then the whole network "
+           f"backbone: {demo.promise(os.getloadavg()[0], os.cpu_count() or 1)}. Then the whole network "
            f"trains from scratch on the same images for {words.duration(demo.SCRATCH_SECONDS)}, for comparison "
            f"(done about {words.duration(demo.PROMISED_BASELINE_SECONDS)} later); you move on whenever you like.")
 if st.button("Run the demo", type="primary", key="demo"):
-    service.ensure_worker()  # start it first: its imports overlap with the preparation below
+    # Progress first: starting the worker waited for its imports, 7 s of nothing on the page (issue 29).
     with st.status("Preparing the demo…", expanded=True) as progress:
-        st.write("Loading the sample and asking the pretrained network what it sees…")
-        config, measured = demo.prepare(state.token())
-        st.write(f"Your data lands in **{config.scenario}**; using **{config.backbone}**.")
+        bar = st.progress(0.0, text="Starting the trainer and storing the sample…")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            worker = pool.submit(service.ensure_worker)  # its imports overlap with the preparation below
+            config, measured = demo.prepare(state.token(), said=lambda text, done: bar.progress(done, text=text))
+            bar.progress(0.95, text=f"Your data lands in {config.scenario}; using {config.backbone}. Queuing…")
+            worker.result()  # its error, if it could not start, is the page's
         submitted = demo.submit(config, state.token())
         progress.update(label="Demo queued", state="complete")
     state.save(config, run=submitted["run_id"], demo=submitted["run_id"], measured=measured,

@@ -1,75 +1,91 @@
 """Step 7: the playground. Upload images, take a picture or pick a test image: top-k, a heat map of
 where the model looks (Grad-CAM, Grad-CAM++ or EigenCAM), "not sure" below a confidence threshold and
-"unknown" where predict says a picture is unlike the training images. The run can be shared by link."""
+"unknown" where predict says a picture is unlike the training images. The run can be shared by link.
+
+The playground is a fragment: a picked image, a moved slider or another heat map reruns it alone, not the
+run picker, the share panel and the sidebar above it; what it draws is cached by the pictures' content
+(issue 34: each such click reran the whole page and drew every answer again, 4-5 s a click at load 4)."""
 import pandas as pd
 import streamlit as st
 
-from core import data
 from core.config import CAM_METHODS
-from core.data import decode
-from core.errors import UserError
 from core.runs import queue
 from core.serving import predict
-from ui import figures, predictions, runs, share, widgets, words
+from ui import predictions, runs, share, widgets, words
 
 CAM_NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "eigencam": "EigenCAM"}
 CAM_HOW = {"gradcam": "where the class score's gradient points",
            "gradcam++": "the same, fairer to several objects of one class",
            "eigencam": "no gradients: the features' main pattern, whatever the class"}
 
+
+@st.fragment
+def playground(run_id: str, classes: list[str], test: list) -> None:
+    threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(run_id), 0.05,
+                          key="threshold", help=predictions.suggestion_text(run_id))
+    if predictions.unknown_text(run_id):
+        st.caption(predictions.unknown_text(run_id))
+    show_cam = st.toggle("Show where the model looks", value=True, key="cam_on")
+    method = st.radio("Heat map", CAM_METHODS, horizontal=True, key="cam_method", format_func=CAM_NAMES.get,
+                      disabled=not show_cam, captions=[CAM_HOW[m] for m in CAM_METHODS])
+    pictures = gather(test)
+    if not pictures:
+        st.caption(f"Classes this model knows: {', '.join(classes)}.")
+        return
+    found = predictions.answers(run_id, pictures, min(5, len(classes)), method if show_cam else None)
+    if len(pictures) > 1:
+        st.dataframe(pd.DataFrame([{"image": name, "prediction": predictions.verdict(row["top"], threshold, row["unknown"]),
+                                    "top-1": row["top"][0]["label"], "confidence": words.percent(row["top"][0]["prob"]),
+                                    "unlike the training images": words.number(row["ood_score"])}
+                                   for (name, _, _), (row, _) in zip(pictures, found)]), hide_index=True, width="stretch")
+    for index, (picture, (row, cam)) in enumerate(zip(pictures, found)):
+        answer(index, picture, row, cam, threshold, method if show_cam else None)
+
+
+def gather(test: list) -> list[tuple[str, str, object]]:
+    """(name, content key, picture) from the three tabs."""
+    tab_upload, tab_camera, tab_test = st.tabs(["Upload", "Camera", "From the test split"])
+    pictures = []
+    with tab_upload:
+        st.caption(widgets.upload_limit())
+        uploads = st.file_uploader("Images", accept_multiple_files=True, key="pred_upload") or []
+        pictures += [(name, predictions.digest(raw), picture) for name, picture, raw in predictions.pictures(uploads)]
+    with tab_camera:
+        shot = st.camera_input("Take a picture", key="pred_cam")
+        pictures += [("camera", predictions.digest(raw), picture)
+                     for _, picture, raw in predictions.pictures([shot] if shot else [])]
+    with tab_test:
+        if test:
+            names = {r.id: f"{r.class_name}/{r.original.split('/')[-1]}" for r in test}
+            # No "Select all": as the list's first entry, one click ran 40 images with heat maps (91 s).
+            picks = set(st.multiselect("Test images", list(names), key="pred_test", format_func=names.get,
+                                       select_all=False))
+            pictures += [(f"test #{r.id} ({r.class_name})", r.sha256, predictions.stored_picture(r.sha256))
+                         for r in test if r.id in picks]
+    return pictures
+
+
+def answer(index: int, picture: tuple[str, str, object], row: dict, cam: dict | str | None, threshold: float,
+           method: str | None) -> None:
+    name, key, image = picture
+    with st.container(border=True):
+        st.markdown(f"**{name}** → {predictions.explained(row['top'], threshold, row['unknown'])}")
+        left, right = st.columns([1, 2])
+        if isinstance(cam, dict):
+            told = "strongest features (any class)" if method == "eigencam" else f"evidence for {cam['label']}"
+            left.image(cam["overlay"], caption=f"{CAM_NAMES[method]}: {told}", width="stretch")
+        else:
+            left.image(predictions.shown(key, image), width="stretch")
+            if cam:
+                left.caption(cam)  # why there is no heat map
+        right.plotly_chart(predictions.top_k_figure(row["top"], threshold), width="stretch", key=f"topk-{index}-{key[:12]}")
+
+
 st.title("7 · Predict")
-run_id = runs.pick()
-if not run_id:
+chosen = runs.pick()
+if not chosen:
     st.info("No finished run yet: train one on the **Train** step.")
     st.stop()
-loaded = predict.load_run(run_id)
-share.panel(run_id)
-test = queue.lists(run_id, runs.owner_of(run_id)).test  # the run's own test list, fixed when it was submitted
-threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(run_id), 0.05,
-                      key="threshold", help=predictions.suggestion_text(run_id))
-if predictions.unknown_text(run_id):
-    st.caption(predictions.unknown_text(run_id))
-show_cam = st.toggle("Show where the model looks", value=True, key="cam_on")
-method = st.radio("Heat map", CAM_METHODS, horizontal=True, key="cam_method", format_func=CAM_NAMES.get,
-                  disabled=not show_cam, captions=[CAM_HOW[m] for m in CAM_METHODS])
-
-tab_upload, tab_camera, tab_test = st.tabs(["Upload", "Camera", "From the test split"])
-pictures: list[tuple[str, object]] = []
-with tab_upload:
-    st.caption(widgets.upload_limit())
-    uploads = st.file_uploader("Images", accept_multiple_files=True, key="pred_upload") or []
-    pictures += [(name, picture) for name, picture, _ in predictions.pictures(uploads)]
-with tab_camera:
-    shot = st.camera_input("Take a picture", key="pred_cam")
-    pictures += [("camera", picture) for _, picture, _ in predictions.pictures([shot] if shot else [])]
-with tab_test:
-    if test:
-        picks = st.multiselect("Test images", [r.id for r in test], key="pred_test",
-                               format_func=lambda i: next(f"{r.class_name}/{r.original.split('/')[-1]}" for r in test if r.id == i))
-        pictures += [(f"test #{r.id} ({r.class_name})", decode(data.read_bytes(r.sha256))) for r in test if r.id in picks]
-
-if not pictures:
-    st.caption(f"Classes this model knows: {', '.join(loaded.classes)}.")
-    st.stop()
-judged = predict.judge(run_id, [p for _, p in pictures], k=min(5, len(loaded.classes)))
-tops = [row["top"] for row in judged]
-if len(pictures) > 1:
-    st.dataframe(pd.DataFrame([{"image": name, "prediction": predictions.verdict(row["top"], threshold, row["unknown"]),
-                                "top-1": row["top"][0]["label"], "confidence": words.percent(row["top"][0]["prob"]),
-                                "unlike the training images": words.number(row["ood_score"])}
-                               for (name, _), row in zip(pictures, judged)]), hide_index=True, width="stretch")
-for (name, picture), top, row in zip(pictures, tops, judged):
-    with st.container(border=True):
-        st.markdown(f"**{name}** → {predictions.explained(top, threshold, row['unknown'])}")
-        left, right = st.columns([1, 2])
-        if show_cam:
-            try:
-                cam = predictions.heat_map(run_id, picture, method)
-                told = "strongest features (any class)" if method == "eigencam" else f"evidence for {cam['label']}"
-                left.image(cam["overlay"], caption=f"{CAM_NAMES[method]}: {told}", width="stretch")
-            except UserError as exc:
-                left.image(picture, width="stretch")
-                left.caption(str(exc))
-        else:
-            left.image(picture, width="stretch")
-        right.plotly_chart(figures.top_k(top, threshold), width="stretch", key=f"topk-{name}")
+known = predict.load_run(chosen).classes  # the model loads once per server, here, before any click waits on it
+share.panel(chosen)
+playground(chosen, known, queue.lists(chosen, runs.owner_of(chosen)).test)  # the run's own test list

@@ -132,12 +132,12 @@ def class_map(model: TransferModel, image: torch.Tensor, class_index: int | None
         with torch.enable_grad():
             x = image.clone().requires_grad_(True)  # gradients must flow even through frozen stages
             heat, index = _run(cam, x, class_index)
-        prob = float(cam.outputs.detach().float().softmax(-1)[0, index])
+        probs = cam.outputs.detach().float().softmax(-1)[0]
     finally:
         cam.activations_and_grads.release()  # not `with cam`: its __exit__ swallows IndexError
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    return {"heat": heat, "index": index, "prob": prob}
+    return {"heat": heat, "index": index, "prob": float(probs[index]), "probs": probs}
 
 
 def _method(method: str):

@@ -123,3 +123,30 @@ def test_a_teacher_sees_the_students_link_state_and_cannot_make_one():
     show(at, "views/predict.py", run_id)
     assert any("shared this run: 1 open link" in i.value for i in at.info)
     assert not any("?share=" in c.value for c in at.code) and store.run_row(run_id)["owner"] == student
+
+
+def test_a_link_is_built_from_the_browsers_address_unless_one_is_configured():
+    """Issue 29 item 11: `make run` set the link to 127.0.0.1, which no student's phone opens."""
+    from ui.classroom import loopback, origin
+
+    assert origin(None, "http://192.168.1.20:8501/predict") == "http://192.168.1.20:8501"
+    assert origin("", "https://lab.school/evaluate") == "https://lab.school"
+    assert origin("https://lab.example:8501/", "http://127.0.0.1:8501/predict") == "https://lab.example:8501"
+    assert origin(None, None) == "http://localhost:8501"
+    assert [loopback(u) for u in ("http://127.0.0.1:8501", "http://localhost:8501", "http://[::1]:8501",
+                                  "http://127.5.0.1", "http://192.168.1.20:8501", "https://lab.school")] == \
+        [True, True, True, True, False, False]
+
+
+def test_a_link_on_this_computers_own_address_is_said_to_open_nowhere_else(me, monkeypatch):
+    run_id = finished_run(me, epochs=1)
+    for configured, warned in (("http://127.0.0.1:8501", True), ("https://lab.example:8501", False)):
+        monkeypatch.setenv("TRANSFERLAB_PUBLIC_URL", configured)
+        at, _ = open_app()
+        show(at, "views/predict.py", run_id)
+        at.button(key=f"share-create-{run_id}").click().run()
+        no_exceptions(at)
+        [code] = [c.value for c in at.code if "?share=" in c.value]
+        assert code.startswith(f"{configured}/?share=")
+        said = [w.value for w in at.warning if "means \"this computer\"" in w.value]
+        assert len(said) == (2 if warned else 0), said  # beside the new link, and the sidebar's own link
