@@ -157,6 +157,15 @@ def of_student(token: str) -> dict | None:
                       f"each student trains one value, so the class compares them all)"}
 
 
+def enforce(config: RunConfig, mine: dict | None) -> RunConfig:
+    """A student's own draft with their experiment value kept in it (`mine` from `of_student`): the wizard
+    shows that field locked, and whatever its widgets say, this is what is saved and submitted."""
+    if mine is None:
+        return config
+    stages = models.stage_count(config.backbone) if mine["question"] == "freeze" else 0
+    return questions.variant(config, mine["question"], mine["value"], stages, config.seed)
+
+
 def config_of(experiment: dict, cell: dict) -> RunConfig:
     return questions.variant(experiment["config"], experiment["question"], cell["value"], experiment["stages"],
                              cell["seed"])
