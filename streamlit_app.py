@@ -4,7 +4,7 @@ in ui/, the engine in core/."""
 import streamlit as st
 
 from core.paths import resource_error
-from ui import resume, sidebar, state, warm
+from ui import experiment, resume, sidebar, state, warm
 
 st.set_page_config(page_title="TransferLab", page_icon=":material/science:", layout="wide")
 
@@ -23,7 +23,8 @@ PAGES = {
         st.Page("views/export.py", title="8 · Export", icon=":material/download:"),
         st.Page("views/runs.py", title="Runs", icon=":material/history:"),
     ],
-    "Class": [st.Page("views/teacher.py", title="Teacher", icon=":material/school:")],
+    "Class": [st.Page("views/experiment.py", title="Class experiment", icon=":material/science:"),
+              st.Page("views/teacher.py", title="Teacher", icon=":material/school:")],
 }
 
 
@@ -37,8 +38,11 @@ def main() -> None:
     warm.start()  # once per server process, in the background: registry facts and stage maps
     resume.check()  # before the token: a bare URL in a browser that remembers a workspace is offered it back
     state.token()  # the draft/owner token, kept in the URL so a refresh finds this person's work again
-    page = st.navigation(PAGES)
-    sidebar.render()
+    experiment.fill_draft()  # a student in a class experiment: their value filled in, once per experiment
+    projector = bool(st.session_state.get("projector"))  # the Teacher page's chart alone, on a projector
+    page = st.navigation(PAGES, position="hidden" if projector else "sidebar")
+    if not projector:
+        sidebar.render()
     resume.offer()
     page.run()
 

@@ -129,6 +129,22 @@ EXECUTE = (  # core.execute.service: the slots' heartbeats
         pid INTEGER PRIMARY KEY, started REAL NOT NULL, heartbeat REAL NOT NULL, job_id INTEGER)""",
 )
 
+# core.classroom.experiments: a class's experiment (one question, its values, the run settings every value
+# shares), each member's cell (value, seed, run) and each person's pick in the prediction poll; its own step (6)
+EXPERIMENTS = (
+    """CREATE TABLE IF NOT EXISTS class_experiments (
+        id TEXT PRIMARY KEY, class_id TEXT NOT NULL REFERENCES classrooms(id) ON DELETE CASCADE,
+        question TEXT NOT NULL, choices TEXT NOT NULL, dataset TEXT NOT NULL, config TEXT NOT NULL,
+        created REAL NOT NULL, locked REAL, lock_reason TEXT)""",
+    """CREATE TABLE IF NOT EXISTS experiment_cells (
+        experiment_id TEXT NOT NULL REFERENCES class_experiments(id) ON DELETE CASCADE, token TEXT NOT NULL,
+        value TEXT NOT NULL, seed INTEGER NOT NULL, assigned REAL NOT NULL, run_id TEXT,
+        PRIMARY KEY (experiment_id, token))""",
+    """CREATE TABLE IF NOT EXISTS experiment_picks (
+        experiment_id TEXT NOT NULL REFERENCES class_experiments(id) ON DELETE CASCADE, voter TEXT NOT NULL,
+        choice TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', picked REAL NOT NULL,
+        PRIMARY KEY (experiment_id, voter))""",
+)
 CLASSROOM = (  # core.classroom.classes: classes and their members
     """CREATE TABLE IF NOT EXISTS classrooms (
         id TEXT PRIMARY KEY, name TEXT NOT NULL, join_code TEXT NOT NULL UNIQUE, key_hash TEXT NOT NULL,
@@ -136,6 +152,7 @@ CLASSROOM = (  # core.classroom.classes: classes and their members
     """CREATE TABLE IF NOT EXISTS classroom_members (
         token TEXT PRIMARY KEY, class_id TEXT NOT NULL REFERENCES classrooms(id) ON DELETE CASCADE,
         name TEXT NOT NULL, joined REAL NOT NULL, UNIQUE (class_id, name))""",
+    *EXPERIMENTS,
 )
 
 
@@ -179,8 +196,14 @@ def _runs_get_share_links(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _classes_get_experiments(conn: sqlite3.Connection) -> None:
+    """Version 6: a class's experiment, its cells and its prediction poll."""
+    for statement in EXPERIMENTS:
+        conn.execute(statement)
+
+
 STEPS = (_datasets_get_owners, _jobs_get_holders, _every_table, _classes_get_quotas,
-         _runs_get_share_links)  # append only: a step's number is its version
+         _runs_get_share_links, _classes_get_experiments)  # append only: a step's number is its version
 VERSION = len(STEPS)
 
 

@@ -167,7 +167,7 @@ def test_a_rooms_tables_are_read_and_written_only_inside_it():
     strays = {(name, table) for name, path in _modules().items() if name != "core.db"
               for text in _strings(path) for table in pattern.findall(" ".join(text.split()))
               if name.split(".")[1] != owner[table]}
-    assert len(owner) == 24 and strays == set()
+    assert len(owner) == 27 and strays == set()
 
 
 def test_the_supervisor_never_imports_torch(tmp_path):

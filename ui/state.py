@@ -23,7 +23,7 @@ def token() -> str:
         from_url = st.query_params.get("s")
         current = from_url if drafts.valid_token(from_url) and drafts.load(from_url) else drafts.new()
         st.session_state["token"] = current
-    if st.query_params.get("s") != current:
+    if st.query_params.get("s") != current and not st.session_state.get("projector"):  # a projector shows no token
         st.query_params["s"] = current
     return current
 

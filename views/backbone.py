@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import data, models, presets
 from core.runs import queue
-from ui import cached, figures, state, words
+from ui import cached, experiment, figures, state, words
 from ui.widgets import locked, weights_ready
 
 st.title("2 · Backbone")
@@ -45,7 +45,10 @@ if own:
                  hide_index=True, width="stretch")
 
 names = [r["name"] for r in rows] + [r["name"] for r in own]
-fixed = locked("backbone")
+experiment_backbone = experiment.locked("backbone")
+fixed = locked("backbone") or (cfg.backbone if experiment_backbone else None)
+if experiment_backbone and fixed in names:
+    st.session_state["bb_choice"] = fixed
 current = fixed if fixed in names else cfg.backbone if cfg.backbone in names else names[0]
 choice = st.selectbox("Backbone", names, index=names.index(current), key="bb_choice", disabled=bool(fixed),
                       format_func=lambda n: f"★ {n}" if n in recommended else n)
@@ -78,14 +81,17 @@ with right:
                   delta_color="off", help=frozen["basis"])
 
 ready = weights_ready(choice)
+weights_fixed = experiment.locked("pretrained")
+if weights_fixed:
+    st.session_state[f"bb_pretrained:{choice}"] = ready and cfg.weights != "none"
 pretrained = ready and st.toggle("Start from pretrained weights", value=ready and cfg.weights != "none",
-                                 disabled=not ready, key=f"bb_pretrained:{choice}",
+                                 disabled=not ready or weights_fixed, key=f"bb_pretrained:{choice}",
                                  help="off: random initialisation, i.e. training from scratch")
 if st.button("Use this backbone", type="primary", key="use_backbone"):
     keep_file = cfg.weights.startswith("file:") and cfg.backbone == choice
     weights = cfg.weights if keep_file else ("imagenet" if pretrained else "none")
     updated = cfg.replace(backbone=choice, weights=weights)
-    state.save(presets.refit_freeze(updated, len(detail["stages"]) - 1))  # stages minus the ImageNet head
+    state.save(experiment.enforce(presets.refit_freeze(updated, len(detail["stages"]) - 1)))  # minus the ImageNet head
     state.mark_done("backbone")
     st.rerun()
 if cfg.backbone == choice and state.done("backbone"):

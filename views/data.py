@@ -7,9 +7,10 @@ from core import data
 from core.data import images, samples
 from core.errors import UserError
 from core.training import balance
-from ui import cached, featuremap, figures, state, usage, widgets, words
+from ui import cached, experiment, featuremap, figures, state, usage, widgets, words
 
 st.title("3 · Data")
+experiment.locked("data_size")
 cfg = state.config()
 owner = state.token()
 usage.caption(owner)

@@ -18,7 +18,7 @@ from core.config import (
     HeadSpec,
 )
 from core.errors import ConfigError, UserError
-from ui import cached, figures, lab, state, words
+from ui import cached, experiment, figures, lab, state, words
 from ui.widgets import apply_scenario, class_rules, initial, locked
 
 WIDGET_PREFIXES = ("fz_", "hd_", "tr_", "au_")  # this page's settings widgets (freeze, head, training, augmentation)
@@ -62,12 +62,15 @@ MODES = sorted(FREEZE_MODES, key=list(MODE_LABELS).index)  # the options are con
 freeze_col, head_col = st.columns(2)
 with freeze_col.container(border=True):
     st.markdown("**Freezing (phase 2)**")
+    freeze_fixed = experiment.locked("freeze")
+    if freeze_fixed:  # the widgets show the class experiment's plan, whatever they held before
+        st.session_state["fz_mode"], st.session_state["fz_k"] = cfg.freeze.mode, min(cfg.freeze.k, len(stage_names))
     mode = st.radio("Plan", MODES, index=initial("fz_mode", MODES.index(cfg.freeze.mode)), format_func=MODE_LABELS.get,
-                    key="fz_mode")
+                    key="fz_mode", disabled=freeze_fixed)
     k, chosen = cfg.freeze.k, cfg.freeze.stages
     if mode == "first_k":
         k = st.slider("Stages frozen, counted from the input", 0, len(stage_names),
-                      initial("fz_k", min(cfg.freeze.k, len(stage_names))), key="fz_k")
+                      initial("fz_k", min(cfg.freeze.k, len(stage_names))), key="fz_k", disabled=freeze_fixed)
     if mode == "explicit":
         chosen = tuple(n for n in stage_names if st.toggle(n, value=n in cfg.freeze.stages, key=f"fz_{n}"))
     bn = st.radio("BatchNorm", BN_POLICIES, index=BN_POLICIES.index(cfg.freeze.bn), key="fz_bn",
@@ -93,10 +96,13 @@ with st.container(border=True):
     if cap < 200:
         st.caption(f"Your class trains at most **{cap}** epochs in all (head + fine-tune).")
     lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]  # plus the draft's own (the LR finder may suggest any)
+    rate_fixed = experiment.locked("learning_rate")
+    if rate_fixed:
+        st.session_state["tr_hlr"], st.session_state["tr_flr"] = t.head_lr, t.finetune_lr
     head_lr = c3.select_slider("Head LR", sorted({*lrs, t.head_lr}), value=initial("tr_hlr", t.head_lr), key="tr_hlr",
-                               format_func=words.rate)
+                               format_func=words.rate, disabled=rate_fixed)
     finetune_lr = c4.select_slider("Fine-tune LR", sorted({*lrs, t.finetune_lr}), value=initial("tr_flr", t.finetune_lr),
-                                   key="tr_flr", format_func=words.rate)
+                                   key="tr_flr", format_func=words.rate, disabled=rate_fixed)
     c5, c6, c7, c8 = st.columns(4)
     lr_factor = c5.slider("LR factor per stage", 0.1, 1.0, float(t.lr_factor), 0.05, key="tr_factor",
                           help="each stage further from the head learns this much slower (discriminative LRs)")
@@ -117,7 +123,11 @@ with st.container(border=True):
 with st.container(border=True):
     st.markdown("**Augmentation** (each training image gets its own random draw)")
     a = cfg.augment
-    preset = st.segmented_control("Preset", AUG_PRESETS, default=a.preset, key="au_preset") or a.preset
+    augment_fixed = experiment.locked("augment")
+    if augment_fixed:
+        st.session_state["au_preset"] = a.preset
+    preset = st.segmented_control("Preset", AUG_PRESETS, default=a.preset, key="au_preset",
+                                  disabled=augment_fixed) or a.preset
     custom = dict(flip=a.flip, rotation=a.rotation, random_resized_crop=a.random_resized_crop,
                   color_jitter=a.color_jitter, grayscale=a.grayscale)
     if preset == "custom":
@@ -141,6 +151,7 @@ try:
                                   optimizer=optimizer, schedule=schedule, batch_size=batch,
                                   class_balance=class_balance),
         augment=augment_spec)
+    new = experiment.enforce(new)  # a class experiment's value stays whatever the widgets say
     if new != cfg:
         state.save(new)
         st.rerun()

@@ -11,7 +11,7 @@ from core.execute import service
 from core.recipes import sweeps
 from core.runs import fairness, queue, status as lifecycle, store
 from core.training import curves
-from ui import figures, learning_curve, live, state, usage, words
+from ui import experiment, figures, learning_curve, live, state, usage, words
 from ui.widgets import require_dataset
 
 BASELINE_LABELS = {"scratch": "from scratch", "linear_probe": "linear probe"}
@@ -34,6 +34,7 @@ cfg = state.config()
 require_dataset()
 owner = state.token()
 usage.caption(owner)
+experiment.train_box()
 
 with st.container(border=True):
     st.markdown(f"**{cfg.backbone}** · {cfg.scenario} · data **{cfg.data.dataset}** · head {cfg.train.head_epochs} "
@@ -44,7 +45,7 @@ with st.container(border=True):
     left, right = st.columns(2)
     if left.button("Start training", type="primary", key="start"):
         try:
-            submitted = queue.submit(cfg.replace(baselines=tuple(baselines)), owner)
+            submitted = queue.submit(experiment.enforce(cfg.replace(baselines=tuple(baselines))), owner)
             service.ensure_worker()
             end_companion_choice(cfg)
             state.save(run=submitted["run_id"])

@@ -12,7 +12,11 @@ from core.runs import admission
 
 def apply(config: RunConfig, owner: str) -> RunConfig:
     """The preset's values put into a draft (locked or not); epochs cut to the cap."""
-    found = admission.for_owner(owner)
+    return apply_policy(config, admission.for_owner(owner))
+
+
+def apply_policy(config: RunConfig, found: admission.Policy | None) -> RunConfig:
+    """`apply` for a class's rules in hand (a class experiment's shared settings)."""
     if found is None:
         return config
     p, train = found.preset, config.train

@@ -8,6 +8,7 @@ import os
 
 from core import data
 from core.classroom import classes, teacher
+from core.cli import experiment
 from core.cli.registry import command, positive_int, table, token_arg
 from core.data import quotas
 from core.errors import UserError
@@ -45,14 +46,15 @@ def _class_args(p: argparse.ArgumentParser) -> None:
     holdout = sub.add_parser("holdout", help="the held-out set (CLASS/file folders or zips), never shown to students")
     holdout.add_argument("class_id", metavar="CLASS")
     holdout.add_argument("paths", nargs="+", metavar="PATH")
-    for action in sub.choices.values():
+    experiment.add(sub)  # its actions carry their own flags
+    for action in (a for name, a in sub.choices.items() if name != "experiment"):
         action.add_argument("--json", action="store_true", help="print machine-readable JSON")
         if action.prog.split()[-1] not in ("create", "join"):
             _key_arg(action)
     token_arg(create, "--teacher-key", help="choose the key (default $TRANSFERLAB_TEACHER_KEY or a new one)")
 
 
-@command("class", "a classroom: create, join, publish, runs, students, holdout, leaderboard", _class_args)
+@command("class", "a classroom: create, join, publish, runs, students, holdout, leaderboard, experiment", _class_args)
 def class_cmd(args):
     return ACTIONS[args.action](args)
 
@@ -132,7 +134,7 @@ def _usage(args):
 
 
 ACTIONS = {"usage": _usage, "create": _create, "join": _join, "publish": _publish, "runs": _runs, "students": _students,
-           "rules": _rules, "holdout": _holdout, "leaderboard": _leaderboard}
+           "rules": _rules, "holdout": _holdout, "leaderboard": _leaderboard, "experiment": experiment.handle}
 
 
 def _sim_args(p):

@@ -88,7 +88,10 @@ def presets() -> list[dict]:
 
 def check(config: RunConfig, owner: str) -> None:
     """Refuse a config that changes a locked field or exceeds the epochs cap, naming the field and the reason."""
-    found = for_owner(owner)
+    check_policy(config, for_owner(owner))
+
+
+def check_policy(config: RunConfig, found: Policy | None) -> None:
     if found is None:
         return
     values = {"scenario": config.scenario, "backbone": config.backbone, "batch_size": config.train.batch_size,
