@@ -22,7 +22,9 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from tests.e2e.conftest import ARTIFACTS, CONNECTED, SERVER_PIDS
 
-SLOW = 180_000  # ms: training on a 2-core CPU
+# ms: a cap on waiting for training on a 2-core CPU, not a speed claim. 180 s was within reach of the demo's
+# baseline at load 8 (a second suite beside this one): the wait ends when the element appears.
+SLOW = 360_000
 APP = "[data-testid='stApp']"
 _finished_runs: dict[int, int] = {}  # id(page) → script runs the server has reported finished to it
 _started_runs: dict[int, int] = {}  # id(page) → script runs started for it (a `new_session` message each)
