@@ -37,14 +37,14 @@ def build(loaded, lists: Splits, least: int = MIN_IMAGES) -> JudgeSet:
     views = _views(loaded, lists.train, max(0, least - len(held_out)))
     if not held_out and views is None:
         raise UserError("this run has no images to judge the int8 model on")
-    parts = ([_crops(loaded, held_out)] if held_out else []) + ([views] if views is not None else [])
+    parts = ([crops(loaded, held_out)] if held_out else []) + ([views] if views is not None else [])
     images = torch.cat(parts)
     counts = {"validation": len(lists.val), "test": len(lists.test),
               "augmented training views": 0 if views is None else len(views)}
     return JudgeSet(images, _app_says(loaded, images), counts)
 
 
-def _crops(loaded, records: list) -> torch.Tensor:
+def crops(loaded, records: list) -> torch.Tensor:
     """The eval centre crops, as `export.app_batch` builds them (uint8 values as floats)."""
     image_set = ImageSet(records, loaded.pre)
     return torch.stack([image_set[i][0] for i in range(len(image_set))]).float()
