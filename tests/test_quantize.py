@@ -19,9 +19,23 @@ from tests.cli import cli
 from tests.training import mnist, probe
 
 CONTRACT = {"path", "format", "quantize", "size_mb", "fp32_size_mb", "latency_ms", "fp32_latency_ms", "agreement",
-            "accuracy", "fp32_accuracy", "cpu"}
+            "accuracy", "fp32_accuracy", "cpu", "images", "recommended"}
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def two_threads():
+    """PyTorch's answers (the reference the int8 graph is judged against) on 2 threads on any machine: a
+    near-tie can fall either way with another thread count. onnxruntime's judging threads are fixed in
+    `quantize.JUDGE_THREADS`; the training images' augmented views come from a seeded generator."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
 
 
 def trained(config: RunConfig) -> str:
@@ -30,20 +44,45 @@ def trained(config: RunConfig) -> str:
     return submitted["run_id"]
 
 
-def test_lite0_int8_through_the_cli_is_smaller_and_agrees(tmp_path):
+def test_lite0_int8_through_the_cli_is_smaller_and_judged_on_200_images(tmp_path):
+    """Issue 29: judged on 20 test images, the same test agreed 0.80 in one clone and 1.0 in another. Now on at
+    least 200 (validation + test + augmented training views); offered only at 98 % agreement or more."""
     run_id = trained(probe(mnist(per_class=12), epochs=12))
     out = cli("export", "--run", run_id, "--format", "onnx", "--quantize", "int8", "--out", str(tmp_path / "m.onnx"),
               "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert CONTRACT <= set(result) and (result["format"], result["quantize"]) == ("onnx", "int8")
-    assert result["agreement"] >= 0.95, result  # with the app's own (PyTorch) predictions on the test list
+    lists = jobs.lists(run_id)
+    counts = result["judged_on"]
+    assert (counts["validation"], counts["test"]) == (len(lists.val), len(lists.test)), counts
+    assert result["images"] == sum(counts.values()) >= 200 and counts["augmented training views"] > 0
+    assert result["recommended"] == (result["agreement"] >= 0.98), result  # the card offers only such a graph
+    assert result["changed"] == round((1 - result["agreement"]) * result["images"]), result
+    assert result["agreement"] > 0.5, result  # a working graph (its quality is the card's to say, not the test's)
     assert result["size_mb"] < result["fp32_size_mb"] / 2 and (tmp_path / "m.onnx").stat().st_size < 6 * 2 ** 20
     assert 0 < result["latency_ms"] and 0 < result["fp32_latency_ms"] and result["cpu"]
-    assert result["images"] == len(jobs.lists(run_id).test) and result["split"] == "test"
+    assert result["accuracy_images"] == len(lists.test) and result["split"] == "test"
     assert deployment.measured(run_id)["agreement"] == result["agreement"]  # kept with the run
     assert store.artifacts(run_id)[-1]["kind"] == "onnx-int8"
-    assert "## Deployment" in card.model_card(store.run_row(run_id))
+    said = card.model_card(store.run_row(run_id))
+    assert "## Deployment" in said and f"of {result['images']} images" in said
+    assert ("keep fp32" in said) != result["recommended"]
+
+
+def test_the_card_says_keep_fp32_below_98_percent_agreement_and_offers_int8_at_it():
+    measured = {"size_mb": 3.8, "fp32_size_mb": 13.1, "latency_ms": 13.0, "fp32_latency_ms": 25.3, "runs": 30,
+                "cpu": "a CPU", "threads": 2, "accuracy": 0.83, "fp32_accuracy": 0.83, "split": "test",
+                "accuracy_images": 30, "images": 250, "judged_on": {"validation": 30, "test": 30,
+                                                                     "augmented training views": 190}}
+    below = card.deployment_lines({**measured, "agreement": 0.972, "changed": 7, "recommended": False})
+    assert below[0] == "**int8 changes 7 of 250 answers: keep fp32**"
+    at = card.deployment_lines({**measured, "agreement": 0.98, "changed": 5, "recommended": True})
+    assert not any("keep fp32" in line for line in at)
+    assert "98% of 250 images (30 validation, 30 test, 190 augmented views of training images)" in at[2]
+    older = {**measured, "agreement": 0.9, "images": 30}  # figures kept before `recommended`: the same rule
+    del older["judged_on"]
+    assert card.deployment_lines(older)[0] == "**int8 changes 3 of 30 answers: keep fp32**"
 
 
 def dark_and_bright(per_class: int = 16) -> str:
@@ -63,8 +102,8 @@ def test_resnet18_int8_is_smaller_and_agrees(tmp_path):
                        train=TrainSpec(head_epochs=0, finetune_epochs=2, finetune_lr=1e-3, batch_size=8))
     run_id = trained(config)
     result = quantize.quantize(store.run_row(run_id), tmp_path / "r.onnx", jobs.lists(run_id))
-    assert result["images"] >= 10 and result["fp32_accuracy"] == 1.0, result  # a model that learned its classes
-    assert result["agreement"] >= 0.95, result
+    assert result["images"] >= 200 and result["fp32_accuracy"] == 1.0, result  # a model that learned its classes
+    assert result["agreement"] >= 0.98 and result["recommended"], result
     assert result["size_mb"] < result["fp32_size_mb"] / 3  # 42.7 MB of fp32 weights → about 11 MB
 
 

@@ -51,7 +51,8 @@ def measure(run_id: str, folder: str) -> dict:
         started = time.perf_counter()
         facts = quantize.quantize(store.run_row(run_id), f"{folder}/{run_id}-{method}.onnx", queue.lists(run_id), method)
         kept = ("size_mb", "fp32_size_mb", "latency_ms", "fp32_latency_ms", "agreement", "accuracy", "fp32_accuracy",
-                "images", "fp32_convolutions", "convolutions", "validation_agreement")
+                "images", "fp32_convolutions", "convolutions", "validation_agreement", "search_agreement", "changed",
+                "recommended", "judged_on")
         out[method] = {**{k: facts[k] for k in kept if k in facts},
                        "seconds": round(time.perf_counter() - started, 1)}
     out["cpu"], out["threads"], out["load_average"] = facts["cpu"], facts["threads"], round(os.getloadavg()[0], 2)

@@ -56,7 +56,7 @@ def suggestion_text(run_id: str) -> str:
 def unknown_text(run_id: str) -> str:
     """How "unknown" is decided for this run, in words (`card.unknown_rule`); empty for a run without it."""
     found = predict.load_run(run_id).meta.get("unknown")
-    return f"A picture is called **unknown** when it is {card.unknown_rule(found)}." if found else ""
+    return f"**Unknown** means {card.unknown_rule(found)}." if found else ""
 
 
 def pictures(files) -> list[tuple[str, object, bytes]]:

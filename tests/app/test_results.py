@@ -163,7 +163,7 @@ def test_predict_page_gives_top_k_for_an_uploaded_image():
     run_id = finished_run(token)
     show(at, "views/predict.py", run_id)
     kept = json.loads((run_dir(run_id) / "meta.json").read_text())["unknown"]["images"]  # how "unknown" is set
-    assert any(f"**unknown** when it is further from all {kept} kept images" in c.value for c in at.caption)
+    assert any(f"**Unknown** means a picture further from all {kept} kept images" in c.value for c in at.caption)
     at.file_uploader(key="pred_upload").set_value([("seven.png", corpus.png(7, (64, 64)), "image/png")]).run()
     no_exceptions(at)
     assert any(m.value.startswith("**seven.png** →") for m in at.markdown)
