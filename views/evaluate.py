@@ -40,13 +40,12 @@ m2.metric("images", report["images"])
 m3.metric("calibration error (ECE)", words.number(report["calibration"]["ece"]), help="0 = confidences match accuracy")
 m4.metric("chance level", words.percent(1 / len(classes)))
 low, high = words.wilson(round(report["accuracy"] * report["images"]), report["images"])
-st.caption(f"On {report['images']} images the true accuracy lies, with 95% confidence, between "
-           f"**{words.percent(low, 0)}** and **{words.percent(high, 0)}** (Wilson interval)"
-           + (": too few images to tell much; add test images for a firmer number." if high - low > 0.2 else "."))
+st.caption(words.interval_sentence(report["images"], low, high))
 if report.get("balanced_accuracy") is not None:
     st.caption(f"Balanced accuracy (every class counts the same, however many images it has): "
-               f"**{words.percent(report['balanced_accuracy'])}**. Far below the accuracy, the model neglects small "
-               "classes: see the recall per class below, and the class balance option on Layers & head.")
+               f"**{words.percent(report['balanced_accuracy'])}**. "
+               + words.balanced_sentence(report["accuracy"], report["balanced_accuracy"]))
+
 
 def report_button() -> None:
     """Build the report on demand (Grad-CAM and charts take seconds), then offer it as a download."""
