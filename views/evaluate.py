@@ -17,6 +17,14 @@ def card(true: str, predicted: str, prob: float) -> str:
     return f"{true} → {predicted} {'✓' if true == predicted else '✗'} {prob:.0%}"
 
 
+def cell_picks(cell: list | None, classes: list[str]) -> None:
+    """A clicked cell sets the True/Predicted pickers (they said "any" beside a cell's images); a cell applies
+    once, so a later change of a picker stands while the chart keeps its selection."""
+    if cell and st.session_state.get("cm_cell") != list(cell):
+        st.session_state["cm_true"], st.session_state["cm_pred"] = classes[cell[0]], classes[cell[1]]
+    st.session_state["cm_cell"] = list(cell) if cell else None
+
+
 st.title("6 · Evaluate")
 run_id = runs.pick()
 if not run_id:
@@ -77,11 +85,10 @@ st.caption("Rows: the true class; columns: what the model said. Click a cell (or
 event = st.plotly_chart(figures.confusion(report["confusion"], classes), on_select="rerun", selection_mode="points",
                         key="cm", width="stretch")
 clicked = [p["customdata"] for p in (event.selection.points if event else []) if p.get("customdata")]
+cell_picks(clicked[0] if clicked else None, classes)
 c1, c2 = st.columns(2)
 true_pick = c1.selectbox("True class", ["any"] + classes, key="cm_true")
 pred_pick = c2.selectbox("Predicted class", ["any"] + classes, key="cm_pred")
-if clicked:
-    true_pick, pred_pick = classes[clicked[0][0]], classes[clicked[0][1]]
 selected = [p for p in report["predictions"]
             if (true_pick == "any" or classes[p["true"]] == true_pick)
             and (pred_pick == "any" or classes[p["pred"]] == pred_pick)
