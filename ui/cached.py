@@ -7,7 +7,8 @@ from core import data, models
 from core.config import AugmentSpec, RunConfig
 from core.data import augment, health, samples
 from core.data.transforms import decode_square
-from core.models import estimate, imagenet
+from core.models import imagenet
+from core.runs import speeds
 
 
 @st.cache_data(show_spinner=False)
@@ -20,9 +21,9 @@ def describe(name: str) -> dict:
     return models.describe(name)
 
 
-@st.cache_data(show_spinner="Measuring this machine…")
+@st.cache_data(show_spinner="Measuring this machine…", ttl=60)  # every finished run updates the measured speed
 def epoch_estimate(name: str, images: int, frozen: bool) -> dict:
-    return estimate.epoch_seconds(name, images, frozen)
+    return speeds.epoch_estimate(name, images, frozen)
 
 
 @st.cache_data(show_spinner=False)

@@ -99,8 +99,8 @@ def compare_caption(name: str, main: list[dict], theirs: list[dict]) -> str | No
     if not result:
         return None
     said = result["verdict"]
-    numbers = (f"start {result['start'] * 100:+.0f} points, slope {result['slope'] * 100:+.1f} points per epoch, "
-               f"epoch {shared} {result['end'] * 100:+.0f} points")
+    slope = (f"slope {result['slope'] * 100:+.1f} points per epoch, " if result["slope"] is not None else "")
+    numbers = f"start {result['start'] * 100:+.0f} points, {slope}epoch {shared} {result['end'] * 100:+.0f} points"
     if len(main) == len(theirs):
         return f"Against {name}, over the same {shared} epochs: {', '.join(said)} ({numbers})."
     said = [*said[:2], said[2].replace("asymptote", f"at epoch {shared}")]

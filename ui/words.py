@@ -8,13 +8,16 @@ import pandas as pd
 
 from core.words import (
     MISSING,
+    about,
     accuracy_interval,
     balance,
+    balanced_sentence,
     blank,
     chance_margin,
     duration,
     freeze_plan,
     head,
+    interval_sentence,
     number,
     percent,
     rate,
@@ -24,7 +27,7 @@ from core.words import (
     wilson,
 )
 
-__all__ = ["MISSING", "accuracy_interval", "balance", "blank", "chance_margin", "duration", "freeze_plan", "head", "number", "percent", "rate",
+__all__ = ["MISSING", "about", "accuracy_interval", "balance", "balanced_sentence", "interval_sentence", "blank", "chance_margin", "duration", "freeze_plan", "head", "number", "percent", "rate",
            "role", "size", "weights", "wilson", "table", "short_name"]
 
 

@@ -75,10 +75,10 @@ with right:
     frozen = cached.epoch_estimate(choice, images, True)
     tuned = cached.epoch_estimate(choice, images, False)
     if frozen["seconds"] is not None:
-        st.metric(f"Estimated time per epoch, {images} images ({frozen['device']})",
-                  f"{words.duration(tuned['seconds'])} fine-tuning",
-                  f"{words.duration(frozen['seconds'])} feature extraction, once",
-                  delta_color="off", help=frozen["basis"])
+        st.metric(f"Estimated time on this server, {images} images ({frozen['device']})",
+                  f"{words.about(tuned['seconds'], tuned['low'], tuned['high'])} per fine-tune epoch",
+                  f"{words.about(frozen['seconds'], frozen['low'], frozen['high'])} of feature extraction, once",
+                  delta_color="off", help=f"Fine-tuning: {tuned['basis']}. Feature extraction: {frozen['basis']}.")
 
 ready = weights_ready(choice)
 weights_fixed = experiment.locked("pretrained")

@@ -17,6 +17,14 @@ def card(true: str, predicted: str, prob: float) -> str:
     return f"{true} → {predicted} {'✓' if true == predicted else '✗'} {prob:.0%}"
 
 
+def cell_picks(cell: list | None, classes: list[str]) -> None:
+    """A clicked cell sets the True/Predicted pickers (they said "any" beside a cell's images); a cell applies
+    once, so a later change of a picker stands while the chart keeps its selection."""
+    if cell and st.session_state.get("cm_cell") != list(cell):
+        st.session_state["cm_true"], st.session_state["cm_pred"] = classes[cell[0]], classes[cell[1]]
+    st.session_state["cm_cell"] = list(cell) if cell else None
+
+
 st.title("6 · Evaluate")
 run_id = runs.pick()
 if not run_id:
@@ -40,13 +48,12 @@ m2.metric("images", report["images"])
 m3.metric("calibration error (ECE)", words.number(report["calibration"]["ece"]), help="0 = confidences match accuracy")
 m4.metric("chance level", words.percent(1 / len(classes)))
 low, high = words.wilson(round(report["accuracy"] * report["images"]), report["images"])
-st.caption(f"On {report['images']} images the true accuracy lies, with 95% confidence, between "
-           f"**{words.percent(low, 0)}** and **{words.percent(high, 0)}** (Wilson interval)"
-           + (": too few images to tell much; add test images for a firmer number." if high - low > 0.2 else "."))
+st.caption(words.interval_sentence(report["images"], low, high))
 if report.get("balanced_accuracy") is not None:
     st.caption(f"Balanced accuracy (every class counts the same, however many images it has): "
-               f"**{words.percent(report['balanced_accuracy'])}**. Far below the accuracy, the model neglects small "
-               "classes: see the recall per class below, and the class balance option on Layers & head.")
+               f"**{words.percent(report['balanced_accuracy'])}**. "
+               + words.balanced_sentence(report["accuracy"], report["balanced_accuracy"]))
+
 
 def report_button() -> None:
     """Build the report on demand (Grad-CAM and charts take seconds), then offer it as a download."""
@@ -78,11 +85,10 @@ st.caption("Rows: the true class; columns: what the model said. Click a cell (or
 event = st.plotly_chart(figures.confusion(report["confusion"], classes), on_select="rerun", selection_mode="points",
                         key="cm", width="stretch")
 clicked = [p["customdata"] for p in (event.selection.points if event else []) if p.get("customdata")]
+cell_picks(clicked[0] if clicked else None, classes)
 c1, c2 = st.columns(2)
 true_pick = c1.selectbox("True class", ["any"] + classes, key="cm_true")
 pred_pick = c2.selectbox("Predicted class", ["any"] + classes, key="cm_pred")
-if clicked:
-    true_pick, pred_pick = classes[clicked[0][0]], classes[clicked[0][1]]
 selected = [p for p in report["predictions"]
             if (true_pick == "any" or classes[p["true"]] == true_pick)
             and (pred_pick == "any" or classes[p["pred"]] == pred_pick)

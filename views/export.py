@@ -1,11 +1,13 @@
 """Step 8: take the model out. Each export is checked against the app's own predictions; the deployment
 card says what an int8 model for a CPU would cost, measured on this server."""
+import time
+
 import streamlit as st
 
 from core.config import EXPORT_FORMATS
 from core.errors import UserError
 from core.paths import subdir
-from core.runs import queue, store
+from core.runs import queue, speeds, store
 from core.serving import card, deployment, export, quantize
 from ui import runs, state, words
 
@@ -34,6 +36,14 @@ def deployment_table(measured: dict):
     return words.table(rows, {k: k or "model" for k in rows[0]})
 
 
+def int8_wait() -> str:
+    """From this server's own int8 builds of this backbone (measured, kept per backbone)."""
+    took = speeds.int8_estimate(run["backbone"])
+    if took is None:
+        return "the first on this server for this backbone: a minute or a few"
+    return words.about(took["seconds"], took["low"], took["high"]) + ", as measured here before"
+
+
 def deployment_card() -> None:
     with st.container(border=True):
         st.markdown("**Deployment card: int8 ONNX for a CPU**")
@@ -44,8 +54,10 @@ def deployment_card() -> None:
         if st.button("Quantize and measure", key="build-int8"):
             path = subdir("exports") / run_id / "model-int8.onnx"
             try:
-                with st.spinner("Exporting, quantizing and timing both models (about a minute)…"):
+                with st.spinner(f"Exporting, quantizing and timing both models ({int8_wait()})…"):
+                    started = time.monotonic()
                     quantize.quantize(run, path, queue.lists(run_id, state.token()))
+                    store.add_metric(run_id, {"event": "int8_build", "seconds": round(time.monotonic() - started, 1)})
                 store.add_artifact(run_id, "onnx-int8", str(path))
             except UserError as exc:
                 st.error(str(exc))

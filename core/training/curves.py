@@ -32,7 +32,7 @@ def shape(series: list[dict], key: str = "val_accuracy") -> dict | None:
     if not values:
         return None
     head = values[:SLOPE_EPOCHS]
-    slope = (head[-1] - head[0]) / max(len(head) - 1, 1)
+    slope = (head[-1] - head[0]) / (len(head) - 1) if len(head) > 1 else None  # one point has no slope
     return {"start": values[0], "slope": slope, "end": values[-1], "best": max(values), "epochs": len(values)}
 
 
@@ -40,7 +40,13 @@ def compare(transfer: list[dict], baseline: list[dict], key: str = "val_accuracy
     a, b = shape(transfer, key), shape(baseline, key)
     if not a or not b:
         return None
-    return {"start": round(a["start"] - b["start"], 4), "slope": round(a["slope"] - b["slope"], 4),
+    sloped = a["slope"] is not None and b["slope"] is not None
+    return {"start": round(a["start"] - b["start"], 4), "slope": round(a["slope"] - b["slope"], 4) if sloped else None,
             "end": round(a["end"] - b["end"], 4), "epochs": [a["epochs"], b["epochs"]],
-            "verdict": [f"{'higher' if a[k] > b[k] else 'lower' if a[k] < b[k] else 'same'} {word}"
-                        for k, word in (("start", "start"), ("slope", "slope"), ("end", "asymptote"))]}
+            "verdict": [_higher(a, b, "start", "start"),
+                        _higher(a, b, "slope", "slope") if sloped else "no slope yet (one epoch)",
+                        _higher(a, b, "end", "asymptote")]}
+
+
+def _higher(a: dict, b: dict, key: str, word: str) -> str:
+    return f"{'higher' if a[key] > b[key] else 'lower' if a[key] < b[key] else 'same'} {word}"

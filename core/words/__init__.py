@@ -60,6 +60,35 @@ def duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
+def about(seconds: float | None, low: float | None = None, high: float | None = None) -> str:
+    """An estimate, never a promise: "about 40 s (30 s to 1 min)"; "about 40 s" when the range says no more."""
+    if seconds is None:
+        return MISSING
+    span = f" ({duration(low)} to {duration(high)})" if low is not None and high is not None else ""
+    return f"about {duration(seconds)}" + ("" if duration(low) == duration(high) else span)
+
+
+NEGLECT_POINTS = 5  # balanced accuracy this many points or more below the accuracy: small classes are neglected
+
+
+def balanced_sentence(accuracy: float, balanced: float) -> str:
+    """What the balanced accuracy says beside the accuracy; it said "far below" when the two were equal."""
+    gap = (accuracy - balanced) * 100
+    if gap >= NEGLECT_POINTS:
+        return (f"{number(gap, 2)} points below the accuracy: the model neglects small classes. See the recall per "
+                "class below, and the class balance option on Layers & head.")
+    if gap <= -NEGLECT_POINTS:
+        return f"{number(-gap, 2)} points above the accuracy: the small classes are served better than the large ones."
+    return "About the same as the accuracy: no class is neglected for being small."
+
+
+def interval_sentence(images: int, low: float, high: float) -> str:
+    """A test accuracy's 95 % interval, and whether it is too wide to tell much."""
+    said = (f"On {images} images the true accuracy lies, with 95% confidence, between **{percent(low, 0)}** and "
+            f"**{percent(high, 0)}** (Wilson interval)")
+    return said + (": too few images to tell much; add test images for a firmer number." if high - low > 0.2 else ".")
+
+
 MB = 2 ** 20  # limits and sizes people read are in MB of 1,048,576 bytes (TRANSFERLAB_OWNER_MAX_MB too)
 
 

@@ -144,6 +144,32 @@ def test_evaluate_confusion_selection_filters_thumbnails():
     assert len(gallery.proto.imgs) == min(count, 24)
 
 
+def test_a_confusion_cell_click_sets_the_pickers_once(monkeypatch):
+    """Issue 29: after a cell click the True/Predicted pickers still said "any" beside that cell's images."""
+    import types
+
+    import streamlit
+
+    at, token = open_app()
+    run_id = finished_run(token)
+    report, classes = store.run_row(run_id)["evaluation"], store.run_row(run_id)["summary"]["classes"]
+    t, p = next((t, p) for t in range(10) for p in range(10) if report["confusion"][t][p] and t != p)
+    drawn = streamlit.plotly_chart
+
+    def clicked(figure, *args, **kwargs):  # the browser's click on cell (t, p), as Streamlit hands it back
+        drawn(figure, *args, **kwargs)
+        if kwargs.get("key") == "cm":
+            return types.SimpleNamespace(selection=types.SimpleNamespace(points=[{"customdata": [t, p]}]))
+        return None
+    monkeypatch.setattr(streamlit, "plotly_chart", clicked)
+    show(at, "views/evaluate.py", run_id)
+    assert (at.selectbox(key="cm_true").value, at.selectbox(key="cm_pred").value) == (classes[t], classes[p])
+    assert any(m.value.startswith(f"**{report['confusion'][t][p]} true {classes[t]}, predicted {classes[p]}**")
+               for m in at.markdown)
+    at.selectbox(key="cm_pred").set_value("any").run()  # a later choice stands while the cell stays selected
+    assert at.selectbox(key="cm_pred").value == "any"
+
+
 def test_evaluate_says_what_top_losses_are_and_how_sure_the_accuracy_is():
     at, token = open_app()
     run_id = finished_run(token)
