@@ -43,6 +43,11 @@ def test_evaluate_says_balanced_accuracy_and_draws_the_runs_feature_map(me):
     no_exceptions(at)
     assert any(m.label == "how well these features separate your classes" for m in at.metric)
     assert at.radio(key="eval_fmap_source").value == "run"
+    again, _ = open_app()  # another session: the map from the cache (its progress bar once broke a cache hit)
+    show(again, "views/evaluate.py", run_id)
+    again.button(key="eval_fmap_draw").click().run()
+    no_exceptions(again)
+    assert any(m.label == "how well these features separate your classes" for m in again.metric)
 
     show(at, "views/predict.py", run_id)
     suggested = predict.suggested_confidence(run_id)
