@@ -3,6 +3,7 @@ a point, how well the features separate the classes, a clicked image's nearest n
 whose label a model that never saw them doubts (possibly mislabelled), each one click from the cleaner's relabel (with its undo)."""
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.util
 
 import streamlit as st
@@ -22,19 +23,24 @@ SHOWN_SUSPECTS = 12
 
 def _drawn(dataset: str, owner: str, run_id: str | None, weights: str, method: str, backbone: str) -> dict:
     """The map, with a bar from the first second while the images go through the network (300 images took
-    57 s at load 4 behind a spinner that said nothing of how far it was: issue 34); a map already made
-    comes from the cache and the bar goes at once."""
+    37-57 s at load 4-6 behind a spinner that said nothing of how far it was: issue 34); a map already made
+    comes from the cache and the bar goes at once. The work runs on a thread of its own: a Streamlit element
+    called from inside a cached function is replayed on every later hit (and fails), so the bar is moved
+    from here, by what the extraction reported."""
     bar = st.progress(0.0, text="Looking at every image through the network…")
+    heard: dict = {}
+    working = _POOL.submit(_map, dataset, owner, cached.dataset_version(dataset, owner), run_id, weights, method,
+                           backbone, heard.update)
+    while not concurrent.futures.wait([working], timeout=0.25).done:
+        if heard.get("event") == "extract" and heard.get("total"):
+            bar.progress(min(heard["done"] / heard["total"], 1.0), text=f"Looking at every image through the "
+                         f"network: {heard['done']} of {heard['total']}…")
+    bar.empty()
+    return working.result()
 
-    def heard(event: dict) -> None:
-        if event.get("event") == "extract" and event.get("total"):
-            bar.progress(min(event["done"] / event["total"], 1.0), text=f"Looking at every image through the "
-                         f"network: {event['done']} of {event['total']}…")
 
-    try:
-        return _map(dataset, owner, cached.dataset_version(dataset, owner), run_id, weights, method, backbone, heard)
-    finally:
-        bar.empty()
+# Left running when the person clicks elsewhere: the map lands in the cache for their next click.
+_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="feature-map")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

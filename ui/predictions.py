@@ -120,9 +120,15 @@ def shown(key: str, _picture) -> bytes:
     return png(_picture)
 
 
-def png(picture) -> bytes:
+def png(picture, side: int = 1024) -> bytes:
+    """PNG bytes of a PIL image or an HWC uint8 array, at most `side` pixels a side (a camera's 12-megapixel
+    photo is shown in a third of the page: encoding it whole cost far more than the picture shows)."""
+    image = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
+    if max(image.size) > side:
+        image = image.copy()
+        image.thumbnail((side, side))
     buffer = io.BytesIO()
-    (picture if isinstance(picture, Image.Image) else Image.fromarray(picture)).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -47,6 +47,11 @@ def test_evaluate_says_balanced_accuracy_and_draws_the_runs_feature_map(me):
     said = [m.value for m in at.markdown if m.value.startswith("image ") and "a model that never saw it says" in m.value]
     assert said or any(c.value.startswith("No image looks mislabelled") for c in at.caption)
     assert all("% sure)" in line for line in said), said
+    again, _ = open_app()  # another session: the map from the cache (its progress bar once broke a cache hit)
+    show(again, "views/evaluate.py", run_id)
+    again.button(key="eval_fmap_draw").click().run()
+    no_exceptions(again)
+    assert any(m.label == "how well these features separate your classes" for m in again.metric)
 
     show(at, "views/predict.py", run_id)
     suggested = predict.suggested_confidence(run_id)

@@ -164,6 +164,10 @@ def test_demo_trains_with_a_baseline_and_stays_until_the_person_moves_on(server,
     open_page(page, server)
     started = time.monotonic()
     page.get_by_role("button", name="Run the demo").click()
+    # progress from the click: the status and its bar are drawn before the preparation's slow steps
+    # (its time is kept below, not asserted: tools/click_latency.py measures it as demo_first_sign_s)
+    expect(page.get_by_text("Preparing the demo…")).to_be_visible(timeout=SLOW)
+    first_sign = time.monotonic() - started
     expect(page.get_by_text(re.compile(r"Run [0-9a-f]{12}"))).to_be_visible(timeout=SLOW)
     expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)  # the transfer model
     model_ready = time.monotonic() - started
@@ -184,7 +188,7 @@ def test_demo_trains_with_a_baseline_and_stays_until_the_person_moves_on(server,
     shoot(page, "12-demo-evaluate")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "demo-timing.json").write_text(json.dumps(
-        {"seconds_click_to_trained_model": round(model_ready, 1), "seconds_click_to_baseline_done": round(baseline_done, 1),
+        {"seconds_click_to_progress": round(first_sign, 1), "seconds_click_to_trained_model": round(model_ready, 1), "seconds_click_to_baseline_done": round(baseline_done, 1),
          "baseline_budget_seconds": demo.SCRATCH_SECONDS, "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
          "cpu_cores": os.cpu_count(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
 
