@@ -150,6 +150,8 @@ def test_verdict_before_enough_runs_and_while_runs_are_still_going():
     assert results.verdict([cell("a", 0.9, None, None, 1), cell("b", 0.8, 0.7, 0.9, 2)], 4) == \
         ("So far (3 of 4 runs finished): too early to tell: a value needs at least two finished runs to be "
          "compared, and a has fewer.")
+    assert results.verdict([cell("a", 0.9, None, None, 1), cell("b", 0.8, None, None, 1)], 2) == \
+        ("Too early to tell: a value needs at least two finished runs to be compared, and a and b have fewer.")
     partial = results.verdict([cell("a", 0.9, 0.85, 0.95, 2), cell("b", 0.5, 0.4, 0.6, 2), cell("c", 0.7, None, None, 1)], 6)
     assert partial == ("So far (5 of 6 runs finished): a was best, clearly ahead of b. Not compared yet (fewer "
                        "than two finished runs): c.")
