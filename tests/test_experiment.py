@@ -150,6 +150,20 @@ def test_verdict_before_enough_runs_and_while_runs_are_still_going():
     assert results.verdict([cell("a", 0.9, None, None, 1), cell("b", 0.8, 0.7, 0.9, 2)], 4) == \
         ("So far (3 of 4 runs finished): too early to tell: a value needs at least two finished runs to be "
          "compared, and a has fewer.")
+    assert results.verdict([cell("a", 0.9, None, None, 1), cell("b", 0.8, None, None, 1)], 2) == \
+        ("Too early to tell: a value needs at least two finished runs to be compared, and a and b have fewer.")
     partial = results.verdict([cell("a", 0.9, 0.85, 0.95, 2), cell("b", 0.5, 0.4, 0.6, 2), cell("c", 0.7, None, None, 1)], 6)
     assert partial == ("So far (5 of 6 runs finished): a was best, clearly ahead of b. Not compared yet (fewer "
                        "than two finished runs): c.")
+
+
+def test_values_read_in_plain_words():
+    from core.classroom.questions import words
+
+    said = [words("freeze", "0", 7), words("freeze", "1", 7), words("freeze", "3", 7), words("freeze", "7", 7),
+            words("pretrained", "yes", 7), words("pretrained", "no", 7), words("data_size", "20", 7),
+            words("augment", "none", 7), words("augment", "light", 7), words("learning_rate", "0.001", 7),
+            words("backbone", "mobilenet_v3_small", 7)]
+    assert said == ["training everything", "1 frozen stage", "3 frozen stages", "freezing everything but the head",
+                    "pretrained", "from scratch", "20 images per class", "no augmentation", "light augmentation",
+                    "learning rate 0.001", "backbone mobilenet_v3_small"]

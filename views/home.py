@@ -7,13 +7,18 @@ from core import scenarios
 from core.classroom import classes
 from core.execute import service
 from core.recipes import demo
-from ui import classroom, state, words
+from ui import classroom, experiment, state, words
 
 st.title("TransferLab")
 member = classes.membership(state.token())
 if member:
     st.success(f"You are **{member['name']}** in class **{member['class_name']}**: your work is private to you "
                "(your teacher sees your runs' results).")
+    part = experiment.mine()
+    if part:
+        st.page_link("views/experiment.py", label=f"Your class runs an experiment and you train {part['words']}: "
+                     "predict the winner, then see the results", icon=":material/science:",
+                     query_params={"s": state.token()})
 elif st.query_params.get("join") or st.toggle(classroom.JOIN_TOGGLE, key="join_toggle"):
     classroom.join_form()
 st.write("Transfer learning on images, step by step. A network pretrained on millions of photos already "

@@ -51,6 +51,7 @@ table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #cbd2d9;padding:
 <table><tr><th>value</th><th>runs</th><th>finished</th><th>mean</th><th>95 % interval</th><th>predicted to win</th></tr>
 {rows}</table>
 <p>{e(_poll_line(found))}</p>
+{_reasons(found)}
 </body></html>
 """
 
@@ -71,6 +72,14 @@ def _poll_line(found: dict) -> str:
     if found["locked"]:
         return f"The prediction poll closed when {found['lock_reason']}; {found['picks']} picks."
     return f"The prediction poll is still open ({found['picks']} picks so far, hidden until it closes)."
+
+
+def _reasons(found: dict) -> str:
+    """The poll's one-line reasons once it locked (no names: a reason stands for itself)."""
+    said = {c["value"]: c["words"] for c in found["cells"]}
+    items = "".join(f"<li>{html.escape(said.get(r['choice'], r['choice']))}: {html.escape(r['reason'])}</li>"
+                    for r in found.get("reasons", []))
+    return f"<h2>Why they predicted it</h2><ul>{items}</ul>" if items else ""
 
 
 def svg(found: dict) -> str:

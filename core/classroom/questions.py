@@ -170,4 +170,4 @@ def words(question: str, value: str, stages: int) -> str:
         return "no augmentation" if value == "none" else f"{value} augmentation"
     if question == "learning_rate":
         return f"learning rate {value}"
-    return value
+    return f"backbone {value}"  # a registry name never starts a sentence on its own

@@ -51,8 +51,8 @@ def verdict(cells: list[dict], total_runs: int) -> str:
     waiting = [c["words"] for c in cells if c["low"] is None]
     so_far = f"So far ({done} of {total_runs} runs finished): " if done < total_runs else ""
     if len(comparable) < 2:
-        return (f"{so_far}too early to tell: a value needs at least two finished runs to be compared, and "
-                f"{_join(waiting)} {'has' if len(waiting) == 1 else 'have'} fewer.")
+        return _capital(f"{so_far}too early to tell: a value needs at least two finished runs to be compared, "
+                        f"and {_join(waiting)} {'has' if len(waiting) == 1 else 'have'} fewer.")
     best, rest = comparable[0], comparable[1:]
     ahead = [c["words"] for c in rest if best["low"] > c["high"]]
     tied = [c["words"] for c in rest if overlap(best, c)]

@@ -7,7 +7,7 @@ import argparse
 import os
 
 from core import data
-from core.classroom import classes, teacher
+from core.classroom import classes, questions, teacher
 from core.cli import experiment
 from core.cli.registry import command, positive_int, table, token_arg
 from core.data import quotas
@@ -143,10 +143,16 @@ def _sim_args(p):
     p.add_argument("--per-class", type=positive_int, default=10, help="images per class of the shared sample")
     p.add_argument("--sample", default="digits", help="the sample the teacher publishes")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--experiment", choices=questions.QUESTIONS, metavar="QUESTION",
+                   help="instead: the whole class runs one experiment (with --values), launched at once")
+    p.add_argument("--values", help="the experiment's values, e.g. 0,2,4 (with --experiment)")
+    p.add_argument("--epochs", type=positive_int, default=2, help="epochs per experiment run (with --experiment)")
 
 
 @command("classroom-sim", "benchmark: a class of students submitting at once, in a fresh data home", _sim_args)
 def sim_cmd(args):
+    if args.experiment:
+        return _experiment_sim(args)
     from core.classroom import sim
 
     result = sim.simulate(args.students, args.slots, args.per_class, args.executor, args.sample)
@@ -156,6 +162,19 @@ def sim_cmd(args):
                     f"{waits['p50']} s, p95 {waits['p95']} s, max {waits['max']} s (max/median "
                     f"{result['max_over_median']}); first jobs behind the greedy student's second: "
                     f"{result['first_jobs_behind_greedy_second_job']}" + _costs_line(result))
+
+
+def _experiment_sim(args):
+    from core.classroom import experiment_sim
+
+    if not args.values:
+        raise UserError("--experiment needs --values, e.g. --experiment freeze --values 0,2,4")
+    result = experiment_sim.simulate(args.experiment, args.values, args.students, args.per_class, args.epochs,
+                                     args.slots, args.sample)
+    return result, (f"{result['students']} students, {result['question']} {','.join(result['values'])}, "
+                    f"{result['epochs']} epochs per run: launch to combined chart complete in "
+                    f"{result['launch_to_chart_complete_seconds']} s ({result['seconds_per_run']} s per run); "
+                    f"poll {result['poll']}; verdict: {result['verdict']}")
 
 
 def _costs_line(result: dict) -> str:

@@ -82,3 +82,13 @@ def test_the_projector_view_shows_the_chart_alone_with_no_key_or_token():
     at.button(key="exp_projector_off").click().run()
     no_exceptions(at)
     assert at.query_params["s"] in (token, [token])
+
+
+def test_a_students_home_page_leads_to_their_part_in_the_experiment():
+    made, tokens = class_with_experiment()
+    at, _ = open_app(token=tokens[0])
+    no_exceptions(at)
+    links = [link.proto.label for link in at.get("page_link")]
+    assert any("you train training everything" in label for label in links)
+    stranger, _ = open_app()  # not in a class: no such link
+    assert not any("experiment" in link.proto.label for link in stranger.get("page_link"))
