@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 CHROMIUM ?= /usr/bin/chromium
+# pytest workers for `make test`: the browser tests on one, the rest beside them (TEST_WORKERS=0: one process)
+TEST_WORKERS ?= 2
 export TRANSFERLAB_HOME ?= $(CURDIR)/.transferlab
 
 # A class on a LAN: `make run HTTPS=1 HOST=192.168.1.20` serves TLS (browsers allow the camera only on
@@ -32,7 +34,7 @@ run: $(VENV)/.installed-app $(if $(HTTPS),$(CERT))
 
 test: $(VENV)/.installed-dev $(VENV)/.installed-ray $(CHROMIUM)
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 setup: $(VENV)/.installed-app
 setup-dev: $(VENV)/.installed-dev

@@ -25,9 +25,10 @@ class Durations:
         self.outcomes: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report) -> None:
-        self.seconds[report.nodeid] += report.duration
+        test = report.nodeid.split("@", 1)[0]  # under pytest-xdist's loadgroup the id ends in "@" and its group
+        self.seconds[test] += report.duration
         if report.when == "call" or report.outcome != "passed":
-            self.outcomes[report.nodeid] = report.outcome
+            self.outcomes[test] = report.outcome
 
     def pytest_sessionfinish(self, session) -> None:
         if not self.seconds:

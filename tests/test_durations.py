@@ -31,3 +31,14 @@ def test_a_run_that_ran_nothing_leaves_the_last_record_alone(tmp_path, monkeypat
     monkeypatch.setattr(durations, "PATH", tmp_path / "durations.json")
     durations.Durations().pytest_sessionfinish(None)
     assert not (tmp_path / "durations.json").exists()
+
+
+def test_a_test_run_by_an_xdist_worker_is_named_without_its_group(tmp_path, monkeypatch):
+    """`make test` runs pytest-xdist's loadgroup, which appends "@group" to every id the controller hears."""
+    monkeypatch.setattr(durations, "PATH", tmp_path / "durations.json")
+    record = durations.Durations()
+    for when in ("setup", "call", "teardown"):
+        record.pytest_runtest_logreport(report("tests/e2e/test_x.py::test_y[chromium]@browser", when, 1.0))
+    record.pytest_sessionfinish(None)
+    written = json.loads((tmp_path / "durations.json").read_text())
+    assert written["tests"] == [{"test": "tests/e2e/test_x.py::test_y[chromium]", "seconds": 3.0, "outcome": "passed"}]
