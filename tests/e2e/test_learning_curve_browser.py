@@ -40,10 +40,18 @@ def test_learning_curve_lab_then_the_cleaner(server, page, store_env):
     runs = [r for r in store.list_runs(me) if r["role"].endswith(":pretrained")]
     open_page(page, f"{server}/evaluate?s={me}&run={runs[0]['id']}")
     after_rerun(page, lambda: page.get_by_text("Show the highest-loss training and validation images").click())
-    expect(page.get_by_role("button", name="Relabel").first).to_be_visible(timeout=SLOW)
+    relabel = page.get_by_role("button", name="Relabel").first
+    expect(relabel).to_be_visible(timeout=SLOW)
+    expect(relabel).to_be_disabled()  # the class box starts at the image's own label: nothing to move yet
+    label = re.match(r"labelled (\S+) ·", page.get_by_text(re.compile(r"^labelled \S+ · the model says")).first
+                     .inner_text()).group(1)
+    page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text("Class", exact=True)).first.click()
+    other = next(o for o in page.get_by_role("option").all_inner_texts() if o.strip() != label).strip()
+    after_rerun(page, lambda: page.get_by_role("option", name=other, exact=True).click())
+    expect(relabel).to_be_enabled()  # a person chose another class: now it can move the image there
     click(page, "Relabel")
     expect(page.get_by_text(re.compile(r"1 change\(s\) to this dataset"))).to_be_visible()
-    assert [h["action"] for h in cleaner.history("lab-digits", me)] == ["relabel"]
+    assert [(h["action"], h["new_class"]) for h in cleaner.history("lab-digits", me)] == [("relabel", other)]
     click(page, "Undo the latest")
     no_exception(page)
     assert cleaner.history("lab-digits", me)[0]["undone"]
