@@ -45,6 +45,16 @@ def new_uploads(files, key: str) -> list:
     return fresh
 
 
+def follow_draft(existing: list[str]) -> None:
+    """The box shows the draft's dataset whenever the draft changes it (a loaded sample, a created name): a
+    keyed selectbox keeps its last value and ignores `index`, so it showed the previous dataset under a
+    heading naming the new one. A pick not yet used stays until the draft itself moves."""
+    current = cfg.data.dataset
+    if st.session_state.get("ds_followed") != current and current in existing:
+        st.session_state["ds_pick"] = current
+        st.session_state["ds_followed"] = current
+
+
 # ---- choose the dataset -----------------------------------------------------------------------
 listed = data.list_datasets(owner)
 existing = [d["name"] for d in listed]
@@ -53,8 +63,8 @@ left, right = st.columns(2)
 with left.container(border=True):
     st.markdown("**Your datasets**")
     if existing:
-        index = existing.index(cfg.data.dataset) if cfg.data.dataset in existing else 0
-        picked = st.selectbox("Dataset", existing, index=index, key="ds_pick",
+        follow_draft(existing)
+        picked = st.selectbox("Dataset", existing, key="ds_pick",
                               format_func=lambda n: f"{n} (shared, read-only)" if n in read_only else n)
         if picked != cfg.data.dataset and st.button("Use this dataset", key="ds_use"):
             state.set_dataset(picked)

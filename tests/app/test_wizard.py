@@ -230,3 +230,21 @@ def test_reset_to_the_preset_is_what_the_page_then_shows_and_keeps(sample_datase
     no_exceptions(at)
     assert drafts.load(token)[0].freeze.mode == "all_but_head"  # S1's plan, not saved over by the old radio value
     assert at.radio(key="fz_mode").value == "all_but_head"
+
+
+def test_the_dataset_box_follows_a_loaded_sample(sample_dataset):
+    """Issue 29: after 'Load sample' the box still showed the previous dataset under a heading naming the new."""
+    at, token = open_app(with_data(sample_dataset), "views/data.py")
+    assert at.selectbox(key="ds_pick").value == sample_dataset
+    at.selectbox(key="sample_pick").set_value("digits")
+    at.slider(key="sample_per_class").set_value(5)
+    at.button(key="sample_load").click().run()
+    no_exceptions(at)
+    loaded = drafts.load(token)[0].data.dataset
+    assert loaded != sample_dataset and at.subheader[0].value == f"Dataset: {loaded}"
+    assert at.selectbox(key="ds_pick").value == loaded and "ds_use" not in [b.key for b in at.button]
+    at.selectbox(key="ds_pick").set_value(sample_dataset).run()  # a pick waits for 'Use this dataset'
+    assert at.selectbox(key="ds_pick").value == sample_dataset and drafts.load(token)[0].data.dataset == loaded
+    at.button(key="ds_use").click().run()
+    assert drafts.load(token)[0].data.dataset == sample_dataset
+    assert at.selectbox(key="ds_pick").value == sample_dataset
