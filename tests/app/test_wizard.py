@@ -5,8 +5,8 @@ import re
 import pytest
 import tomllib
 
-from core import data
-from core.config import RunConfig, TrainSpec
+from core import data, models
+from core.config import FreezePlan, RunConfig, TrainSpec
 from core.execute import slot as worker
 from core.runs import drafts, leases, queue as jobs
 from tests import corpus
@@ -248,3 +248,21 @@ def test_the_dataset_box_follows_a_loaded_sample(sample_dataset):
     at.button(key="ds_use").click().run()
     assert drafts.load(token)[0].data.dataset == sample_dataset
     assert at.selectbox(key="ds_pick").value == sample_dataset
+
+
+def test_phase_2_says_what_it_trains_and_when_it_does_not_run(sample_dataset, me):
+    """Issue 29: 'trainable in phase 2: 12,810' (the head) with stages 4-7 drawn trainable and 0 fine-tune epochs."""
+    plan = FreezePlan(mode="first_k", k=4)
+    config = with_data(sample_dataset).replace(freeze=plan, train=TrainSpec(head_epochs=2, finetune_epochs=0))
+    at, _ = open_app(config, "views/layers.py")
+    no_exceptions(at)
+    phase2 = lambda: next(m.value for m in at.metric if m.label == "trainable in phase 2 (fine-tune)")
+    opened = models.plan_summary(config.replace(train=TrainSpec(head_epochs=2, finetune_epochs=1)),
+                                 len(data.class_names(sample_dataset, me)))
+    assert phase2() == "none"
+    [said] = [c.value for c in at.caption if c.value.startswith("No fine-tune epochs")]
+    assert f"{opened['trainable_phase2']:,} parameters" in said
+    at.number_input(key="tr_ft").set_value(1).run()
+    no_exceptions(at)
+    assert phase2() == f"{opened['trainable_phase2']:,}"
+    assert not any(c.value.startswith("No fine-tune epochs") for c in at.caption)
