@@ -18,7 +18,8 @@ table = words.table(rows[:100], {"id": "run", "status": "status", "role": "role"
                     {"role": words.role, "val_accuracy": words.percent, "test_accuracy": words.percent,
                      "seconds": words.duration})
 st.table(table.set_index("run"))
-chosen = st.selectbox("Run", [r["id"] for r in rows], key="runs_pick")
+ids = [r["id"] for r in rows]
+chosen = st.selectbox("Run", ids, index=ids.index(runs.opening(rows, st.query_params.get("run"))), key="runs_pick")
 c1, c2, c3, c4 = st.columns(4)
 c1.page_link("views/train.py", label="Watch", icon=":material/monitoring:", query_params=runs.link_params(chosen))
 c2.page_link("views/evaluate.py", label="Evaluate", icon=":material/insights:", query_params=runs.link_params(chosen))
