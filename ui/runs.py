@@ -25,8 +25,7 @@ def pick(statuses: tuple[str, ...] = ("succeeded",), label: str = "Run") -> str 
         return None
     ids = [r["id"] for r in rows]
     index = ids.index(opening(rows, asked))
-    brief = {r["id"]: f"{r['id']} · {r['backbone']} · {r['scenario']} · {words.role(r['role'])} · test accuracy "
-                      f"{words.percent(r['test_accuracy'])}" for r in rows}
+    brief = {r["id"]: words.run_label(r) for r in rows}
     chosen = st.selectbox(label, ids, index=index, format_func=brief.get, key="run_pick")
     if st.query_params.get("run") != chosen:
         st.query_params["run"] = chosen

@@ -37,6 +37,11 @@ def ingest(pairs, class_name=None, label="files"):
     cached.health_report.clear()
 
 
+LEAK_COLUMNS = {"a": "one image", "a_split": "in split", "b": "near-identical image", "b_split": "in split ",
+                "distance": "fingerprint bits that differ (of 63)"}  # the second "in split" differs by a space: unique headings
+SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
+
+
 def new_uploads(files, key: str) -> list:
     """Only files this uploader has not already stored (reruns hand the same files again)."""
     seen = st.session_state.setdefault(f"seen:{key}", set())
@@ -241,7 +246,9 @@ if report["mixed_color"]:
             "meaning for your classes, grayscale augmentation helps.")
 if report["leaks"]["pairs"]:
     st.warning("Near-identical images sit in different splits: the test score would flatter the model.")
-    st.dataframe(pd.DataFrame(report["leaks"]["pairs"]), hide_index=True, width="stretch", key="leaks")
+    st.dataframe(words.table(report["leaks"]["pairs"], LEAK_COLUMNS, {"a_split": SPLIT_WORDS.get,
+                                                                     "b_split": SPLIT_WORDS.get}),
+                 hide_index=True, width="stretch", key="leaks")
 if report["duplicates"]:
     st.dataframe(pd.DataFrame(report["duplicates"]), hide_index=True, width="stretch", key="dups")
 if (report["imbalance_ratio"] or 0) >= 3:

@@ -34,6 +34,10 @@ def test_every_page_renders_without_and_with_a_dataset(page, sample_dataset):
         at, _ = open_app(config, page)
         no_exceptions(at)
         assert at.title
+        [choices] = [c.value for c in at.sidebar.caption if "while fine-tuning" in c.value]
+        assert choices.startswith("scenario **S1**, small dataset, similar to ImageNet")  # not "**S1** · … data: —"
+        assert "backbone efficientnet_lite0" in choices
+        assert ("no dataset yet" if not config.data.dataset else f"dataset **{sample_dataset}**") in choices
 
 
 def test_defaults_walk_to_a_runnable_config(sample_dataset):
