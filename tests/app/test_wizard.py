@@ -7,6 +7,7 @@ import tomllib
 
 from core import data, models
 from core.config import FreezePlan, RunConfig, TrainSpec
+from core.data import health
 from core.execute import slot as worker
 from core.runs import drafts, leases, queue as jobs
 from tests import corpus
@@ -270,3 +271,16 @@ def test_phase_2_says_what_it_trains_and_when_it_does_not_run(sample_dataset, me
     no_exceptions(at)
     assert phase2() == f"{opened['trainable_phase2']:,}"
     assert not any(c.value.startswith("No fine-tune epochs") for c in at.caption)
+
+
+def test_a_leak_across_splits_is_listed_under_plain_headings(sample_dataset, me, monkeypatch):
+    """Issue 29: the leak table read 'a, a_split, b, b_split, distance'."""
+    real = health.check
+    pair = {"a": "seven.png", "a_split": "train", "b": "seven (copy).jpg", "b_split": "test", "distance": 2}
+    monkeypatch.setattr(health, "check", lambda name, owner: {**real(name, owner),
+                                                               "leaks": {"count": 1, "pairs": [pair]}})
+    at, _ = open_app(with_data(sample_dataset), "views/data.py")
+    no_exceptions(at)
+    [table] = [d.value for d in at.dataframe if "near-identical image" in d.value.columns]
+    assert table.iloc[0].tolist() == ["seven.png", "training", "seven (copy).jpg", "test", 2]
+    assert raw_words(" ".join(table.columns)) == []
