@@ -39,7 +39,6 @@ def ingest(pairs, class_name=None, label="files"):
 
 LEAK_COLUMNS = {"a": "one image", "a_split": "in split", "b": "near-identical image", "b_split": "in split ",
                 "distance": "fingerprint bits that differ (of 63)"}  # the second "in split" differs by a space: unique headings
-SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
 
 
 def new_uploads(files, key: str) -> list:
@@ -246,8 +245,8 @@ if report["mixed_color"]:
             "meaning for your classes, grayscale augmentation helps.")
 if report["leaks"]["pairs"]:
     st.warning("Near-identical images sit in different splits: the test score would flatter the model.")
-    st.dataframe(words.table(report["leaks"]["pairs"], LEAK_COLUMNS, {"a_split": SPLIT_WORDS.get,
-                                                                     "b_split": SPLIT_WORDS.get}),
+    st.dataframe(words.table(report["leaks"]["pairs"], LEAK_COLUMNS, {"a_split": figures.SPLIT_WORDS.get,
+                                                                     "b_split": figures.SPLIT_WORDS.get}),
                  hide_index=True, width="stretch", key="leaks")
 if report["duplicates"]:
     st.dataframe(pd.DataFrame(report["duplicates"]), hide_index=True, width="stretch", key="dups")
