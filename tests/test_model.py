@@ -146,3 +146,22 @@ def test_all_eval_policy_keeps_every_batchnorm_statistic():
     model(batch_for("resnet18", 4) * 3 + 1).sum().backward()
     assert all(torch.equal(a, m.running_mean) for a, m in zip(before, _norms(model.trunk)))
     assert all(p.grad is not None for p in model.stage_parameters("stem"))  # still trained, only BN stats kept
+
+
+@pytest.mark.parametrize("freeze, finetune", [
+    (FreezePlan(mode="first_k", k=2), 0),  # issue 29: with no fine-tune epochs it said the head's count
+    (FreezePlan(mode="first_k", k=2), 3),
+    (FreezePlan(mode="explicit", stages=("stem", "stage3")), 2),
+    (FreezePlan(mode="all_but_head", unfreeze_at=(("stage4", 1), ("stage3", 5))), 3),  # stage3 opens too late
+])
+def test_the_planned_phase_2_count_is_what_the_trainer_lets_learn(freeze, finetune):
+    cfg = RunConfig(backbone="resnet18", weights="none", freeze=freeze,
+                    train=TrainSpec(head_epochs=1, finetune_epochs=finetune))
+    model = build_model(cfg, 7)
+    frozen = set(planned_frozen(freeze, model.backbone_stages))
+    for epoch in range(finetune):  # as the trainer's fine-tune phase sets and opens them
+        frozen -= set(unfreeze_due(freeze, epoch))
+    model.set_frozen(frozen)
+    summary = models.plan_summary(cfg, 7)
+    assert summary["trainable_phase2"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert summary["phase2_runs"] == (finetune > 0)

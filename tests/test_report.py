@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 from core.execute import slot as worker
 from core.runs import leases, queue as jobs, store
-from core.serving import deployment, report
+from core.serving import card, deployment, report
 from tests.cli import cli
 from tests.training import digits, probe
 from tests.wording import raw_words
@@ -94,3 +94,37 @@ def test_the_deployment_figures_once_measured(tmp_path):
     for said in ("3.8 MB", "13.1 MB", "8.6 ms", "17.1 ms", "96.7%", "AMD EPYC", "No from-scratch baseline"):
         assert said in words, said
     assert built["sections"][-2:] == ["deployment", "limitations"]
+
+
+def test_the_baselines_sentence_follows_what_the_chart_has(tmp_path):
+    """Issue 29: built while the baseline trained, the chart had its curve and the text said none was trained
+    'on the Layers step' (companions are chosen on Train)."""
+    submitted = jobs.submit(probe(digits(per_class=6), epochs=2).replace(baselines=("scratch",)), "cli")
+    run_id, baseline = submitted["run_id"], submitted["companions"]["scratch"]
+    worker.process(leases.claim_specific(submitted["job_id"]))
+    run = jobs.run(run_id)
+    training = lambda companions: report._training(run, companions, dict(card.facts(run)))
+    said = lambda html: " ".join(parsed_text(html).text)
+
+    queued = said(training([jobs.run(baseline)]))
+    assert "still training (it has not trained an epoch yet)" in queued and "beside the baselines" not in queued
+    leases.claim_specific(store.latest_job(baseline)["id"])
+    store.add_metric(baseline, store.metrics(run_id, "epoch")[0])
+    running = jobs.run(baseline)
+    html = training([running])
+    assert "beside the baselines" in said(html) and html.count("data:image/png") == 1  # its curve in the chart
+    assert "still training (1 of 2 epochs done" in said(html) and "No from-scratch" not in said(html)
+    ended = said(training([{**running, "status": "cancelled"}]))
+    assert "stopped after 1 of 2 epochs (cancelled)" in ended
+    finished = said(training([{**running, "status": "succeeded", "summary": {"val_accuracy": 0.5}}]))
+    assert "From scratch, the same network on the same images reached 50% validation accuracy" in finished
+    alone = said(training([]))
+    assert "No from-scratch baseline was trained" in alone and "Train step" in alone and "Layers" not in alone
+    for text in (queued, said(html), ended, finished, alone):
+        assert raw_words(text) == [], raw_words(text)
+
+
+def parsed_text(html: str) -> Numbers:
+    numbers = Numbers()
+    numbers.feed(html)
+    return numbers

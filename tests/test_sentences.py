@@ -33,3 +33,26 @@ def test_one_epoch_has_no_slope_and_two_do():
     two = learning_curve.compare_caption("the from scratch baseline", _series(0.5, 0.7), _series(0.3, 0.35))
     assert "higher slope" in two and "slope +15.0 points per epoch" in two, two
     assert "lower start" in learning_curve.compare_caption("x", _series(0.2, 0.3), _series(0.3, 0.4))
+
+
+def test_the_wording_check_catches_the_shapes_issue_29_saw_and_passes_plain_words():
+    """Ids, snake_case field names and Python's e-notation, each seen on a page (issue 29 item 13)."""
+    from tests.wording import raw_words
+    for seen in ("0c8edf5cd6a6 · efficientnet_lite0 · main run", "a_split, b_split, distance", "loss 1.4e-06",
+                 "val_accuracy", "frozen: first_k", "a batch (N, 3, H, W)"):
+        assert raw_words(seen), seen
+    for plain in ("run of today 12:04 · backbone efficientnet_lite0 · main run", "backbone convnext_tiny",
+                  "learning rate 1e-4", "freeze.unfreeze_at[0]: expected a stage", "timm/convnext_atto.d2_in1k",
+                  "digits-30", "under 0.001", "IMG_20240101_123456_portrait.png", "in split", "2024-01-01"):
+        assert raw_words(plain) == [], plain
+
+
+def test_a_tiny_number_is_said_in_words_not_in_e_notation():
+    assert words.number(1.4e-06) == "under 0.001" and words.number(-2e-05) == "just under 0"
+    assert words.number(0.0452) == "0.045" and words.number(0.001) == "0.001" and words.number(0) == "0"
+
+
+def test_code_shown_as_code_is_not_jargon():
+    from tests.wording import raw_words
+    assert raw_words("Run `0c8edf5cd6a6` on the command line.") == []
+    assert raw_words("Run 0c8edf5cd6a6 on the command line.")

@@ -28,11 +28,11 @@ JOIN_TOGGLE = "I am in a class: join it"  # the Home page's toggle; the Join tab
 STUDENTS = {"student": "student", "step": "wizard step", "status": "latest run", "backbone": "backbone",
             "scenario": "scenario", "frozen_stages": "frozen while fine-tuning", "queue_position": "place in queue",
             "eta_seconds": "starts in", "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy",
-            "holdout_accuracy": "held-out accuracy", "seconds": "training time", "run_id": "run"}
+            "holdout_accuracy": "held-out accuracy", "seconds": "training time"}
 QUEUE = {"student": "student", "role": "kind", "status": "status", "queue_position": "place in queue",
-         "eta_seconds": "starts in", "backbone": "backbone", "run_id": "run"}
+         "eta_seconds": "starts in", "backbone": "backbone"}
 BOARD = {"student": "student", "holdout_accuracy": "held-out accuracy", "backbone": "backbone", "scenario": "scenario",
-         "frozen_stages": "frozen while fine-tuning", "run_id": "run"}
+         "frozen_stages": "frozen while fine-tuning"}
 SHOWN = {"val_accuracy": words.percent, "test_accuracy": words.percent, "holdout_accuracy": words.percent,
          "seconds": words.duration, "eta_seconds": words.duration, "role": words.role}
 
@@ -105,7 +105,7 @@ def live_students(class_id: str, key: str) -> None:
     opened = [r for r in rows if r["run_id"]]
     if opened:
         run_id = st.selectbox("Open a student's run (read-only)", [r["run_id"] for r in opened], key="teacher_open_run",
-                              format_func=lambda i: next(f"{r['student']} · {i} · {r['status']}" for r in opened
+                              format_func=lambda i: next(f"{r['student']} · backbone {r['backbone']} · {r['status']}" for r in opened
                                                          if r["run_id"] == i))
         c1, c2 = st.columns(2)
         c1.page_link("views/evaluate.py", label="Evaluate", icon=":material/insights:",
@@ -133,7 +133,7 @@ def act_on_runs(class_id: str, key: str) -> None:
     if not rows:
         return
     run_id = st.selectbox("Run", [r["run_id"] for r in rows], key="teacher_act_run",
-                          format_func=lambda i: next(f"{r['student']} · {i} · {r['status']}" for r in rows
+                          format_func=lambda i: next(f"{r['student']} · {words.role(r.get('role') or 'main')} · {r['status']}" for r in rows
                                                      if r["run_id"] == i))
     c1, c2 = st.columns(2)
     if c1.button("Cancel", key="teacher_cancel"):

@@ -5,6 +5,8 @@ import math
 
 import plotly.graph_objects as go
 
+from ui import words
+
 FROZEN, TRAINABLE = "#9aa5b1", "#2e7dd7"
 SCENARIO_COLORS = {"S1": "#e8f1fb", "S2": "#fdf1e6", "S3": "#fde8ea", "S4": "#e9f7ee"}
 
@@ -93,13 +95,14 @@ def class_counts(counts: dict[str, int]) -> go.Figure:
 def split_sizes(by_class: dict[str, dict[str, int]]) -> go.Figure:
     fig = go.Figure()
     for split, color in (("train", TRAINABLE), ("val", "#f0a202"), ("test", "#3ba776")):
-        fig.add_trace(go.Bar(name=split, x=list(by_class), y=[v[split] for v in by_class.values()], marker_color=color))
+        fig.add_trace(go.Bar(name=SPLIT_WORDS[split], x=list(by_class), y=[v[split] for v in by_class.values()], marker_color=color))
     fig.update_xaxes(**categories(list(by_class)))
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=30, b=10), title="split sizes per class")
     return fig
 
 
+SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
 COMPANION_COLORS = {"main": "#2e7dd7", "pretrained": "#2e7dd7", "scratch": "#d64545", "linear_probe": "#3ba776"}
 
 
@@ -108,10 +111,11 @@ def curves(series_by_role: dict[str, list[dict]], metric: str, switch: float | N
     fig = go.Figure()
     for role, series in series_by_role.items():
         color = COMPANION_COLORS.get(role, "#7b8794")
+        name = words.role(role) if role in COMPANION_COLORS else role  # "main" is a code: "main run"
         for split, dash in (("train", "dot"), ("val", "solid")):
             ys = [r.get(f"{split}_{metric}") for r in series]
             if any(y is not None for y in ys):
-                fig.add_trace(go.Scatter(x=[r["x"] for r in series], y=ys, mode="lines+markers", name=f"{role} {split}",
+                fig.add_trace(go.Scatter(x=[r["x"] for r in series], y=ys, mode="lines+markers", name=f"{name}, {SPLIT_WORDS[split]}",
                                          line=dict(color=color, dash=dash)))
     if switch:
         fig.add_vline(x=switch, line_dash="dash", line_color="#7b8794", annotation_text="fine-tune starts")
@@ -127,6 +131,8 @@ def curves(series_by_role: dict[str, list[dict]], metric: str, switch: float | N
 def step_chart(steps: list[dict], key: str, title: str) -> go.Figure:
     fig = go.Figure(go.Scatter(y=[s[key] for s in steps], mode="lines", line=dict(color=TRAINABLE)))
     fig.update_layout(height=220, margin=dict(l=10, r=10, t=40, b=10), title=title, xaxis_title="logged step")
+    if key == "lr":  # as the Layers page writes rates ("5e-4"), not "0.0005"
+        fig.update_yaxes(tickformat=".0e", exponentformat="e")
     return fig
 
 

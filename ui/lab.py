@@ -263,7 +263,7 @@ def lr_figure(result: dict) -> go.Figure:
     index = result["lrs"].index(result["suggested"])
     fig.add_trace(go.Scatter(x=[result["suggested"]], y=[result["losses"][index]], mode="markers+text",
                              marker=dict(size=14, color="#d64545", symbol="star"), name="suggested",
-                             text=[f"{result['suggested']:.1e} ({result['rule']})"], textposition="top right"))
+                             text=[f"{words.rate(result['suggested'])} ({result['rule']})"], textposition="top right"))
     fig.update_xaxes(type="log", title="learning rate (log)", dtick=1, exponentformat="power")
     fig.update_yaxes(title="training loss")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h"))

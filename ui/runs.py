@@ -23,15 +23,23 @@ def pick(statuses: tuple[str, ...] = ("succeeded",), label: str = "Run") -> str 
     rows = [r for r in mine if r["status"] in statuses]
     if not rows:
         return None
-    wanted = asked or state.wizard_state().get("run")
     ids = [r["id"] for r in rows]
-    index = ids.index(wanted) if wanted in ids else 0
-    brief = {r["id"]: f"{r['id']} · {r['backbone']} · {r['scenario']} · {words.role(r['role'])} · test accuracy "
-                      f"{words.percent(r['test_accuracy'])}" for r in rows}
+    index = ids.index(opening(rows, asked))
+    brief = {r["id"]: words.run_label(r) for r in rows}
     chosen = st.selectbox(label, ids, index=index, format_func=brief.get, key="run_pick")
     if st.query_params.get("run") != chosen:
         st.query_params["run"] = chosen
     return chosen
+
+
+def opening(rows: list[dict], asked: str | None = None) -> str:
+    """The run a page opens on: the one asked for (URL), else the wizard's last, else the newest main run.
+    Companions are created after their main run, so 'newest first' opened on the from-scratch baseline."""
+    ids = [r["id"] for r in rows]
+    for wanted in (asked, state.wizard_state().get("run")):
+        if wanted in ids:
+            return wanted
+    return next((r["id"] for r in rows if r["role"] == "main"), ids[0])
 
 
 def student_of(run_id: str) -> str | None:

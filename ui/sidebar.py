@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.scenarios import SCENARIOS
 from ui import classroom, runs, state, words
 
 PAGE_FILES = {"scenario": "views/scenario.py", "backbone": "views/backbone.py", "data": "views/data.py",
@@ -17,7 +18,9 @@ def render() -> None:
             mark = ":material/check_circle:" if state.done(step) else ":material/radio_button_unchecked:"
             st.markdown(f"{mark} {state.TITLES[step]}")
         st.caption(" · ".join([
-            f"**{cfg.scenario}**", cfg.backbone, f"data: {cfg.data.dataset or '—'}",
+            f"scenario **{cfg.scenario}**, {_lower_first(SCENARIOS[cfg.scenario].title)}" if cfg.scenario in SCENARIOS
+            else "no scenario yet", f"backbone {cfg.backbone}",
+            f"dataset **{cfg.data.dataset}**" if cfg.data.dataset else "no dataset yet",
             f"while fine-tuning: {words.freeze_plan(cfg.freeze, cfg.train.finetune_epochs)}",
             f"head: {_head_text(cfg)}"]))
         target, label = _next()
@@ -27,6 +30,10 @@ def render() -> None:
                        "do not share it or show it on a projector.")
             st.code(f"{classroom.public_url()}/?s={state.token()}", language=None)
             classroom.loopback_warning(classroom.public_url())
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]  # "Small dataset, similar to ImageNet" inside a sentence
 
 
 def _next() -> tuple[str, str]:

@@ -42,10 +42,15 @@ def class_panel(class_id: str, key: str) -> None:
 def limits_form(class_id: str, key: str, current: dict) -> None:
     columns = st.columns(len(quotas.FIELDS))
     chosen = {}
-    for column, name in zip(columns, quotas.FIELDS):
-        value = column.number_input(LIMIT_LABELS[name], min_value=0, value=int(current[name] or 0), step=1,
-                                    key=f"limit_{name}", help="0: no class limit (each student's own still applies)")
-        chosen[name] = int(value) or None
+    for column, name in zip(columns, quotas.FIELDS):  # "no limit" is a switch: a 0 that meant it read as zero
+        limited = column.toggle(f"Limit: {LIMIT_LABELS[name].lower()}", value=bool(current[name]),
+                                key=f"limited_{name}", help="off: no class limit (each student's own still applies)")
+        if limited:
+            chosen[name] = int(column.number_input(LIMIT_LABELS[name], min_value=1, value=int(current[name] or 1),
+                                                   step=1, key=f"limit_{name}"))
+        else:
+            column.caption("No class limit.")
+            chosen[name] = None
     if st.button("Save the limits", key="limits_save"):
         try:
             teacher.set_rules(class_id, key, chosen, {})

@@ -2,6 +2,7 @@
 model card and CLI), plus tables with plain column names and empty cells where a value does not exist."""
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import pandas as pd
@@ -15,6 +16,7 @@ from core.words import (
     blank,
     chance_margin,
     duration,
+    family,
     freeze_plan,
     head,
     interval_sentence,
@@ -27,8 +29,25 @@ from core.words import (
     wilson,
 )
 
-__all__ = ["MISSING", "about", "accuracy_interval", "balance", "balanced_sentence", "interval_sentence", "blank", "chance_margin", "duration", "freeze_plan", "head", "number", "percent", "rate",
-           "role", "size", "weights", "wilson", "table", "short_name"]
+__all__ = ["MISSING", "about", "accuracy_interval", "balance", "balanced_sentence", "interval_sentence", "blank", "chance_margin", "duration", "family", "freeze_plan", "head", "number", "percent", "rate",
+           "role", "size", "weights", "wilson", "table", "short_name", "run_label", "started"]
+
+
+def started(created: float | None) -> str:
+    """When a run was submitted, as a person tells runs apart: "today 14:02", else "3 Dec 14:02"."""
+    if not created:
+        return MISSING
+    moment = time.localtime(created)
+    day = "today" if moment[:3] == time.localtime()[:3] else time.strftime("%d %b", moment).lstrip("0")
+    return f"{day} {time.strftime('%H:%M', moment)}"
+
+
+def run_label(row: dict) -> str:
+    """A run in a picker: when, which backbone, what for, how it did. Never its id, a code (issue 29)."""
+    result = (f"test accuracy {percent(row['test_accuracy'])}" if row.get("test_accuracy") is not None
+              else row.get("status") or "")
+    return " · ".join(x for x in (f"run of {started(row.get('created'))}", f"backbone {row.get('backbone')}",
+                                  role(row.get("role") or "main"), result) if x)
 
 
 def table(rows: list[dict], columns: dict[str, str], formats: dict[str, Callable] | None = None) -> pd.DataFrame:

@@ -34,14 +34,14 @@ shown = [{**r, "star": "★" if r["name"] in recommended else "", "millions": r[
 table = words.table(shown, {"star": "★", "name": "name", "source": "source", "family": "family",
                             "millions": "parameters (millions)", "gflops": "GFLOPs", "top1": "ImageNet top-1",
                             "input_size": "input (px)", "weights": "weights"},
-                    {"millions": words.number, "gflops": words.number, "top1": words.percent})
+                    {"millions": words.number, "gflops": words.number, "top1": words.percent, "family": words.family})
 st.dataframe(table, hide_index=True, width="stretch", height=320, key="bb_table")
 st.caption(f"{len(table)} of {len(rows)} backbones. Recommended for {cfg.scenario}: {', '.join(recommended)}.")
 
 if own:
     st.subheader("Your own trained runs (the develop-model approach)")
     st.caption("A run you trained can be the starting point of a new one: its network without its head, same stages.")
-    st.dataframe(words.table(own, {"name": "name", "family": "based on", "weights_note": "note"}),
+    st.dataframe(words.table(own, {"name": "name", "family": "based on", "weights_note": "note"}, {"family": words.family}),
                  hide_index=True, width="stretch")
 
 names = [r["name"] for r in rows] + [r["name"] for r in own]
@@ -59,7 +59,7 @@ with left:
     st.plotly_chart(figures.stage_params(detail["stages"]), width="stretch", key="bb_stages")
     st.caption("Stages from input (stem) to output. The ImageNet head is replaced by your new head.")
 with right:
-    st.markdown(f"**Family** {detail['family']} · **source** {detail['source']}  \n"
+    st.markdown(f"**Family** {words.family(detail['family'])} · **source** {detail['source']}  \n"
                 f"**Parameters** {figures.human(detail['params'])} · **GFLOPs** {words.number(detail['gflops'])} · "
                 f"**ImageNet top-1** {words.percent(detail['top1'] and detail['top1'] / 100)}  \n"
                 f"**Input** {detail['preprocess']['crop']} px (resize {detail['preprocess']['resize']}, "

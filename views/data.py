@@ -37,12 +37,26 @@ def ingest(pairs, class_name=None, label="files"):
     cached.health_report.clear()
 
 
+LEAK_COLUMNS = {"a": "one image", "a_split": "in split", "b": "near-identical image", "b_split": "in split ",
+                "distance": "fingerprint bits that differ (of 63)"}  # the second "in split" differs by a space: unique headings
+
+
 def new_uploads(files, key: str) -> list:
     """Only files this uploader has not already stored (reruns hand the same files again)."""
     seen = st.session_state.setdefault(f"seen:{key}", set())
     fresh = [f for f in (files or []) if f.file_id not in seen]
     seen.update(f.file_id for f in fresh)
     return fresh
+
+
+def follow_draft(existing: list[str]) -> None:
+    """The box shows the draft's dataset whenever the draft changes it (a loaded sample, a created name): a
+    keyed selectbox keeps its last value and ignores `index`, so it showed the previous dataset under a
+    heading naming the new one. A pick not yet used stays until the draft itself moves."""
+    current = cfg.data.dataset
+    if st.session_state.get("ds_followed") != current and current in existing:
+        st.session_state["ds_pick"] = current
+        st.session_state["ds_followed"] = current
 
 
 # ---- choose the dataset -----------------------------------------------------------------------
@@ -53,8 +67,8 @@ left, right = st.columns(2)
 with left.container(border=True):
     st.markdown("**Your datasets**")
     if existing:
-        index = existing.index(cfg.data.dataset) if cfg.data.dataset in existing else 0
-        picked = st.selectbox("Dataset", existing, index=index, key="ds_pick",
+        follow_draft(existing)
+        picked = st.selectbox("Dataset", existing, key="ds_pick",
                               format_func=lambda n: f"{n} (shared, read-only)" if n in read_only else n)
         if picked != cfg.data.dataset and st.button("Use this dataset", key="ds_use"):
             state.set_dataset(picked)
@@ -231,7 +245,9 @@ if report["mixed_color"]:
             "meaning for your classes, grayscale augmentation helps.")
 if report["leaks"]["pairs"]:
     st.warning("Near-identical images sit in different splits: the test score would flatter the model.")
-    st.dataframe(pd.DataFrame(report["leaks"]["pairs"]), hide_index=True, width="stretch", key="leaks")
+    st.dataframe(words.table(report["leaks"]["pairs"], LEAK_COLUMNS, {"a_split": figures.SPLIT_WORDS.get,
+                                                                     "b_split": figures.SPLIT_WORDS.get}),
+                 hide_index=True, width="stretch", key="leaks")
 if report["duplicates"]:
     st.dataframe(pd.DataFrame(report["duplicates"]), hide_index=True, width="stretch", key="dups")
 if (report["imbalance_ratio"] or 0) >= 3:

@@ -124,7 +124,7 @@ if owner == state.token():  # a teacher's view of a student's run is read-only
 
 st.subheader("Compare with other runs")
 others = [r for r in queue.runs(owner) if r["status"] == "succeeded" and r["id"] != run_id]
-named = {r["id"]: f"{r['id']} · {r['backbone']} · {words.role(r['role'])}" for r in others}
+named = {r["id"]: words.run_label(r) for r in others}
 chosen = st.multiselect("Runs", list(named), key="compare", format_func=named.get)
 if chosen:
     rows = [r for r in queue.runs(owner) if r["id"] in [run_id, *chosen]]
@@ -135,13 +135,14 @@ if chosen:
     if any(r["same test images"] != "yes" for r in rows):
         st.warning("Some of these runs were tested on different images (another dataset, split or version of it): "
                    "their accuracies are not directly comparable.")
-    st.dataframe(words.table(rows, {"id": "run", "role": "role", "backbone": "backbone", "scenario": "scenario",
+    st.dataframe(words.table(rows, {"created": "submitted", "role": "role", "backbone": "backbone", "scenario": "scenario",
                                     "dataset": "dataset", "val_accuracy": "validation accuracy",
                                     "tested": "test accuracy", "same test images": "same test images",
                                     "seconds": "training time"},
-                             {"role": words.role, "val_accuracy": words.percent, "seconds": words.duration}),
+                             {"created": words.started, "role": words.role, "val_accuracy": words.percent, "seconds": words.duration}),
                  hide_index=True, width="stretch")
-    series = {i: curves.epoch_series(store.metrics(i, "epoch")) for i in [run_id, *chosen]}
+    legend = {r["id"]: f"{words.started(r['created'])}, {words.role(r['role'])}" for r in rows}
+    series = {legend[i]: curves.epoch_series(store.metrics(i, "epoch")) for i in [run_id, *chosen] if i in legend}
     st.plotly_chart(figures.curves(series, "accuracy", None, "validation accuracy per epoch"), width="stretch",
                     key="compare_curves")
     same = [r for r in rows if r["id"] != run_id and r["same test images"] == "yes"]

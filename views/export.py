@@ -82,8 +82,8 @@ def _download(path: str, label: str, name: str, key: str) -> None:
         st.caption("The file was removed since; measure again to rebuild it.")
 
 
-st.caption("Every exported model takes a uint8-range image batch (N, 3, H, W, values 0–255) at the model's input "
-           "size and returns class probabilities. It is verified by re-scoring the validation images.")
+st.caption("Every exported model takes a batch of colour images with pixel values 0–255, at the model's input "
+           "size (channels first, as PyTorch orders them), and returns class probabilities. It is verified by re-scoring the validation images.")
 for fmt, (title, filename) in FORMATS.items():
     with st.container(border=True):
         st.markdown(f"**{title}**")

@@ -43,8 +43,12 @@ stage_names = [r["name"] for r in summary["stages"] if r["name"] != "head"]
 m1, m2, m3 = st.columns(3)
 m1.metric("total parameters", f"{summary['total']:,}")
 m2.metric("trainable in phase 1 (head)", f"{summary['trainable_phase1']:,}")
-m3.metric("trainable in phase 2 (fine-tune)", f"{summary['trainable_phase2']:,}",
-          help="the same as phase 1 when there are no fine-tune epochs")
+m3.metric("trainable in phase 2 (fine-tune)",
+          f"{summary['trainable_phase2']:,}" if summary["phase2_runs"] else "none",
+          help="what the fine-tune plan below opens, the head included")
+if not summary["phase2_runs"]:
+    st.caption(f"No fine-tune epochs: phase 2 does not run and only the head trains. Set fine-tune epochs below "
+               f"to train the {summary['trainable_phase2']:,} parameters this plan opens.")
 tab2, tab1 = st.tabs(["Phase 2 · fine-tune", "Phase 1 · head only"])
 tab2.plotly_chart(figures.stage_map(summary["stages"], "phase2"), width="stretch", key="map2")
 tab1.plotly_chart(figures.stage_map(summary["stages"], "phase1"), width="stretch", key="map1")

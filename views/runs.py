@@ -12,13 +12,15 @@ rows = queue.runs(owner)
 if not rows:
     st.info("No runs yet.")
     st.stop()
-table = words.table(rows[:100], {"id": "run", "status": "status", "role": "role", "backbone": "backbone",
+table = words.table(rows[:100], {"created": "submitted", "status": "status", "role": "role", "backbone": "backbone",
                                 "scenario": "scenario", "dataset": "dataset", "val_accuracy": "validation accuracy",
                                 "test_accuracy": "test accuracy", "seconds": "training time"},
-                    {"role": words.role, "val_accuracy": words.percent, "test_accuracy": words.percent,
+                    {"created": words.started, "role": words.role, "val_accuracy": words.percent, "test_accuracy": words.percent,
                      "seconds": words.duration})
-st.table(table.set_index("run"))
-chosen = st.selectbox("Run", [r["id"] for r in rows], key="runs_pick")
+st.table(table.set_index("submitted"))
+ids = [r["id"] for r in rows]
+chosen = st.selectbox("Run", ids, index=ids.index(runs.opening(rows, st.query_params.get("run"))), key="runs_pick",
+                      format_func=lambda i: words.run_label(next(r for r in rows if r["id"] == i)))
 c1, c2, c3, c4 = st.columns(4)
 c1.page_link("views/train.py", label="Watch", icon=":material/monitoring:", query_params=runs.link_params(chosen))
 c2.page_link("views/evaluate.py", label="Evaluate", icon=":material/insights:", query_params=runs.link_params(chosen))

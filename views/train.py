@@ -78,7 +78,7 @@ def series_for(run: dict) -> dict:
 
 def render(run: dict) -> None:
     run_id, status = run["id"], run["status"]
-    st.markdown(f"#### Run `{run_id}` · {status}")
+    st.markdown(f"#### Run of {words.started(run.get('created'))} · {status}")
     if status == "queued":
         queued(run)
     if status in lifecycle.RESUMABLE and run["message"]:

@@ -83,14 +83,20 @@ def students(class_id: str, key: str) -> list[dict]:
     out = []
     for member in classes.members(class_id):
         latest = next((r for r in all_runs if r["student"] == member["name"] and r["role"] == "main"), None)
-        out.append({"student": member["name"], "step": _step(member["token"]), **_latest(latest)})
+        out.append({"student": member["name"], "step": _step(member["token"], latest), **_latest(latest)})
     return out
 
 
-def _step(token: str) -> str:
+def _step(token: str, latest: dict | None = None) -> str:
+    """How far a student got, in words: a student who trained (the demo, the command line) skipped no
+    step that matters, though the wizard marks none done ("wizard step 0/4" said they had not started)."""
+    if latest:
+        return "has a run" if latest["status"] != "succeeded" else "trained a model"
     loaded = drafts.load(token)
     done = [s for s in drafts.STEPS if loaded and loaded[1].get(s)]
-    return f"{len(done)}/{len(drafts.STEPS)} " + (done[-1] if done else "joined")
+    if not done:
+        return "joined, no step done yet"
+    return f"{len(done)} of {len(drafts.STEPS)} steps done (last: {done[-1]})"
 
 
 def _latest(run: dict | None) -> dict:

@@ -186,7 +186,7 @@ def plan_summary(config: RunConfig, num_classes: int) -> dict:
     info = registry.describe(config.backbone)
     stages = [s for s in info["stages"] if s["name"] != HEAD]
     names = [s["name"] for s in stages]
-    frozen2 = set(planned_frozen(config.freeze, names))
+    frozen2 = phase2_frozen(config, names)
     head = sum(p.numel() for p in build_head(config.head, info["feature_dim"], max(num_classes, 2)).parameters())
     rows = [{"name": s["name"], "params": s["params"], "phase1": "frozen" if config.train.head_epochs else
              ("frozen" if s["name"] in frozen2 else "trainable"),
@@ -194,6 +194,15 @@ def plan_summary(config: RunConfig, num_classes: int) -> dict:
     rows.append({"name": HEAD, "params": head, "phase1": "trainable", "phase2": "trainable"})
     total = sum(r["params"] for r in rows)
     trainable = {phase: sum(r["params"] for r in rows if r[phase] == "trainable") for phase in ("phase1", "phase2")}
+    # Phase 2's count is its plan's, as the stage map draws it: with no fine-tune epochs it was phase 1's
+    # (the head's 12,810 beside stages 4-7 drawn trainable); `phase2_runs` says whether phase 2 runs at all.
     return {"stages": rows, "total": total, "trainable_phase1": trainable["phase1"],
-            "trainable_phase2": trainable["phase2"] if config.train.finetune_epochs else trainable["phase1"],
+            "trainable_phase2": trainable["phase2"], "phase2_runs": config.train.finetune_epochs > 0,
             "feature_dim": info["feature_dim"]}
+
+
+def phase2_frozen(config: RunConfig, stages: list[str]) -> set[str]:
+    """Stages phase 2 never trains: the plan's frozen ones less those its schedule opens before its last
+    epoch (the trainer opens a stage at the start of fine-tune epoch `at`, counted from 0)."""
+    opened = {stage for stage, at in config.freeze.unfreeze_at if int(at) < config.train.finetune_epochs}
+    return set(planned_frozen(config.freeze, stages)) - opened

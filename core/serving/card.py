@@ -25,7 +25,8 @@ def facts(run: dict) -> list[tuple[str, list[str]]]:
 
 
 def model_card(run: dict) -> str:
-    lines = [f"# Model card: run {run['id']}"]
+    cfg = run["config"]  # the id is code, shown as code: what `python -m core ... --run` takes
+    lines = [f"# Model card: {cfg['backbone']} on {cfg['data']['dataset']}", "", f"Run `{run['id']}` on the command line."]
     for title, said in facts(run):
         lines += ["", f"## {title}", *[f"- {line}" for line in said]]
     return "\n".join(lines) + "\n"

@@ -147,13 +147,29 @@ def _training(run: dict, companions: list[dict], facts: dict) -> str:
 
 
 def _comparison(run: dict, companions: list[dict]) -> str:
-    scratch = next((c for c in companions if c["role"] == "scratch" and c.get("summary")), None)
-    mine = (run.get("summary") or {}).get("val_accuracy")
+    """What the chart beside it shows of the from-scratch baseline, said as it stands now: a report built
+    while the baseline still trained said none was trained (its curve was in the chart)."""
+    scratch = next((c for c in companions if c["role"] == "scratch"), None)
     if scratch is None:
-        return "<p>No from-scratch baseline was trained beside this run (the Layers step can add one).</p>"
-    theirs = scratch["summary"].get("val_accuracy")
-    return (f"<p>From scratch, the same network on the same images reached {_e(words.percent(theirs))} validation "
-            f"accuracy; starting from pretrained weights reached {_e(words.percent(mine))}.</p>")
+        return ("<p>No from-scratch baseline was trained beside this run (the Train step offers one among the "
+                "companion runs, chosen before Start).</p>")
+    if scratch["status"] == "succeeded" and scratch.get("summary"):
+        mine, theirs = (run.get("summary") or {}).get("val_accuracy"), scratch["summary"].get("val_accuracy")
+        return (f"<p>From scratch, the same network on the same images reached {_e(words.percent(theirs))} "
+                f"validation accuracy; starting from pretrained weights reached {_e(words.percent(mine))}.</p>")
+    return f"<p>{_e(_unfinished(scratch))}</p>"
+
+
+def _unfinished(scratch: dict) -> str:
+    done = len(epoch_series(scratch.get("epochs") or []))
+    planned = scratch["config"]["train"]["head_epochs"] + scratch["config"]["train"]["finetune_epochs"]
+    if scratch["status"] in ("queued", "running"):
+        so_far = (f"{done} of {planned} epochs done, its curve so far in the chart" if done
+                  else "it has not trained an epoch yet")
+        return (f"The from-scratch baseline is still training ({so_far}): its final accuracy is not known yet. "
+                "Build the report again once it has finished to compare the two.")
+    return (f"The from-scratch baseline stopped after {done} of {planned} epochs ({scratch['status']}): "
+            "there is no final accuracy to compare with.")
 
 
 def _results(evaluation: dict) -> str:

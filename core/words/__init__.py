@@ -26,11 +26,13 @@ def number(value: float | int | None, digits: int = 3) -> str:
         return MISSING
     if float(value).is_integer():
         return f"{int(value):,}"
+    if abs(value) < 0.001:  # "1.4e-06" is Python's notation, not a reader's
+        return "under 0.001" if value > 0 else "just under 0"
     if abs(value) >= 10 ** (digits - 1):  # no "2.92e+02": whole numbers keep all their digits
         return f"{round(value):,}"
     text = f"{value:.{digits}g}"
     if "e" not in text and len(text.partition(".")[2]) > 3:  # 0.0452 → 0.045: three decimals at most
-        text = f"{value:.3f}" if abs(value) >= 0.001 else f"{value:.1e}"
+        text = f"{value:.3f}"
     return text
 
 
@@ -157,6 +159,16 @@ def role(name: str) -> str:
 BALANCE = {"none": "none (every image counts once)",
            "weighted_loss": "weighted loss (mistakes on rare classes cost more)",
            "balanced_sampler": "balanced sampler (rare classes drawn as often as common ones)"}
+
+
+FAMILIES = {"efficientnet_lite": "EfficientNet-Lite", "vision_transformer": "vision transformer (ViT)",
+            "swin_transformer": "Swin transformer", "mobilenetv2": "MobileNetV2", "mobilenetv3": "MobileNetV3",
+            "shufflenetv2": "ShuffleNetV2"}
+
+
+def family(name: str | None) -> str:
+    """A backbone family as its papers name it: "vision_transformer" is a Python module's name."""
+    return FAMILIES.get(name or "", (name or MISSING).replace("_", " "))
 
 
 def balance(option: str) -> str:

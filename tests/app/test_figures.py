@@ -47,3 +47,16 @@ def test_the_measured_star_is_named_in_the_legend_not_beside_a_quadrant_label():
     star = next(t for t in fig.data if t.marker.symbol == "star")
     assert "text" not in star.mode and star.showlegend
     assert all(not t.showlegend for t in fig.data if t is not star)
+
+
+def test_legends_say_the_run_and_the_split_in_words_and_rates_read_as_rates():
+    """Issue 29: legends read "main train / main val"; the learning-rate axis "0.0005"."""
+    row = {"x": 1, "phase": "head", "epoch": 0, "train_accuracy": 0.5, "val_accuracy": 0.6}
+    fig = figures.curves({"main": [row], "scratch": [row]}, "accuracy", None, "accuracy")
+    assert [t.name for t in fig.data] == ["main run, training", "main run, validation",
+                                          "from-scratch baseline, training", "from-scratch baseline, validation"]
+    splits = figures.split_sizes({"a": {"train": 3, "val": 1, "test": 1}})
+    assert [t.name for t in splits.data] == ["training", "validation", "test"]
+    rates = figures.step_chart([{"lr": 5e-4}, {"lr": 1e-4}], "lr", "learning rate")
+    assert rates.layout.yaxis.tickformat == ".0e"  # "5e-4", as the Layers page writes rates
+    assert figures.step_chart([{"loss": 0.5}], "loss", "loss").layout.yaxis.tickformat is None

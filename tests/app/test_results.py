@@ -290,3 +290,12 @@ def test_a_job_that_ends_while_the_train_page_reads_it_is_drawn_finished(monkeyp
     monkeypatch.setattr(live, "drawn", job_ends_first)
     show(at, "views/train.py", submitted["run_id"])
     assert any(s.value.startswith("Done: validation accuracy") for s in at.success), [s.value for s in at.success]
+
+
+def test_the_runs_page_opens_on_the_main_run_not_its_companion(me):
+    """Issue 29: Runs opened on the from-scratch companion (created after its main run, so listed first)."""
+    submitted = jobs.submit(probe(digits(per_class=6, owner=me), epochs=1).replace(baselines=("scratch",)), me)
+    assert jobs.runs(me)[0]["role"] == "scratch"  # newest first
+    at, _ = open_app(page="views/runs.py")
+    no_exceptions(at)
+    assert at.selectbox(key="runs_pick").value == submitted["run_id"]

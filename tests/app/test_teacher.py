@@ -27,6 +27,11 @@ def test_the_key_opens_the_teacher_page_with_the_class_live():
     assert table["place in queue"][0] == "" and "None" not in table.to_string()  # empty, not "None"
     assert made["teacher_key"] not in str(at.query_params)  # the key is never in the URL
     assert any(made["join_code"] in m.value for m in at.markdown)  # the Join tab shows the code
+    # issue 29: a student who trained (never marking a wizard step) read "0/4 joined"; no limit read "0"
+    assert table["wizard step"][0] == "trained a model"
+    assert [t.value for t in at.toggle if t.key.startswith("limited_")] == [False] * 3
+    assert [c.value for c in at.caption].count("No class limit.") == 3
+    assert not [n for n in at.number_input if n.key.startswith("limit_")]
 
 
 def test_a_wrong_key_opens_nothing():

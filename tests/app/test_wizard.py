@@ -5,8 +5,9 @@ import re
 import pytest
 import tomllib
 
-from core import data
-from core.config import RunConfig, TrainSpec
+from core import data, models
+from core.config import FreezePlan, RunConfig, TrainSpec
+from core.data import health
 from core.execute import slot as worker
 from core.runs import drafts, leases, queue as jobs
 from tests import corpus
@@ -34,6 +35,10 @@ def test_every_page_renders_without_and_with_a_dataset(page, sample_dataset):
         at, _ = open_app(config, page)
         no_exceptions(at)
         assert at.title
+        [choices] = [c.value for c in at.sidebar.caption if "while fine-tuning" in c.value]
+        assert choices.startswith("scenario **S1**, small dataset, similar to ImageNet")  # not "**S1** · … data: —"
+        assert "backbone efficientnet_lite0" in choices
+        assert ("no dataset yet" if not config.data.dataset else f"dataset **{sample_dataset}**") in choices
 
 
 def test_defaults_walk_to_a_runnable_config(sample_dataset):
@@ -230,3 +235,52 @@ def test_reset_to_the_preset_is_what_the_page_then_shows_and_keeps(sample_datase
     no_exceptions(at)
     assert drafts.load(token)[0].freeze.mode == "all_but_head"  # S1's plan, not saved over by the old radio value
     assert at.radio(key="fz_mode").value == "all_but_head"
+
+
+def test_the_dataset_box_follows_a_loaded_sample(sample_dataset):
+    """Issue 29: after 'Load sample' the box still showed the previous dataset under a heading naming the new."""
+    at, token = open_app(with_data(sample_dataset), "views/data.py")
+    assert at.selectbox(key="ds_pick").value == sample_dataset
+    at.selectbox(key="sample_pick").set_value("digits")
+    at.slider(key="sample_per_class").set_value(5)
+    at.button(key="sample_load").click().run()
+    no_exceptions(at)
+    loaded = drafts.load(token)[0].data.dataset
+    assert loaded != sample_dataset and at.subheader[0].value == f"Dataset: {loaded}"
+    assert at.selectbox(key="ds_pick").value == loaded and "ds_use" not in [b.key for b in at.button]
+    at.selectbox(key="ds_pick").set_value(sample_dataset).run()  # a pick waits for 'Use this dataset'
+    assert at.selectbox(key="ds_pick").value == sample_dataset and drafts.load(token)[0].data.dataset == loaded
+    at.button(key="ds_use").click().run()
+    assert drafts.load(token)[0].data.dataset == sample_dataset
+    assert at.selectbox(key="ds_pick").value == sample_dataset
+
+
+def test_phase_2_says_what_it_trains_and_when_it_does_not_run(sample_dataset, me):
+    """Issue 29: 'trainable in phase 2: 12,810' (the head) with stages 4-7 drawn trainable and 0 fine-tune epochs."""
+    plan = FreezePlan(mode="first_k", k=4)
+    config = with_data(sample_dataset).replace(freeze=plan, train=TrainSpec(head_epochs=2, finetune_epochs=0))
+    at, _ = open_app(config, "views/layers.py")
+    no_exceptions(at)
+    phase2 = lambda: next(m.value for m in at.metric if m.label == "trainable in phase 2 (fine-tune)")
+    opened = models.plan_summary(config.replace(train=TrainSpec(head_epochs=2, finetune_epochs=1)),
+                                 len(data.class_names(sample_dataset, me)))
+    assert phase2() == "none"
+    [said] = [c.value for c in at.caption if c.value.startswith("No fine-tune epochs")]
+    assert f"{opened['trainable_phase2']:,} parameters" in said
+    at.number_input(key="tr_ft").set_value(1).run()
+    no_exceptions(at)
+    assert phase2() == f"{opened['trainable_phase2']:,}"
+    assert not any(c.value.startswith("No fine-tune epochs") for c in at.caption)
+
+
+def test_a_leak_across_splits_is_listed_under_plain_headings(sample_dataset, me, monkeypatch):
+    """Issue 29: the leak table read 'a, a_split, b, b_split, distance'."""
+    real = health.check
+    pair = {"a": "seven.png", "a_split": "train", "b": "seven (copy).jpg", "b_split": "test", "distance": 2}
+    monkeypatch.setattr(health, "check", lambda name, owner: {**real(name, owner),
+                                                               "leaks": {"count": 1, "pairs": [pair]}})
+    at, _ = open_app(with_data(sample_dataset), "views/data.py")
+    no_exceptions(at)
+    [table] = [d.value for d in at.dataframe if "near-identical image" in d.value.columns]
+    assert table.iloc[0].tolist() == ["seven.png", "training", "seven (copy).jpg", "test", 2]
+    assert raw_words(" ".join(table.columns)) == []
