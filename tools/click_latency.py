@@ -13,7 +13,8 @@ first_paint_s is a bare URL on a warm server (`extra.first_paint_cold_s`: the se
 predict_one_s is a person's second and later test image with its heat map; featuremap_cached_s is the
 Draw button after a page reload (a new session) once the map was drawn (`extra.featuremap_new_browser_s`:
 in a new browser); demo_to_model_s runs in a new browser (a new person), `extra.demo_first_sign_s` is the
-click → the first sign of progress.
+click → the first sign of progress, `extra.int8_first_sign_s` the int8 card's click → its progress bar.
+A section whose click fails is left out and named in `extra.failed`; the others are still measured.
 """
 from __future__ import annotations
 
