@@ -43,7 +43,9 @@ def test_export_page_shows_fp32_against_int8_in_words(monkeypatch, tmp_path):
     assert table.loc["int8"].tolist() == ["3.8 MB", "8.6 ms", "90%", "86.7%"]
     assert table.loc["fp32 (as trained)"].tolist() == ["13.1 MB", "17.1 ms", "100%", "90%"]
     assert any("AMD EPYC" in c.value and "2 thread" in c.value for c in at.caption)
-    assert any("disagrees with the app on more than 5%" in w.value for w in at.warning)  # 90% < 95%
+    # 90% < 98%: 3 of the 30 answers change (the card's words since the judge set, issue 29 item 10)
+    assert any(w.value.startswith("**int8 changes 3 of 30 answers: keep fp32**") for w in at.warning), at.warning
+    assert not [b for b in at.get("download_button") if b.proto.label == "Download model-int8.onnx"]
     assert raw_words(table.to_string()) == []
     assert any("## Deployment" in m.value for m in at.markdown)  # the model card says it too
 
