@@ -101,8 +101,14 @@ def test_resnet18_int8_is_smaller_and_agrees(tmp_path):
                        freeze=FreezePlan(mode="none"), data=DataSpec(dataset=dark_and_bright(), test_fraction=0.4),
                        train=TrainSpec(head_epochs=0, finetune_epochs=2, finetune_lr=1e-3, batch_size=8))
     run_id = trained(config)
-    result = quantize.quantize(store.run_row(run_id), tmp_path / "r.onnx", jobs.lists(run_id))
+    heard = []
+    result = quantize.quantize(store.run_row(run_id), tmp_path / "r.onnx", jobs.lists(run_id),
+                               said=lambda text, fraction: heard.append((text, fraction)))
     assert result["images"] >= 200 and result["fp32_accuracy"] == 1.0, result  # a model that learned its classes
+    # each step said as it starts, the bar only forward (the Export page's progress: issue 34)
+    steps = [text.split(" ")[0] for text, _ in heard]
+    assert steps[:3] == ["Choosing", "Exporting", "Quantizing:"] and steps[-2:] == ["Timing", "Done."], heard
+    assert [f for _, f in heard] == sorted(f for _, f in heard) and heard[-1][1] == 1.0, heard
     assert result["agreement"] >= 0.98 and result["recommended"], result
     assert result["size_mb"] < result["fp32_size_mb"] / 3  # 42.7 MB of fp32 weights → about 11 MB
 

@@ -53,14 +53,18 @@ def deployment_card() -> None:
                    "images, at least 200), and how often it is right on the test images.")
         if st.button("Quantize and measure", key="build-int8"):
             path = subdir("exports") / run_id / "model-int8.onnx"
+            # a bar from the click, moved by each step as it starts (a spinner said nothing of how far it was
+            # for the minute or more this takes: issue 34)
+            bar = st.progress(0.0, text=f"Exporting, quantizing and timing both models ({int8_wait()})…")
             try:
-                with st.spinner(f"Exporting, quantizing and timing both models ({int8_wait()})…"):
-                    started = time.monotonic()
-                    quantize.quantize(run, path, queue.lists(run_id, state.token()))
-                    store.add_metric(run_id, {"event": "int8_build", "seconds": round(time.monotonic() - started, 1)})
+                started = time.monotonic()
+                quantize.quantize(run, path, queue.lists(run_id, state.token()),
+                                  said=lambda text, fraction: bar.progress(fraction, text=text))
+                store.add_metric(run_id, {"event": "int8_build", "seconds": round(time.monotonic() - started, 1)})
                 store.add_artifact(run_id, "onnx-int8", str(path))
             except UserError as exc:
                 st.error(str(exc))
+            bar.empty()
         measured = deployment.measured(run_id)
         if not measured:
             return

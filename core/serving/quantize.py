@@ -62,24 +62,30 @@ JUDGE_THREADS = 1  # onnxruntime threads when judging: answers the same on any m
 KEPT_FP32 = (0, 8, 16, 24)  # how many convolutions from the input stay fp32, tried in turn
 
 
-def quantize(run: dict, out: str | Path, lists: Splits, method: str = "static") -> dict:
+def quantize(run: dict, out: str | Path, lists: Splits, method: str = "static", said=None) -> dict:
     """Export `run` to fp32 ONNX (verified as every export is), quantize it to int8 at `out`, measure
-    both, and keep the figures with the run. The JSON contract of `export --quantize int8`."""
+    both, and keep the figures with the run. The JSON contract of `export --quantize int8`. `said(text,
+    fraction)` hears each step as it starts (the Export page's progress bar: a minute or more of work)."""
     if method not in METHODS:
         raise UserError(f"quantization method must be one of {', '.join(METHODS)}")
+    said = said or (lambda text, fraction: None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    said(f"Choosing the images to judge on (at least {judge_set.MIN_IMAGES}) and asking the app about each…", 0.02)
     loaded = load_run(run["id"])
     judged_on = judge_set.build(loaded, lists)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        said("Exporting the fp32 ONNX model and checking it against the app…", 0.15)
         verified = export.export(run, "onnx", folder / "fp32.onnx", lists)
         prepared = _prepared(folder / "fp32.onnx", folder / "prepared.onnx")
-        chosen = BUILDERS[method](prepared, out, loaded, lists, folder, judged_on)
-        judged = judge(loaded, lists, {"fp32": folder / "fp32.onnx", "int8": out}, judged_on)
+        chosen, answers = BUILDERS[method](prepared, out, loaded, lists, folder, judged_on, said)
+        said(f"Timing both models ({RUNS} runs each) and judging them on {len(judged_on)} images…", 0.85)
+        judged = judge(loaded, lists, {"fp32": folder / "fp32.onnx", "int8": out}, judged_on, {"int8": answers})
     facts = {"path": str(out), "format": "onnx", "quantize": "int8", "method": method, "exporter": verified["exporter"],
              **_contract(judged), **chosen, "cpu": cpu_name(), "threads": threads(), "runs": RUNS}
     deployment.save(run["id"], facts)
+    said("Done.", 1.0)
     return facts
 
 
@@ -109,24 +115,30 @@ def _calibration(loaded, lists: Splits) -> np.ndarray:
     return judge_set.crops(loaded, records[::step][:CALIBRATION_IMAGES]).numpy()  # no forward pass: images only
 
 
-def _tuned_static(prepared: Path, out: Path, loaded, lists: Splits, folder: Path, judged_on) -> dict:
+def _tuned_static(prepared: Path, out: Path, loaded, lists: Splits, folder: Path, judged_on, said) -> tuple:
     """Every layer int8 first; while that agrees with the app on fewer than TARGET of the judge set (validation,
     test and augmented training views: `judge_set`), the first convolutions stay fp32 (KEPT_FP32, in turn). The
-    first candidate reaching TARGET is kept, else the one agreeing most (the fewest fp32 layers on a tie)."""
+    first candidate reaching TARGET is kept, else the one agreeing most (the fewest fp32 layers on a tie).
+    Returns its facts and its answers on the judge set (`judge` need not ask the same graph again)."""
     calibration = _calibration(loaded, lists)
     convolutions = len(_nodes_before(prepared, None))
-    tried = []
-    for kept in [k for k in KEPT_FP32 if k < convolutions]:
+    tried, candidates = [], [k for k in KEPT_FP32 if k < convolutions]
+    for number, kept in enumerate(candidates):
+        said(f"Quantizing: {'every layer int8' if not kept else f'the first {kept} convolutions kept fp32'} "
+             f"(try {number + 1}, at most {len(candidates)}, until it agrees with the app on {TARGET:.0%})…",
+             0.3 + 0.55 * number / len(candidates))
         candidate = folder / f"int8-{kept}.onnx"
         _static(prepared, candidate, calibration, _nodes_before(prepared, kept), folder / "ranges.json")
-        same = _said(_session(candidate, JUDGE_THREADS), judged_on.images.numpy()) == judged_on.reference
-        tried.append((round(float(same.float().mean()), 4), -kept, candidate, same[:judged_on.counts["validation"]]))
+        answers = _said(_session(candidate, JUDGE_THREADS), judged_on.images.numpy())
+        same = answers == judged_on.reference
+        tried.append((round(float(same.float().mean()), 4), -kept, candidate, same[:judged_on.counts["validation"]],
+                      answers))
         if tried[-1][0] >= TARGET:
             break
-    agreement, kept, best, on_val = max(tried, key=lambda t: t[:2])
+    agreement, kept, best, on_val, answers = max(tried, key=lambda t: t[:2])
     shutil.move(best, out)
     return {"fp32_convolutions": -kept, "convolutions": convolutions, "search_agreement": agreement,
-            "validation_agreement": round(float(on_val.float().mean()), 4) if len(on_val) else None}
+            "validation_agreement": round(float(on_val.float().mean()), 4) if len(on_val) else None}, answers
 
 
 def _nodes_before(model: Path, kept: int | None) -> list[str]:
@@ -160,11 +172,11 @@ def _static(model: Path, out: Path, calibration: np.ndarray, keep_fp32: list[str
                     **cached)
 
 
-def _dynamic(model: Path, out: Path, _loaded, _lists, _folder, _judged_on) -> dict:
+def _dynamic(model: Path, out: Path, _loaded, _lists, _folder, _judged_on, _said) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(model), str(out), weight_type=QuantType.QInt8)
-    return {}
+    return {}, None
 
 
 BUILDERS = {"static": _tuned_static, "dynamic": _dynamic}
@@ -182,20 +194,21 @@ class _Reader:
 
 
 # ---- measuring -----------------------------------------------------------------------------------------
-def judge(loaded, lists: Splits, graphs: dict[str, Path], judged_on) -> dict:
+def judge(loaded, lists: Splits, graphs: dict[str, Path], judged_on, known: dict | None = None) -> dict:
     """Each graph's size, latency, agreement with the app's own predictions (the PyTorch model, as predict
-    serves it) on the judge set, and accuracy on the run's pinned test list (validation if it has none)."""
+    serves it) on the judge set, and accuracy on the run's pinned test list (validation if it has none).
+    `known`: a graph's answers on the judge set already had (on JUDGE_THREADS, as here), not asked again."""
     split = "test" if lists.test else "val"
     where = slice(len(lists.val), len(lists.val) + len(lists.test)) if lists.test else slice(0, len(lists.val))
     labels = torch.tensor([r.label for r in getattr(lists, split)], dtype=torch.long)
     out = {"split": split, "images": len(judged_on), "accuracy_images": len(labels), "judged_on": judged_on.counts}
     for name, path in graphs.items():
-        out[name] = _measure(path, judged_on, where, labels)
+        out[name] = _measure(path, judged_on, where, labels, (known or {}).get(name))
     return out
 
 
-def _measure(path: Path, judged_on, where: slice, labels: torch.Tensor) -> dict:
-    said = _said(_session(path, JUDGE_THREADS), judged_on.images.numpy())
+def _measure(path: Path, judged_on, where: slice, labels: torch.Tensor, said: torch.Tensor | None = None) -> dict:
+    said = _said(_session(path, JUDGE_THREADS), judged_on.images.numpy()) if said is None else said
     images = judged_on.images[:1].numpy()
     return {"size_mb": round(path.stat().st_size / 2 ** 20, 2), "latency_ms": round(latency_ms(_session(path), images), 2),
             "agreement": round(float((said == judged_on.reference).float().mean()), 4),
