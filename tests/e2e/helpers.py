@@ -8,6 +8,7 @@ its changes waits for ever (seen in CI on a busy machine).
 """
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from typing import Callable
 
 from google.protobuf.message import DecodeError
 from playwright.sync_api import Page, TimeoutError as PlaywrightTimeout, expect
+from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from tests.e2e.conftest import ARTIFACTS, CONNECTED, SERVER_PIDS
@@ -32,12 +34,28 @@ _started_runs: dict[int, int] = {}  # id(page) → script runs started for it (a
 # last one started or ended. A rerun loop starts whole runs back to back; a fragment's poll is not one.
 _whole_runs: dict[int, dict] = {}
 LOST_MS = 15_000  # an action that started no run in this long never reached the server
+_asked: dict[int, list] = {}  # id(page) → [its document's timeOrigin, messages read in it, rerun requests]
+# Every message the page sends on its websocket, kept in the page as it is sent (the page's own thread):
+# read back after a click, it says whether that click asked for a script run, with no guess at a delay.
+RECORD_SENT = """(() => { if (window.__sent) return; window.__sent = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(0);
+    let text = ''; for (const b of bytes) text += String.fromCharCode(b);
+    window.__sent.push(btoa(text));
+    return send.call(this, data);
+  }; })()"""
+SENT_AFTER = """([doc, n]) => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(
+  () => done([performance.timeOrigin, (window.__sent || []).slice(performance.timeOrigin === doc ? n : 0)]), 0))))"""
 
 
 def _listen(page: Page) -> None:
     if id(page) in _finished_runs:
         return
     _finished_runs[id(page)] = _started_runs[id(page)] = 0
+    _asked[id(page)] = [None, 0, 0]
+    page.add_init_script(RECORD_SENT)
     whole = _whole_runs[id(page)] = {"started": 0, "running": False, "at": time.monotonic()}
 
     def frame(payload) -> None:
@@ -77,6 +95,25 @@ def _whole_message(payload: bytes) -> str | None:
             message.script_finished != ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
         return "end"
     return None
+
+
+def reruns_asked(page: Page) -> int:
+    """Whole-page script runs the page has asked the server for so far (`rerun_script` messages it sent, a
+    fragment's own not counted), read once the page has handled what happened before this call (two
+    animation frames, then its timers at 0 ms: a click's handlers have sent their message by then)."""
+    asked = _asked.setdefault(id(page), [None, 0, 0])  # the document read, messages read in it, reruns asked
+    document, sent_now = page.evaluate(SENT_AFTER, asked[:2])
+    if document != asked[0]:  # a new document (the page was loaded again) keeps a list of its own
+        asked[:2] = [document, 0]
+    for sent in sent_now:
+        asked[1] += 1
+        message = BackMsg()
+        try:
+            message.ParseFromString(base64.b64decode(sent))
+        except DecodeError:
+            continue
+        asked[2] += message.WhichOneof("type") == "rerun_script" and not message.rerun_script.fragment_id
+    return asked[2]
 
 
 def whole_runs_started(page: Page) -> int:

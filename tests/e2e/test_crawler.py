@@ -23,14 +23,14 @@ from core.data import samples
 from core.execute import slot
 from core.runs import drafts, leases, queue
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import SLOW, after_rerun, open_page, settle, whole_runs_quiet, whole_runs_started
+from tests.e2e.helpers import SLOW, after_rerun, open_page, reruns_asked, settle, whole_runs_quiet, whole_runs_started
 from tests.training import probe
 from tests.wording import raw_words
 
 pytestmark = pytest.mark.slow
 PAGES = ("", "scenario", "backbone", "data", "layers", "train", "evaluate", "predict", "export", "runs", "teacher")
 QUIET_S = 0.5  # a rerun loop starts its next run within milliseconds of the last one's end
-START_S = 0.5  # a click that reruns the script has started the run by then (websocket, same machine)
+START_S = 0.5  # a chart point's click that reruns the script has asked for the run by then (Plotly's timers)
 SETTLE_S = 30.0  # one click's own runs (a heavy page on a busy 2-core box) end well within this
 STREAMLIT_WARNING = re.compile(r"^.*\b(WARNING|ERROR)\s+streamlit\S*:.*$|^Traceback.*$", re.M)
 SKIP = {  # label (a regex, matched from the start) → why it is not clicked here
@@ -165,8 +165,7 @@ def crawl(page: Page, url: str, log_tail, teacher_key: str | None = None) -> Rep
         if reason or control["off"]:
             skipped[control["label"]] = reason or "disabled"
             continue
-        press(page, control)
-        clicked.append(what)
+        clicked.append(what if press(page, control) else f"{what} (asked for no run)")
         check(page, where, f"after {what}", log_tail)
         if page.url.split("?")[0] != where:  # the click moved to another page: come back
             arrive(page, url, teacher_key)
@@ -198,18 +197,23 @@ def next_control(page: Page, seen: set, arrival: set) -> dict | None:
     return ([c for c in fresh if c["what"] not in arrival] or fresh or [None])[0]
 
 
-def press(page: Page, control: dict) -> None:
-    """Click; then, if the click started a script run, wait until the page's whole-page runs have stopped
-    for QUIET_S. A click that starts none (a tab, an expander) gets START_S to start one."""
-    before, clicked = whole_runs_started(page), time.monotonic()
+def press(page: Page, control: dict) -> bool:
+    """Click; then, if the click asked for a script run, wait until it started and the page's whole-page
+    runs have stopped for QUIET_S. A click that asks for none (a tab, an expander) waits for nothing, but
+    a chart point: Plotly reports a selection on its own timers, so it gets START_S to start a run.
+    True when the click asked for a run."""
+    before, clicked, asked = whole_runs_started(page), time.monotonic(), reruns_asked(page)
     try:
         page.locator(f"[data-crawl='{control['index']}']").click(force=control["kind"] == "point", timeout=10_000)
     except PlaywrightTimeout as exc:
         page.screenshot(path=str(ARTIFACTS / "crawl-stuck.png"), full_page=True)
         raise AssertionError(f"{page.url}: cannot click {control}") from exc
-    while whole_runs_started(page) == before and time.monotonic() - clicked < START_S:
+    ran = reruns_asked(page) > asked
+    wait = SETTLE_S if ran else START_S if control["kind"] == "point" else 0
+    while whole_runs_started(page) == before and time.monotonic() - clicked < wait:
         page.wait_for_timeout(50)
     settled(page, f"after {control['what']}", before, clicked)
+    return ran
 
 
 def settled(page: Page, when: str, before: int, since: float) -> None:
