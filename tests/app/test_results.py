@@ -299,3 +299,15 @@ def test_the_runs_page_opens_on_the_main_run_not_its_companion(me):
     at, _ = open_app(page="views/runs.py")
     no_exceptions(at)
     assert at.selectbox(key="runs_pick").value == submitted["run_id"]
+
+
+def test_comparing_runs_names_them_in_words_not_by_id():
+    """Issue 29: run labels read '0c8edf5cd6a6 · … · main run' in pickers, tables and legends."""
+    at, token = open_app()
+    first, second = finished_run(token, epochs=1), finished_run(token, epochs=1, seed=1)
+    show(at, "views/evaluate.py", second)
+    at.multiselect(key="compare").set_value([first]).run()
+    no_exceptions(at)  # every picker option, table and heading checked for ids
+    recall = [d.value for d in at.dataframe if "recall here" in d.value.columns]
+    assert recall and len(recall[0].columns) == 3 and all(first not in c for c in recall[0].columns)
+    assert all(first not in o and second not in o for o in at.multiselect(key="compare").options)
