@@ -14,6 +14,7 @@ from tests import corpus
 from tests.app.conftest import no_exceptions, open_app
 from tests.training import digits, finetune, probe
 from tests.wording import raw_words
+from ui import words
 
 
 def finished_run(token: str, epochs: int = 4, **changes) -> str:
@@ -243,7 +244,8 @@ def test_deleting_a_run_removes_its_files_and_rows():
     assert (folder / "model.safetensors").exists()
     show(at, "views/runs.py")
     [table] = [t.value for t in at.table]  # in words: a percentage, a duration, no None
-    row = table.loc[run_id]
+    assert list(table.index) == [words.started(store.run_row(run_id)["created"])]  # when, not the id
+    row = table.iloc[0]
     assert row["role"] == "main run" and row["test accuracy"].endswith("%") and row["training time"].endswith(" s")
     assert raw_words(table.to_string()) == []
     at.selectbox(key="runs_pick").set_value(run_id).run()
