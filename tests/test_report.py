@@ -27,16 +27,22 @@ class Numbers(HTMLParser):
         self.metrics: list[dict] = []
         self.sections: list[str] = []
         self.text: list[str] = []
+        self.code = 0
 
     def handle_starttag(self, tag, attrs):
+        self.code += tag in ("code", "style")  # code shown as code (a run's id to type) and CSS are not words
         found = dict(attrs)
         if "data-metric" in found:
             self.metrics.append(found)
         if "data-section" in found:
             self.sections.append(found["data-section"])
 
+    def handle_endtag(self, tag):
+        self.code -= tag in ("code", "style")
+
     def handle_data(self, data):
-        self.text.append(data)
+        if not self.code:
+            self.text.append(data)
 
 
 def parsed(path) -> Numbers:

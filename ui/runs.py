@@ -18,7 +18,7 @@ def pick(statuses: tuple[str, ...] = ("succeeded",), label: str = "Run") -> str 
     owner = state.token()
     mine = queue.runs(owner)
     if asked and asked not in [r["id"] for r in mine]:
-        st.warning(f"Run {asked} is not yours (or was deleted): it belongs to another workspace."
+        st.warning(f"Run `{asked}` is not yours (or was deleted): it belongs to another workspace."
                    + (" Showing your own runs instead." if mine else ""))
     rows = [r for r in mine if r["status"] in statuses]
     if not rows:

@@ -122,6 +122,18 @@ if losses:
 if owner == state.token():  # a teacher's view of a student's run is read-only
     cleaner.show(run, lists, owner)
 
+def unique_labels(rows: list[dict]) -> dict[str, str]:
+    """Column headings for runs: two runs of the same minute and kind get "(2)", so neither column is lost."""
+    out: dict[str, str] = {}
+    for r in rows:
+        label, n = words.run_label(r), 1
+        while label in out.values():
+            n += 1
+            label = f"{words.run_label(r)} ({n})"
+        out[r["id"]] = label
+    return out
+
+
 st.subheader("Compare with other runs")
 others = [r for r in queue.runs(owner) if r["status"] == "succeeded" and r["id"] != run_id]
 named = {r["id"]: words.run_label(r) for r in others}
@@ -148,7 +160,7 @@ if chosen:
     same = [r for r in rows if r["id"] != run_id and r["same test images"] == "yes"]
     if same:
         st.markdown("**Recall per class: the other runs against this one** (the same test images)")
-        columns = {"class": "class", "recall": "recall here", **{r["id"]: f"run {r['id']}" for r in same}}
+        columns = {"class": "class", "recall": "recall here", **unique_labels(same)}
         changes = evaluate.recall_changes(report, {r["id"]: queue.run(r["id"], owner).get("evaluation") for r in same})
         points = {r["id"]: lambda d: f"{d * 100:+.1f} points" for r in same}
         st.dataframe(words.table(changes, columns, {"recall": words.percent, **points}), hide_index=True, width="stretch")

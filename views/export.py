@@ -105,7 +105,7 @@ for fmt, (title, filename) in FORMATS.items():
             ok = result["agreement"] >= 0.99
             (st.success if ok else st.warning)(
                 f"top-1 agreement {result['agreement']:.2%} on {result['images']} validation images, "
-                f"max probability difference {result['max_prob_diff']:.1e}")
+                f"max probability difference {words.number(result['max_prob_diff'])}")
             _download(result["path"], f"Download {filename}", f"{run_id}-{filename}", f"dl-{fmt}")
 deployment_card()
 model_card = card.model_card(run)

@@ -226,7 +226,7 @@ def read() -> tuple[dict | None, list[dict], dict | None]:
 
 run, sweep_rows, lab = read()
 if run_id and run is None:
-    st.warning(f"Run {run_id} is not one of yours (or was deleted).")
+    st.warning(f"Run `{run_id}` is not one of yours (or was deleted).")
 ids = ([run["id"], *run["companions"]] if run else []) + [r["run_id"] for r in sweep_rows] + learning_curve.run_ids(lab)
 # The snapshot first, then what is drawn, read again after it, and the watcher from the snapshot: a job that
 # ended between a read and the snapshot once left "running" on the page with no watcher (the refresh test)

@@ -271,9 +271,9 @@ figure,table,.cams{break-inside:avoid}section{break-before:auto}}
 def _page(run: dict, evaluation: dict, body: str) -> str:
     summary = run.get("summary") or {}
     made = time.strftime("%Y-%m-%d %H:%M")
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Report: run {_e(run["id"])}</title>'
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Report: {_e(run["config"]["backbone"])} on {_e(run["config"]["data"]["dataset"])}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
             f'<body data-run="{_e(run["id"])}"><h1>{_e(run["backbone"])} on {_e(run["config"]["data"]["dataset"])}</h1>'
-            f'<p class="meta">TransferLab report on run {_e(run["id"])}, made {made}. Trained in '
+            f'<p class="meta">TransferLab report on run <code>{_e(run["id"])}</code>, made {made}. Trained in '
             f'{_e(words.duration(summary.get("seconds")))}; {_e(SPLIT_NAMES[evaluation["split"]])} accuracy '
             f'{_e(words.percent(evaluation["accuracy"]))} on {evaluation["images"]} images.</p>{body}</body></html>')

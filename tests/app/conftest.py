@@ -12,6 +12,7 @@ from core.config import DataSpec, RunConfig
 from core.data import samples
 from core.runs import drafts
 from tests.conftest import ROOT
+from tests.wording import page_text, raw_words
 
 TIMEOUT = 120
 _person: dict[str, str] = {}
@@ -46,4 +47,6 @@ def with_data(dataset: str) -> RunConfig:
 
 
 def no_exceptions(at: AppTest) -> None:
+    """No exception, and no code or raw number in what the page says (issue 29's wording check)."""
     assert not at.exception, [e.value for e in at.exception]
+    assert raw_words(page_text(at)) == [], raw_words(page_text(at))

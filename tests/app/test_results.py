@@ -14,6 +14,7 @@ from tests import corpus
 from tests.app.conftest import no_exceptions, open_app
 from tests.training import digits, finetune, probe
 from tests.wording import raw_words
+from ui import words
 
 
 def finished_run(token: str, epochs: int = 4, **changes) -> str:
@@ -243,7 +244,8 @@ def test_deleting_a_run_removes_its_files_and_rows():
     assert (folder / "model.safetensors").exists()
     show(at, "views/runs.py")
     [table] = [t.value for t in at.table]  # in words: a percentage, a duration, no None
-    row = table.loc[run_id]
+    assert list(table.index) == [words.started(store.run_row(run_id)["created"])]  # when, not the id
+    row = table.iloc[0]
     assert row["role"] == "main run" and row["test accuracy"].endswith("%") and row["training time"].endswith(" s")
     assert raw_words(table.to_string()) == []
     at.selectbox(key="runs_pick").set_value(run_id).run()
@@ -299,3 +301,15 @@ def test_the_runs_page_opens_on_the_main_run_not_its_companion(me):
     at, _ = open_app(page="views/runs.py")
     no_exceptions(at)
     assert at.selectbox(key="runs_pick").value == submitted["run_id"]
+
+
+def test_comparing_runs_names_them_in_words_not_by_id():
+    """Issue 29: run labels read '0c8edf5cd6a6 · … · main run' in pickers, tables and legends."""
+    at, token = open_app()
+    first, second = finished_run(token, epochs=1), finished_run(token, epochs=1, seed=1)
+    show(at, "views/evaluate.py", second)
+    at.multiselect(key="compare").set_value([first]).run()
+    no_exceptions(at)  # every picker option, table and heading checked for ids
+    recall = [d.value for d in at.dataframe if "recall here" in d.value.columns]
+    assert recall and len(recall[0].columns) == 3 and all(first not in c for c in recall[0].columns)
+    assert all(first not in o and second not in o for o in at.multiselect(key="compare").options)
