@@ -172,7 +172,7 @@ def _static(model: Path, out: Path, calibration: np.ndarray, keep_fp32: list[str
                     **cached)
 
 
-def _dynamic(model: Path, out: Path, _loaded, _lists, _folder, _judged_on, _said) -> dict:
+def _dynamic(model: Path, out: Path, _loaded, _lists, _folder, _judged_on, _said) -> tuple:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(model), str(out), weight_type=QuantType.QInt8)
