@@ -15,12 +15,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import ROOT
 
 CHROMIUM = os.environ.get("TRANSFERLAB_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
+# Playwright's assertions poll for 5 s by default. With the suite's other pytest worker training beside the
+# browser tests, a page's elements arrived later than that (the Layers page's widgets, at load 8), and a
+# present element failed the test. A cap, not a timing: each wait ends as soon as its element is there.
+expect.set_options(timeout=30_000)
 SERVER_PIDS: list[int] = []  # the app server's and the worker's, for a stack dump when a page hangs
 
 
