@@ -32,6 +32,9 @@ PAGES = ("", "scenario", "backbone", "data", "layers", "train", "evaluate", "pre
 QUIET_S = 0.5  # a rerun loop starts its next run within milliseconds of the last one's end
 START_S = 0.5  # a chart point's click that reruns the script has asked for the run by then (Plotly's timers)
 SETTLE_S = 30.0  # one click's own runs (a heavy page on a busy 2-core box) end well within this
+# Text that is not words: Material icons' ligature names ("account_tree" draws an icon) and code shown as code
+# (a run's id to type into the CLI), as tests/wording.py skips text in backticks.
+NOT_WORDS = """() => [...document.querySelectorAll("[data-testid='stIconMaterial'], code, pre")].map(e => e.innerText)"""
 STREAMLIT_WARNING = re.compile(r"^.*\b(WARNING|ERROR)\s+streamlit\S*:.*$|^Traceback.*$", re.M)
 SKIP = {  # label (a regex, matched from the start) → why it is not clicked here
     "Run the demo": "trains two runs; the demo's own browser test clicks it",
@@ -243,5 +246,7 @@ def check(page: Page, where: str, when: str, log_tail) -> None:
     warned = STREAMLIT_WARNING.findall(log_tail())
     assert not warned, f"{where} {when}: the server logged {warned[:5]}"
     text = page.inner_text("body")
+    for shown in sorted(page.evaluate(NOT_WORDS), key=len, reverse=True):
+        text = text.replace(shown, " ") if shown.strip() else text
     raw = raw_words(text)
     assert not raw, f"{where} {when}: raw words on the page: {raw[:5]}"
