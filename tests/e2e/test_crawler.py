@@ -34,7 +34,8 @@ START_S = 0.5  # a chart point's click that reruns the script has asked for the 
 SETTLE_S = 30.0  # one click's own runs (a heavy page on a busy 2-core box) end well within this
 # Text that is not words: Material icons' ligature names ("account_tree" draws an icon) and code shown as code
 # (a run's id to type into the CLI), as tests/wording.py skips text in backticks.
-NOT_WORDS = """() => [...document.querySelectorAll("[data-testid='stIconMaterial'], code, pre")].map(e => e.innerText)"""
+NOT_WORDS = """() => [...document.querySelectorAll(
+    "[data-testid='stIconMaterial'], [role='img'][aria-label$=' icon'], code, pre")].map(e => e.innerText)"""
 STREAMLIT_WARNING = re.compile(r"^.*\b(WARNING|ERROR)\s+streamlit\S*:.*$|^Traceback.*$", re.M)
 SKIP = {  # label (a regex, matched from the start) → why it is not clicked here
     "Run the demo": "trains two runs; the demo's own browser test clicks it",
