@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from google.protobuf.message import DecodeError
-from playwright.sync_api import Page, TimeoutError as PlaywrightTimeout, expect
+from playwright.sync_api import Locator, Page, TimeoutError as PlaywrightTimeout, expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -175,6 +175,35 @@ def after_rerun(page: Page, action: Callable[[], object], timeout: int = 60_000)
         if time.monotonic() > deadline:
             action()
             break
+        page.wait_for_timeout(50)
+    _idle_after(page, ended, timeout)
+
+
+def choose(page: Page, box: Locator, option: str, timeout: int = 60_000) -> None:
+    """Pick `option` in the Streamlit selectbox `box` and wait for the script run the choice starts.
+
+    The open list draws only the options in view, scrolled to the current one (a virtual list: of ten
+    classes nine were in the page, and which nine changed as it scrolled): typing filters it to the option,
+    as a person searching the box would. Should the list close under the click anyway, it is opened again."""
+    item = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(3):
+        box.click()
+        page.keyboard.type(option)
+        try:
+            item.wait_for(state="visible", timeout=5_000)
+            ended, started = script_runs(page), _started_runs.get(id(page), 0)
+            item.click(timeout=5_000)
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            settle(page, timeout)
+            continue
+        break
+    deadline = time.monotonic() + LOST_MS / 1000
+    while script_runs(page) == ended and _started_runs.get(id(page), 0) == started:
+        if time.monotonic() > deadline:
+            raise PlaywrightTimeout(f"choosing {option!r} started no script run")
         page.wait_for_timeout(50)
     _idle_after(page, ended, timeout)
 

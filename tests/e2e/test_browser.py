@@ -177,9 +177,9 @@ def test_demo_trains_with_a_baseline_and_stays_until_the_person_moves_on(server,
     model_ready = time.monotonic() - started
     expect(page.get_by_text(re.compile("Your transfer model is ready|The demo is complete"))).to_be_visible()
     expect(page.get_by_text(re.compile("The from scratch baseline")).first).to_be_visible()  # said, not silent
-    page.wait_for_function("() => { const p = document.querySelectorAll('.js-plotly-plot')[1];"
-                           " return p && p.data && p.data.some(t => t.name && t.name.startsWith('scratch')); }",
-                           timeout=SLOW)  # the from-scratch curve joins the same axes
+    page.wait_for_function("name => { const p = document.querySelectorAll('.js-plotly-plot')[1];"
+                           " return p && p.data && p.data.some(t => t.name && t.name.startsWith(name)); }",
+                           arg=words.role("scratch"), timeout=SLOW)  # the from-scratch curve joins the same axes
     shoot(page, "11-demo-train-live")
     expect(page.get_by_text("The demo is complete")).to_be_visible(timeout=SLOW)
     baseline_done = time.monotonic() - started

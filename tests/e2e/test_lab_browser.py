@@ -11,7 +11,7 @@ from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import samples
 from core.runs import drafts
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import SLOW, after_rerun, click, no_exception, open_page, shoot, token
+from tests.e2e.helpers import SLOW, after_rerun, choose, click, no_exception, open_page, shoot, token
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +28,11 @@ def test_stage_viewer_probe_and_lr_finder(server, page, store_env):
     expect(page.get_by_text("stem · 112×112 · 32 channels")).to_be_visible(timeout=SLOW)
     expect(page.get_by_text("stage7 · 7×7 · 1,280 channels")).to_be_visible()
     no_exception(page)
-    page.locator("[data-testid='stSelectbox']").filter(has_text="Image to look at").click()  # opens the list
-    after_rerun(page, lambda: page.get_by_role("option", name="a sample photo (a cat)").click(), timeout=SLOW)
+    image_box = page.locator("[data-testid='stSelectbox']").filter(has_text="Image to look at")
+    choose(page, image_box, "a sample photo (a cat)", timeout=SLOW)
     expect(page.get_by_text("sample photo", exact=True)).to_be_visible()  # the picture's caption
     no_exception(page)
-    page.locator("[data-testid='stSelectbox']").filter(has_text="Image to look at").click()
-    after_rerun(page, lambda: page.get_by_role("option", name="0 · mnist/0/00001.png").click(), timeout=SLOW)
+    choose(page, image_box, "0 · mnist/0/00001.png", timeout=SLOW)
     expect(page.get_by_text("class 0", exact=True)).to_be_visible()
     after_rerun(page, lambda: page.get_by_role("button", name="Measure how generic each stage is").click(), timeout=SLOW)
     expect(page.get_by_text("Freeze recommendation")).to_be_visible(timeout=SLOW)
