@@ -56,15 +56,17 @@ def _listen(page: Page) -> None:
     _finished_runs[id(page)] = _started_runs[id(page)] = 0
     _asked[id(page)] = [None, 0, 0]
     page.add_init_script(RECORD_SENT)
-    whole = _whole_runs[id(page)] = {"started": 0, "running": False, "at": time.monotonic()}
+    whole = _whole_runs[id(page)] = {"started": 0, "running": False, "at": time.monotonic(), "done": 0}
 
     def frame(payload) -> None:
         if isinstance(payload, (bytes, bytearray)):
             kind = _run_message(bytes(payload))
             if kind:
                 (_finished_runs if kind == "end" else _started_runs)[id(page)] += 1
-            if kind == "start" or _whole_message(bytes(payload)) == "end":
-                whole.update(running=kind == "start", at=time.monotonic(), started=whole["started"] + (kind == "start"))
+            ended = _whole_message(bytes(payload))
+            if kind == "start" or ended:
+                whole.update(running=kind == "start", at=time.monotonic(), started=whole["started"] + (kind == "start"),
+                             done=whole["done"] + (ended == "done"))
 
     page.on("websocket", lambda socket: socket.on("framereceived", frame))
 
@@ -85,16 +87,16 @@ def _run_message(payload: bytes) -> str | None:
 
 
 def _whole_message(payload: bytes) -> str | None:
-    """"end" for the last message of a whole-page run, including one cut short by a rerun."""
+    """"end" for the last message of a whole-page run cut short by a rerun, "done" for one that ran to its end."""
     message = ForwardMsg()
     try:
         message.ParseFromString(payload)
     except DecodeError:
         return None
-    if message.WhichOneof("type") == "script_finished" and \
-            message.script_finished != ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
-        return "end"
-    return None
+    if message.WhichOneof("type") != "script_finished" or \
+            message.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+        return None
+    return "end" if message.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN else "done"
 
 
 def reruns_asked(page: Page) -> int:
@@ -167,16 +169,48 @@ def after_rerun(page: Page, action: Callable[[], object], timeout: int = 60_000)
 
     Once in a few full-suite runs the browser dropped an Enter or a click on a loaded, idle page: no run
     started and the server stayed idle (py-spy), the field still showing "Press Enter to submit form".
-    A person would press again; so does this, once, and only when no run started at all."""
-    ended, started = script_runs(page), _started_runs.get(id(page), 0)
+    A person would press again; so does this, once, and only when no run started at all.
+
+    When the action asked for a whole-page run, that run's end is what is waited for: on a page with a live
+    fragment (run_every) the end of a fragment's run came first, and the teacher's projector test read the
+    page while the tabs it had left were still drawn (two "3 of 3 runs finished", a strict-mode failure)."""
+    before = _counts(page)
     action()
+    _wait_for_the_run(page, before, timeout, again=action)
+
+
+def _counts(page: Page) -> tuple[int, int, int, int]:
+    """Runs ended and started, whole-page reruns asked, whole-page runs done: read before an action."""
+    return (script_runs(page), _started_runs.get(id(page), 0), reruns_asked(page),
+            _whole_runs.get(id(page), {}).get("done", 0))
+
+
+def _wait_for_the_run(page: Page, before: tuple[int, int, int, int], timeout: int,
+                      again: Callable[[], object] | None = None) -> None:
+    """Until the run an action started has ended (the action done once `again` when no run started at all)."""
+    ended, started, asked, done = before
     deadline = time.monotonic() + LOST_MS / 1000
     while script_runs(page) == ended and _started_runs.get(id(page), 0) == started:
         if time.monotonic() > deadline:
-            action()
+            if again is None:
+                raise PlaywrightTimeout(f"no script run started within {LOST_MS} ms of the action")
+            again()
             break
         page.wait_for_timeout(50)
-    _idle_after(page, ended, timeout)
+    if reruns_asked(page) > asked:
+        _whole_done_after(page, done, timeout)
+    else:
+        _idle_after(page, ended, timeout)
+
+
+def _whole_done_after(page: Page, count: int, timeout: int) -> None:
+    deadline = time.monotonic() + timeout / 1000
+    while _whole_runs.get(id(page), {}).get("done", 0) <= count:
+        if time.monotonic() > deadline:
+            told = _dump_hang(page, script_runs(page) - 1)
+            raise PlaywrightTimeout(f"no whole-page run finished within {timeout} ms\n{told[:6000]}")
+        page.wait_for_timeout(50)
+    settle(page, timeout)
 
 
 def choose(page: Page, box: Locator, option: str, timeout: int = 60_000) -> None:
@@ -191,7 +225,7 @@ def choose(page: Page, box: Locator, option: str, timeout: int = 60_000) -> None
         page.keyboard.type(option)
         try:
             item.wait_for(state="visible", timeout=5_000)
-            ended, started = script_runs(page), _started_runs.get(id(page), 0)
+            before = _counts(page)
             item.click(timeout=5_000)
         except PlaywrightTimeout:
             if attempt == 2:
@@ -200,12 +234,7 @@ def choose(page: Page, box: Locator, option: str, timeout: int = 60_000) -> None
             settle(page, timeout)
             continue
         break
-    deadline = time.monotonic() + LOST_MS / 1000
-    while script_runs(page) == ended and _started_runs.get(id(page), 0) == started:
-        if time.monotonic() > deadline:
-            raise PlaywrightTimeout(f"choosing {option!r} started no script run")
-        page.wait_for_timeout(50)
-    _idle_after(page, ended, timeout)
+    _wait_for_the_run(page, before, timeout)
 
 
 def open_page(page: Page, url: str, timeout: int = 60_000) -> None:

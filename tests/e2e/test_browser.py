@@ -52,7 +52,7 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
     open_page(page, f"{server}/layers?s={me}")
     expect(page.get_by_text("Freeze the whole backbone")).to_be_visible()
     head_epochs = page.get_by_label("Head epochs")
-    head_epochs.fill("3")
+    head_epochs.fill("2")
     after_rerun(page, lambda: head_epochs.press("Enter"))
     # live augmentation: the backbone runs every epoch, slow enough to watch the chart grow
     after_rerun(page, lambda: page.locator("[data-testid='stButtonGroup']").get_by_text("light", exact=True).click())
@@ -61,14 +61,14 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
     shoot(page, "05-layers")
     config = drafts.load(me)[0]
     assert (config.backbone, config.freeze.mode, config.data.dataset) == ("efficientnet_lite0", "all_but_head", "mnist-30")
-    assert (config.train.head_epochs, config.augment.preset) == (3, "light")
+    assert (config.train.head_epochs, config.augment.preset) == (2, "light")
 
     open_page(page, f"{server}/train?s={me}")
     page.get_by_role("button", name="Start training").click()
-    expect(page.get_by_text("Epoch 1 of 3")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("Epoch 1 of 2")).to_be_visible(timeout=SLOW)
     first = more_points(page, than=0)
     shoot(page, "06-train-live")
-    expect(page.get_by_text("Epoch 2 of 3")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("Epoch 2 of 2")).to_be_visible(timeout=SLOW)
     more_points(page, than=first)  # the live chart gains points while training
     expect(page.get_by_text("Done: validation accuracy")).to_be_visible(timeout=SLOW)
     no_exception(page)
