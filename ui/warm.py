@@ -46,6 +46,7 @@ def _warm() -> None:
                 return
             models.describe(name)
         if not _stop.is_set():
-            estimate.cpu_gflops_per_second()
+            for frozen in (True, False):  # the Backbone page's two figures for the default choice
+                estimate.seconds_per_image(estimate.PROBE, frozen)
     except Exception:  # warming is an optimisation: a failure only costs the first visitor time
         log.exception("warming the registry failed")

@@ -1,8 +1,13 @@
-"""Rough time per epoch on this machine's device, from a backbone's GFLOPs and a measured rate.
+"""Rough time per epoch on this machine, from a short timing of the backbone itself.
 
-The rate is measured once per process: a few forward passes of the bundled EfficientNet-Lite0 on
-the CPU (the Streamlit process never touches the GPU; the worker's device may be faster, so the
-estimate says which device it is for)."""
+A GFLOPs figure times one CPU rate was no guide across architectures: ResNet-18 has 4.7 times Lite0's GFLOPs
+yet ran about as fast on this 2-core CPU (Lite0's depthwise convolutions do little work per byte they move),
+and the GFLOPs estimate said 5.9 times ResNet-18's measured feature extraction. So each backbone is timed
+itself: a forward pass (a feature extraction) or a training step (forward and backward) on a small batch,
+the better of two after a warm-up, once per process and backbone. Only a heavy backbone, whose training step
+alone would take the page many seconds on a CPU, is still scaled from Lite0's timing by its GFLOPs. The
+Streamlit process never touches the GPU: a CPU figure, which core/runs/speeds.py scales by what this
+server's own runs measured."""
 from __future__ import annotations
 
 import time
@@ -11,32 +16,44 @@ import torch
 
 from core.models import registry
 
-PROBE = "efficientnet_lite0"
-TRAIN_COST = 3.0  # a training step costs about forward + backward = 3 forwards
+PROBE = "efficientnet_lite0"  # warmed at start-up: the default choice, and the heavy backbones' yardstick
+PROBE_BATCH = 8  # at 4 the small MobileNet's per-call overhead doubled its figure
+HEAVY_GFLOPS = 5.0  # above this, a timed training step of 8 images costs seconds on a 2-core CPU
 
 
-@registry.once  # measured once per process, even when sessions ask at the same moment
-def cpu_gflops_per_second() -> float:
-    entry = registry.get(PROBE)
+@registry.once  # once per process and backbone, even when sessions ask at the same moment
+def seconds_per_image(name: str, trunk_frozen: bool) -> float:
+    gflops = registry.get(name).info().gflops
+    if gflops and gflops > HEAVY_GFLOPS and name != PROBE:
+        return seconds_per_image(PROBE, trunk_frozen) * gflops / registry.get(PROBE).info().gflops
+    return _timed(name, trunk_frozen) / PROBE_BATCH
+
+
+def _timed(name: str, trunk_frozen: bool) -> float:
+    entry = registry.get(name)
     net = entry.network(pretrained=False)
     size = entry.preprocess().crop
-    x = torch.randn(8, 3, size, size)
-    with torch.inference_mode():
-        net(x)  # warm-up
-        started = time.perf_counter()
-        net(x)
-        seconds = time.perf_counter() - started
-    flops = 2 * entry.info().gflops * len(x)  # GFLOPs are multiply-adds
-    return flops / max(seconds, 1e-6)
+    x = torch.randn(PROBE_BATCH, 3, size, size)
+    net.train(not trunk_frozen)
+    with torch.inference_mode(trunk_frozen):
+        _pass(net, x, trunk_frozen)  # warm-up: the first pass allocates
+        return min(_pass(net, x, trunk_frozen) for _ in range(2))
+
+
+def _pass(net: torch.nn.Module, x: torch.Tensor, trunk_frozen: bool) -> float:
+    started = time.perf_counter()
+    out = net(x)
+    if not trunk_frozen:
+        out.float().sum().backward()
+        net.zero_grad(set_to_none=True)
+    return time.perf_counter() - started
 
 
 def epoch_seconds(name: str, images: int, trunk_frozen: bool) -> dict:
     """Seconds for one epoch over `images`: a feature-extraction pass when the trunk is frozen
     (later head epochs are nearly free), a full training epoch otherwise."""
-    gflops = registry.get(name).info().gflops
-    if not gflops or images <= 0:
-        return {"seconds": None, "device": "cpu", "basis": "no GFLOPs figure for this backbone"}
-    per_image = 2 * gflops * (1.0 if trunk_frozen else TRAIN_COST)
-    seconds = images * per_image / cpu_gflops_per_second()
-    return {"seconds": round(seconds, 1), "device": "cpu",
-            "basis": f"{gflops} GMACs/image at a measured {cpu_gflops_per_second():.0f} GFLOP/s"}
+    if images <= 0:
+        return {"seconds": None, "device": "cpu", "basis": "no images"}
+    per_image = seconds_per_image(name, trunk_frozen)
+    return {"seconds": round(images * per_image, 1), "device": "cpu",
+            "basis": f"{name} timed on a batch of {PROBE_BATCH} on this machine's CPU"}
