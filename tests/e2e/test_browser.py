@@ -83,7 +83,7 @@ def test_full_walk_from_sample_to_prediction(server, page, tmp_path, store_env):
     open_page(page, f"{server}/predict?s={me}")
     picture = tmp_path / "digit.png"
     picture.write_bytes(corpus.png(3, (64, 64)))
-    after_rerun(page, lambda: page.locator("input[type='file']").first.set_input_files(str(picture)))
+    after_rerun(page, lambda: page.locator("input[type='file']:not([webkitdirectory])").first.set_input_files(str(picture)))
     expect(page.get_by_text(re.compile(r"digit\.png → "))).to_be_visible(timeout=60_000)
     expect(page.locator(".js-plotly-plot").first).to_be_visible()  # the top-k bars
     no_exception(page)
@@ -122,7 +122,8 @@ def test_bad_uploads_are_named_in_the_rejected_table(server, page, tmp_path, sto
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
     open_page(page, f"{server}/data?s={me}")
-    page.locator("input[type='file']").first.set_input_files([str(tmp_path / n) for n in files])
+    # the Files tab's uploader: the Folder tab's (webkitdirectory) came first in the page once, and takes folders only
+    page.locator("input[type='file']:not([webkitdirectory])").first.set_input_files([str(tmp_path / n) for n in files])
     table = page.locator("[data-testid='stTable']")
     expect(table).to_contain_text("notes.jpg", timeout=60_000)
     for name, reason in (("notes.jpg", "not an image"), ("empty.png", "empty file"), ("cut.jpg", "truncated")):
