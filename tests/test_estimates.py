@@ -88,3 +88,5 @@ def test_only_a_heavy_backbone_is_scaled_from_lite0s_timing_by_its_gflops(monkey
     gflops = {name: registry.get(name).info().gflops for name in ("vit_l_16", "efficientnet_lite0")}
     assert gflops["vit_l_16"] > estimate.HEAVY_GFLOPS
     assert heavy == 0.8 / estimate.PROBE_BATCH * gflops["vit_l_16"] / gflops["efficientnet_lite0"]
+    assert "a short timing of it" in speeds._scale("resnet18", "cpu", "extract", True)[1]
+    assert "its GFLOPs" in speeds._scale("vit_l_16", "cpu", "extract", True)[1]  # it says it was not timed

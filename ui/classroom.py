@@ -222,9 +222,10 @@ def rules_panel(class_id: str, key: str) -> None:
                                                 key="rule_balance")}
         locks = {}
         for field in admission.FIELDS:
-            on = st.checkbox(f"Lock {field.replace('_', ' ')}", value=field in current.locks, key=f"lock_{field}")
+            said = field.replace("_", " ")
+            on = st.checkbox(f"Lock {said}", value=field in current.locks, key=f"lock_{field}")
             if on:
-                locks[field] = st.text_input(f"Why ({field.replace('_', ' ')})", current.locks.get(field, "today we all compare the same"),
+                locks[field] = st.text_input(f"Why ({said})", current.locks.get(field, "today we all compare the same"),
                                              key=f"why_{field}")
         if st.button("Save the rules", key="rules_save"):
             try:

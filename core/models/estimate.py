@@ -21,11 +21,16 @@ PROBE_BATCH = 8  # at 4 the small MobileNet's per-call overhead doubled its figu
 HEAVY_GFLOPS = 5.0  # above this, a timed training step of 8 images costs seconds on a 2-core CPU
 
 
+def timed_itself(name: str) -> bool:
+    """Whether `name` is timed itself; a heavy one is scaled from Lite0's timing by its GFLOPs instead."""
+    gflops = registry.get(name).info().gflops
+    return name == PROBE or not gflops or gflops <= HEAVY_GFLOPS
+
+
 @registry.once  # once per process and backbone, even when sessions ask at the same moment
 def seconds_per_image(name: str, trunk_frozen: bool) -> float:
-    gflops = registry.get(name).info().gflops
-    if gflops and gflops > HEAVY_GFLOPS and name != PROBE:
-        return seconds_per_image(PROBE, trunk_frozen) * gflops / registry.get(PROBE).info().gflops
+    if not timed_itself(name):
+        return seconds_per_image(PROBE, trunk_frozen) * registry.get(name).info().gflops / registry.get(PROBE).info().gflops
     return _timed(name, trunk_frozen) / PROBE_BATCH
 
 
@@ -55,5 +60,6 @@ def epoch_seconds(name: str, images: int, trunk_frozen: bool) -> dict:
     if images <= 0:
         return {"seconds": None, "device": "cpu", "basis": "no images"}
     per_image = seconds_per_image(name, trunk_frozen)
+    timed = name if timed_itself(name) else f"{PROBE} (scaled by {name}'s GFLOPs)"
     return {"seconds": round(images * per_image, 1), "device": "cpu",
-            "basis": f"{name} timed on a batch of {PROBE_BATCH} on this machine's CPU"}
+            "basis": f"{timed} timed on a batch of {PROBE_BATCH} on this machine's CPU"}

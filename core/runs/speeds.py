@@ -96,9 +96,11 @@ def _scale(backbone: str, device: str, kind: str, trunk_frozen: bool) -> tuple[f
         predicted = estimate.epoch_seconds(other, PER, trunk_frozen)["seconds"]
         if rates and predicted:
             ratios.append(statistics.median(rates) * PER / predicted)
+    # a heavy backbone is not timed itself (estimate.HEAVY_GFLOPS): the basis says what it rests on
+    how = "a short timing of it" if estimate.timed_itself(backbone) else "its GFLOPs and a short timing of Lite0"
     if not ratios:
-        return 1.0, "not run here yet: from a short timing of it on this machine, so only rough"
-    return statistics.median(ratios), (f"not run here yet: from a short timing of it, scaled by what {len(ratios)} other "
+        return 1.0, f"not run here yet: from {how} on this machine, so only rough"
+    return statistics.median(ratios), (f"not run here yet: from {how}, scaled by what {len(ratios)} other "
                                        f"backbone(s) measured on this server's {device}")
 
 
