@@ -28,5 +28,5 @@ def test_the_demo_prepares_with_its_progress_while_the_worker_starts(monkeypatch
     at, _ = open_app()
     at.button(key="demo").click().run()
     no_exceptions(at)
-    assert worker == ["while preparing"] and steps[0] == "Storing 720 digits…", (worker, steps)
+    assert worker == ["while preparing"] and steps[0] == "Storing 400 digits…", (worker, steps)
     assert any(s.startswith("Asking the pretrained network") for s in steps)
