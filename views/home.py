@@ -42,7 +42,9 @@ with st.expander("The four scenarios in one table"):
 
 st.divider()
 st.subheader("In a hurry? Run the demo")
-st.caption("Loads 720 offline MNIST digits (50 per class to train on, 110 to test on), measures where they land on "
+shape = demo.shape()
+st.caption(f"Loads {shape['images']} offline MNIST digits ({shape['train_per_class']} per class to train on, "
+           f"{shape['test']} to test on), measures where they land on "
            "the scenario grid, picks the recommended backbone and preset and trains its new head on the frozen "
            f"backbone: {demo.promise(os.getloadavg()[0], os.cpu_count() or 1)}. Then the whole network "
            f"trains from scratch on the same images for {words.duration(demo.SCRATCH_SECONDS)}, for comparison "
