@@ -116,3 +116,23 @@ def test_resnet18_int8_is_smaller_and_agrees(tmp_path):
 def test_quantize_needs_onnx():
     out = cli("export", "--run", "0123456789ab", "--format", "torchscript", "--quantize", "int8", "--out", "/tmp/x.pt")
     assert out.returncode == 2 and "--quantize int8 needs --format onnx" in out.stderr
+
+
+def _tries(candidates: list[int], reaching: set[int]) -> list[int]:
+    order, tried = quantize.search_order(candidates), []
+    kept = next(order)
+    while kept is not None:
+        tried.append(kept)
+        kept = order.send(kept in reaching)
+    return tried
+
+
+def test_the_search_stops_after_two_tries_when_even_the_most_fp32_layers_fall_short():
+    """All-int8, then the most layers kept fp32; the ones between only when that one reaches the target, from the
+    fewest, stopping at the first that reaches it (so the kept graph is still the one with the fewest fp32 layers)."""
+    assert _tries([0, 8, 16, 24], reaching=set()) == [0, 24]
+    assert _tries([0, 8, 16, 24], reaching={0, 8, 16, 24}) == [0]
+    assert _tries([0, 8, 16, 24], reaching={16, 24}) == [0, 24, 8, 16]
+    assert _tries([0, 8, 16, 24], reaching={8, 16, 24}) == [0, 24, 8]
+    assert _tries([0, 8, 16, 24], reaching={24}) == [0, 24, 8, 16]
+    assert _tries([0], reaching=set()) == [0] and _tries([0, 8], reaching={8}) == [0, 8] and _tries([], set()) == []
