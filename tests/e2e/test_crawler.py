@@ -2,7 +2,8 @@
 button, radio option, tab, toggle, pill, expander and selectable chart point it offers, clicked one by one.
 After each click: no exception box, no warning from Streamlit in the server's log, the page settles (its
 whole-page script runs stop: a rerun loop like the Scenario grid's once was fails here), and the visible
-text holds no raw config identifier and no number with more than three decimals.
+text holds no raw config identifier and no number with more than three decimals. Each page, as it opens,
+has no serious or critical accessibility violation (axe-core: tests/e2e/a11y.py).
 
 Not clicked: links (they leave the page), selectboxes, sliders and text fields (values, not actions), the
 sidebar (navigation, the step list, the workspace link), and the controls in SKIP, each with its reason.
@@ -22,6 +23,7 @@ from core.classroom import classes
 from core.data import samples
 from core.execute import slot
 from core.runs import drafts, leases, queue
+from tests.e2e import a11y
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.helpers import SLOW, after_rerun, open_page, reruns_asked, settle, whole_runs_quiet, whole_runs_started
 from tests.training import probe
@@ -100,6 +102,7 @@ class Report:
     clicked: list
     skipped: dict
     seconds: float
+    inaccessible: list  # serious or critical accessibility violations on arrival (tests/e2e/a11y.py)
 
 
 @pytest.fixture
@@ -126,8 +129,9 @@ def test_every_page_every_control_fresh_and_trained(server, browser, store_env, 
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         for path in PAGES:
-            reports[f"{name}/{path or 'home'}"] = crawl(page, f"{server}/{path}?s={token}", log_tail,
-                                                        teacher_key=key if path == "teacher" and name == "trained" else None)
+            where = f"{name}/{path or 'home'}"
+            reports[where] = crawl(page, f"{server}/{path}?s={token}", log_tail, where,
+                                   teacher_key=key if path == "teacher" and name == "trained" else None)
             page.screenshot(path=str(ARTIFACTS / f"crawl-{name}-{path or 'home'}.png"), full_page=True)
         context.close()
     clicks = sum(len(r.clicked) for r in reports.values())
@@ -135,6 +139,8 @@ def test_every_page_every_control_fresh_and_trained(server, browser, store_env, 
                         + "\n  ".join(r.clicked) for where, r in reports.items())
     (ARTIFACTS / "crawl.txt").write_text(f"{clicks} clicks in {time.monotonic() - started:.0f} s\n{summary}\n")
     assert clicks > 100, summary  # it really clicked: a crawler that finds nothing proves nothing
+    inaccessible = [line for r in reports.values() for line in r.inaccessible]
+    assert not inaccessible, "\n".join(inaccessible)  # every page as it opens, fresh and trained (issue 33)
     assert reports["trained/scenario"].clicked and any("point" in c for c in reports["trained/scenario"].clicked)
 
 
@@ -153,11 +159,12 @@ def trained_workspace() -> tuple[str, str]:
     return token, made["teacher_key"]
 
 
-def crawl(page: Page, url: str, log_tail, teacher_key: str | None = None) -> Report:
+def crawl(page: Page, url: str, log_tail, state: str, teacher_key: str | None = None) -> Report:
     began = time.monotonic()
     arrive(page, url, teacher_key)
     where = url.split("?")[0]
     check(page, where, "on opening", log_tail)
+    inaccessible = a11y.violations(page, state)
     clicked, skipped, seen, arrival = [], {}, set(), set()
     while True:
         control = next_control(page, seen, arrival)
@@ -173,7 +180,7 @@ def crawl(page: Page, url: str, log_tail, teacher_key: str | None = None) -> Rep
         check(page, where, f"after {what}", log_tail)
         if page.url.split("?")[0] != where:  # the click moved to another page: come back
             arrive(page, url, teacher_key)
-    return Report(clicked, skipped, time.monotonic() - began)
+    return Report(clicked, skipped, time.monotonic() - began, inaccessible)
 
 
 def arrive(page: Page, url: str, teacher_key: str | None) -> None:
