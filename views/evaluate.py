@@ -7,7 +7,7 @@ from core.paths import subdir
 from core.runs import queue, store
 from core.serving import report as reports
 from core.training import curves, evaluate
-from ui import cached, cleaner, featuremap, figures, runs, state, words
+from ui import cached, chart_words, cleaner, featuremap, figures, runs, state, widgets, words
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
 
@@ -82,8 +82,9 @@ report_button()
 
 st.subheader("Confusion matrix")
 st.caption("Rows: the true class; columns: what the model said. Click a cell (or pick below) to see those images.")
-event = st.plotly_chart(figures.confusion(report["confusion"], classes), on_select="rerun", selection_mode="points",
-                        key="cm", width="stretch")
+event = widgets.chart(figures.confusion(report["confusion"], classes),
+                      chart_words.confusion(report["confusion"], classes), on_select="rerun", selection_mode="points",
+                      key="cm", width="stretch")
 clicked = [p["customdata"] for p in (event.selection.points if event else []) if p.get("customdata")]
 cell_picks(clicked[0] if clicked else None, classes)
 c1, c2 = st.columns(2)
@@ -108,7 +109,8 @@ with left:
                              {f: words.percent for f in ("precision", "recall", "f1")}), hide_index=True, width="stretch")
 with right:
     st.subheader("Reliability")
-    st.plotly_chart(figures.reliability(report["calibration"]["bins"]), width="stretch", key="rel")
+    bins = report["calibration"]["bins"]
+    widgets.chart(figures.reliability(bins), chart_words.reliability(bins), width="stretch", key="rel")
 
 st.subheader("Top losses")
 st.caption("The images with the highest loss: wrong answers, and right answers the model was unsure about. Each "
@@ -155,7 +157,8 @@ if chosen:
                  hide_index=True, width="stretch")
     legend = {r["id"]: f"{words.started(r['created'])}, {words.role(r['role'])}" for r in rows}
     series = {legend[i]: curves.epoch_series(store.metrics(i, "epoch")) for i in [run_id, *chosen] if i in legend}
-    st.plotly_chart(figures.curves(series, "accuracy", None, "validation accuracy per epoch"), width="stretch",
+    widgets.chart(figures.curves(series, "accuracy", None, "validation accuracy per epoch"),
+                  chart_words.curves(series, "accuracy"), width="stretch",
                     key="compare_curves")
     same = [r for r in rows if r["id"] != run_id and r["same test images"] == "yes"]
     if same:
