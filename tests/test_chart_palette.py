@@ -78,6 +78,7 @@ def test_curve_roles_differ_by_dash_and_marker_not_colour_alone():
         assert a.line.dash != b.line.dash and a.marker.symbol != b.marker.symbol, (a.name, b.name)
     fig = figures.data_size([{"per_class": 5, "pretrained": 0.8, "scratch": 0.3}])
     pretrained, scratch = fig.data[:2]
+    assert (pretrained.name, scratch.name) == ("pretrained", "from scratch")  # the legend in words
     assert pretrained.line.dash != scratch.line.dash and pretrained.marker.symbol != scratch.marker.symbol
     values = FIGURES["experiment curves"]().data
     assert len({t.line.dash for t in values}) == len({t.marker.symbol for t in values}) == 3

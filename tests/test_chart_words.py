@@ -136,3 +136,17 @@ def test_no_sentence_carries_raw_numbers_or_identifiers():
                  said.top_k([{"label": "a", "prob": 0.863636}], 0.123456),
                  said.sweep([{"frozen_stages": 2, "test_accuracy": 0.863636, "seconds": 291.59}])]
     assert not [raw for s in sentences for raw in raw_words(s)], sentences
+
+
+def test_pictures_say_their_class_and_file_and_heat_maps_what_they_show():
+    """Streamlit's st.image has no alt text (alt="0"): the caption carries what the picture shows."""
+    from ui import picture_words as pictures
+    assert pictures.picture("cat", "photos/img_0042.png") == "cat: img_0042.png"
+    assert pictures.picture("cat", "a_very_long_file_name_0042.png") == "cat: a_very_…42.png"
+    assert pictures.judged("7", "1", 0.8, "test/img_7.png") == "7 → 1 ✗ 80% · img_7.png"
+    assert pictures.judged("7", "7", 0.95, "img_7.png") == "7 → 7 ✓ 95% · img_7.png"
+    assert pictures.heat_map("Grad-CAM", "cat.png", "cat", "evidence for cat") == (
+        "Grad-CAM heat map for cat.png, predicted cat: evidence for cat")
+    assert pictures.predicted("cat.png", [{"label": "dog", "prob": 0.7}]) == "cat.png, predicted dog"
+    assert pictures.predicted("cat.png", []) == "cat.png"
+    assert pictures.augmented(2) == ["augmented view 1 of 2", "augmented view 2 of 2"]

@@ -130,7 +130,7 @@ def _suspect(row: dict, found: dict, dataset: str, owner: str, editable: bool, k
     """One suspect, with how sure the held-out model is: "says 4 (93% sure); 6 got under 1%"."""
     sha = next(p["sha256"] for p in found["points"] if p["id"] == row["id"])
     left, right = st.columns([1, 4])
-    left.image(cached.thumbnail(sha), width=72)
+    left.image(cached.thumbnail(sha), width=72, caption=f"image {row['id']}, labelled {row['class']}")
     right.markdown(f"image {row['id']}: labelled **{row['class']}**; a model that never saw it says "
                    f"**{row['likely_class']}** ({chance(row['likely_probability'])} sure), "
                    f"{row['class']} {chance(row['label_probability'])}")

@@ -223,6 +223,9 @@ def sweep(results: list[dict]) -> go.Figure:
     return fig
 
 
+DATA_SIZE_NAMES = {"pretrained": "pretrained", "scratch": "from scratch"}  # legends in words, not role codes
+
+
 def data_size(points: list[dict]) -> go.Figure:
     """Test accuracy against training images per class, pretrained and from scratch; each gap labelled.
     Sizes sit evenly on a category axis (5, 10, 25, 50 … grow roughly geometrically)."""
@@ -231,7 +234,7 @@ def data_size(points: list[dict]) -> go.Figure:
         done = [p for p in points if p.get(kind) is not None]
         color, dash, symbol = role_style(kind, 0)
         fig.add_trace(go.Scatter(x=[str(p["per_class"]) for p in done], y=[p[kind] for p in done], mode="lines+markers",
-                                 name=kind, line=dict(color=color, dash=dash, width=3), marker=dict(symbol=symbol, size=9)))
+                                 name=DATA_SIZE_NAMES[kind], line=dict(color=color, dash=dash, width=3), marker=dict(symbol=symbol, size=9)))
     for i, p in enumerate(points):
         if p.get("pretrained") is not None and p.get("scratch") is not None:
             x, gap = str(p["per_class"]), p["pretrained"] - p["scratch"]

@@ -7,7 +7,7 @@ from core import data
 from core.data import images, samples
 from core.errors import UserError
 from core.training import balance
-from ui import cached, chart_words, experiment, featuremap, figures, state, usage, widgets, words
+from ui import cached, chart_words, experiment, featuremap, figures, picture_words, state, usage, widgets, words
 
 st.title("3 · Data")
 experiment.locked("data_size")
@@ -224,8 +224,8 @@ for class_name, count in report["classes"].items():
     shown = by_class.get(class_name, [])[:10]
     st.markdown(f"**{class_name}** · {count} image(s)")
     if shown:
-        st.image([cached.thumbnail(r.sha256) for r in shown], width=88, caption=[words.short_name(r.original, 12)
-                                                                                 for r in shown])
+        st.image([cached.thumbnail(r.sha256) for r in shown], width=88,
+                 caption=[picture_words.picture(class_name, r.original, 12) for r in shown])
     else:
         st.caption("no images yet")
 

@@ -7,14 +7,9 @@ from core.paths import subdir
 from core.runs import queue, store
 from core.serving import report as reports
 from core.training import curves, evaluate
-from ui import cached, chart_words, cleaner, featuremap, figures, runs, state, widgets, words
+from ui import cached, chart_words, cleaner, featuremap, figures, picture_words, runs, state, widgets, words
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
-
-
-def card(true: str, predicted: str, prob: float) -> str:
-    """A thumbnail's caption: the true class → what the model said, right or wrong, and how sure."""
-    return f"{true} → {predicted} {'✓' if true == predicted else '✗'} {prob:.0%}"
 
 
 def cell_picks(cell: list | None, classes: list[str]) -> None:
@@ -99,7 +94,8 @@ st.markdown(f"**{len(selected)} {label}**")
 shown = [p for p in selected if p["image_id"] in by_id][:24]
 if shown:
     st.image([cached.thumbnail(by_id[p["image_id"]].sha256) for p in shown], width=96,
-             caption=[card(classes[p["true"]], classes[p["pred"]], p["prob"]) for p in shown])
+             caption=[picture_words.judged(classes[p["true"]], classes[p["pred"]], p["prob"],
+                                           by_id[p["image_id"]].original) for p in shown])
 
 left, right = st.columns(2)
 with left:
@@ -119,7 +115,8 @@ st.caption("The images with the highest loss: wrong answers, and right answers t
 losses = [t for t in report["top_losses"] if t["image_id"] in by_id][:16]
 if losses:
     st.image([cached.thumbnail(by_id[t["image_id"]].sha256) for t in losses], width=96,
-             caption=[card(t["true"], t["pred"], t["prob"]) for t in losses])
+             caption=[picture_words.judged(t["true"], t["pred"], t["prob"], by_id[t["image_id"]].original)
+                      for t in losses])
 
 if owner == state.token():  # a teacher's view of a student's run is read-only
     cleaner.show(run, lists, owner)

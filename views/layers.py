@@ -18,7 +18,7 @@ from core.config import (
     HeadSpec,
 )
 from core.errors import ConfigError, UserError
-from ui import cached, chart_words, experiment, figures, lab, state, widgets, words
+from ui import cached, chart_words, experiment, figures, lab, picture_words, state, widgets, words
 from ui.widgets import apply_scenario, class_rules, initial, locked
 
 WIDGET_PREFIXES = ("fz_", "hd_", "tr_", "au_")  # this page's settings widgets (freeze, head, training, augmentation)
@@ -144,7 +144,7 @@ with st.container(border=True):
                       grayscale=d5.slider("Grayscale p", 0.0, 1.0, float(a.grayscale), 0.05, key="au_gray"))
     augment_spec = AugmentSpec(preset=preset, **custom)
     views = cached.augment_preview(cfg.data.dataset, state.token(), cfg.backbone, augment_spec.__repr__(), dataclasses.asdict(augment_spec))
-    st.image(views, width=110, caption=[f"view {i + 1}" for i in range(len(views))])
+    st.image(views, width=110, caption=picture_words.augmented(len(views)))
 
 try:
     hidden = tuple(int(x) for x in hidden_text.replace(" ", "").split(",") if x)
