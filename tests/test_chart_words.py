@@ -150,3 +150,33 @@ def test_pictures_say_their_class_and_file_and_heat_maps_what_they_show():
     assert pictures.predicted("cat.png", [{"label": "dog", "prob": 0.7}]) == "cat.png, predicted dog"
     assert pictures.predicted("cat.png", []) == "cat.png"
     assert pictures.augmented(2) == ["augmented view 1 of 2", "augmented view 2 of 2"]
+
+
+def test_the_class_experiment_names_each_value_s_mean_and_the_viewer_s_run():
+    run = lambda accuracy, mine=False: {"accuracy": accuracy, "mine": mine}
+    found = {"metric": "test_accuracy", "cells": [
+        {"words": "learning rate 1e-3", "mean": 0.8, "runs": [run(0.8), run(0.75, True), run(0.85), run(None)]},
+        {"words": "learning rate 1e-2", "mean": None, "runs": [run(None)]}]}
+    assert said.experiment(found) == ("Mean test accuracy: learning rate 1e-3 80% (3 runs); learning rate 1e-2 no "
+                                      "finished run yet. Your run: 75%.")
+    found["cells"][0]["runs"] = [run(0.8)]
+    found["metric"] = "holdout_accuracy"
+    assert said.experiment(found) == ("Mean held-out accuracy: learning rate 1e-3 80% (1 run); learning rate 1e-2 no "
+                                      "finished run yet.")
+    assert said.experiment({"metric": "test_accuracy", "cells": []}) == "No test accuracy yet."
+    from ui import picture_words
+    assert picture_words.feature_maps("stage2", 8) == "the 8 strongest feature maps of stage2, dark where weak, yellow where strong"
+
+
+def test_probe_and_experiment_curves_with_one_or_more_points():
+    rows = [{"name": "stem", "probe_accuracy": 0.31}, {"name": "stage4", "probe_accuracy": 0.87}]
+    assert said.probe(rows, "stage4") == "Linear-probe accuracy went from 31% at stem to 87% at stage4; the large dot marks stage4."
+    assert said.probe(rows[:1], "stem") == "Linear-probe accuracy was 31% at stem; the large dot marks stem."
+    assert said.probe([], "stem") == "No stage probed yet."
+    labels = {"a": "learning rate 1e-3", "b": "learning rate 1e-2"}
+    curves = [{"value": "a", "val_accuracy": [0.5, 0.8]}, {"value": "b", "val_accuracy": [0.4]},
+              {"value": "b", "val_accuracy": []}]
+    assert said.experiment_curves(curves, labels) == ("2 runs; the highest last validation accuracy 80% (learning rate "
+                                                      "1e-3), the lowest 40% (learning rate 1e-2).")
+    assert said.experiment_curves(curves[:1], labels) == "1 run; the highest last validation accuracy 80% (learning rate 1e-3)."
+    assert said.experiment_curves(curves[2:], labels) == "No run has finished an epoch yet."

@@ -203,3 +203,38 @@ def step_chart(steps: list[dict], key: str, title: str) -> str:
     if len(values) == 1 or shown(values[0]) == shown(values[-1]):
         return f"{title.capitalize()}: {shown(values[-1])} over {_plural(len(values), 'logged step')}."
     return f"{title.capitalize()} went from {shown(values[0])} to {shown(values[-1])} over {len(values):,} logged steps."
+
+
+def experiment(found: dict) -> str:
+    """The class experiment's chart: each value's mean over its finished runs, and the viewer's own run."""
+    metric = "held-out accuracy" if found.get("metric") == "holdout_accuracy" else "test accuracy"
+    parts = [f"{c['words']} {words.percent(c['mean'])} ({_plural(len(_finished(c)), 'run')})" if c["mean"] is not None
+             else f"{c['words']} no finished run yet" for c in found["cells"]]
+    mine = [r["accuracy"] for c in found["cells"] for r in _finished(c) if r["mine"]]
+    told = f"Mean {metric}: {'; '.join(parts)}" if parts else f"No {metric} yet"
+    return told + (f". Your run: {words.percent(mine[0])}." if mine else ".")
+
+
+def _finished(cell: dict) -> list[dict]:
+    return [r for r in cell["runs"] if r["accuracy"] is not None]
+
+
+def probe(rows: list[dict], chosen: str) -> str:
+    """The stage viewer's probe chart: accuracy at the first and the last stage, and the marked stage."""
+    if not rows:
+        return "No stage probed yet."
+    first, last = rows[0], rows[-1]
+    told = (f"Linear-probe accuracy was {words.percent(first['probe_accuracy'])} at {first['name']}" if len(rows) == 1 else
+            f"Linear-probe accuracy went from {words.percent(first['probe_accuracy'])} at {first['name']} to "
+            f"{words.percent(last['probe_accuracy'])} at {last['name']}")
+    return f"{told}; the large dot marks {chosen}."
+
+
+def experiment_curves(curves: list[dict], labels: dict[str, str]) -> str:
+    """The class experiment's learning curves: how many runs, and the best and worst last validation accuracy."""
+    ended = [(c["val_accuracy"][-1], labels[c["value"]]) for c in curves if c["val_accuracy"]]
+    if not ended:
+        return "No run has finished an epoch yet."
+    (high, best), (low, worst) = max(ended), min(ended)
+    told = f"{_plural(len(ended), 'run')}; the highest last validation accuracy {words.percent(high)} ({best})"
+    return told + ("." if len(ended) == 1 else f", the lowest {words.percent(low)} ({worst}).")

@@ -17,7 +17,7 @@ from core.data import samples
 from core.errors import UserError
 from core.serving import activations
 from core.training import lr_find
-from ui import cached, figures, gate, state, words
+from ui import cached, chart_words, figures, gate, picture_words, state, widgets, words
 
 SAMPLE = "a sample photo (a cat)"
 MAP_PX = 64  # each feature map is shown this many pixels wide, nearest-neighbour: blocks stay visible
@@ -102,7 +102,8 @@ def _stage_row(view: dict, phase2: str, probes: dict | None) -> None:
     probe = f" · probe **{probes[view['name']]:.0%}**" if probes and view["name"] in probes else ""
     text.markdown(f"**{view['name']}** · {view['height']}×{view['width']} · {view['channels']:,} channels"
                   f"{probe}  \n{'🔒 frozen' if phase2 == 'frozen' else '✏️ trainable'} in phase 2")
-    strip.image(_strip(view["maps"]), width="content")
+    strip.image(_strip(view["maps"]), width="content",
+                caption=picture_words.feature_maps(view["name"], len(view["maps"])))
 
 
 def _strip(maps: list[dict]) -> np.ndarray:
@@ -176,7 +177,8 @@ def _probe_section(cfg: RunConfig, owner: str, weights: str, probes: dict | None
         return
     rows = [{"name": name, "probe_accuracy": acc} for name, acc in probes.items()]
     advice = activations.recommend(rows)
-    st.plotly_chart(probe_figure(rows, advice["stage"]), width="stretch", key="sv_probe_chart")
+    widgets.chart(probe_figure(rows, advice["stage"]), chart_words.probe(rows, advice["stage"]), width="stretch",
+                  key="sv_probe_chart")
     st.info(f"**Freeze recommendation:** {advice['reason']}.")
     plan = FreezePlan(mode=advice["mode"], k=advice["k"] if advice["mode"] == "first_k" else 0, bn=cfg.freeze.bn)
     applied = cfg.freeze.mode == plan.mode and (plan.mode != "first_k" or cfg.freeze.k == plan.k)

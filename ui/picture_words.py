@@ -27,6 +27,11 @@ def predicted(file: str, top: list[dict]) -> str:
     return f"{file}, predicted {top[0]['label']}" if top else file
 
 
+def feature_maps(stage: str, count: int) -> str:
+    """A stage's strip of activation maps in the stage viewer."""
+    return f"the {count} strongest feature maps of {stage}, dark where weak, yellow where strong"
+
+
 def augmented(count: int) -> list[str]:
     """The augmentation preview's views of one picture: "augmented view 1 of 8"."""
     return [f"augmented view {i + 1} of {count}" for i in range(count)]

@@ -190,7 +190,8 @@ def test_a_new_empty_dataset_is_guided_not_alarmed(me):
     no_exceptions(at)
     assert "rm:daisy" not in [b.key for b in at.button]  # gone in the same run as the upload, no reload
     [gallery] = [[i.caption for i in g.proto.imgs] for g in at.get("image") if len(g.proto.imgs) == 2]
-    assert gallery == ["a.png", "IMG_20…t.png"]  # a long name elided with a mark, never cut off mid-word
+    # class and file (issue 33); a long name elided with a mark, never cut off mid-word
+    assert gallery == ["daisy: a.png", "daisy: IMG_20…t.png"]
     assert not at.error and any("add a second class" in i.value for i in at.info)
 
 
