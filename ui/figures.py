@@ -124,7 +124,8 @@ COMPANION_COLORS = {"main": TRAINABLE, "pretrained": TRAINABLE, "scratch": OKABE
                     "linear_probe": OKABE_ITO["green"]}
 COMPANION_DASHES = {"main": "solid", "pretrained": "solid", "scratch": "dash", "linear_probe": "dashdot"}
 COMPANION_SYMBOLS = {"main": "circle", "pretrained": "circle", "scratch": "square", "linear_probe": "diamond"}
-# other curves (other runs, sweep runs): one style each, in order
+# curves named by a label, not a role (Evaluate compares runs by their labels): one style each, in order;
+# a fifth run repeats the first style (its legend entry still tells it apart)
 OTHER_STYLES = tuple(zip((OKABE_ITO["purple"], OKABE_ITO["sky"], OKABE_ITO["orange"], OKABE_ITO["black"]),
                          ("longdash", "dot", "longdashdot", "solid"), ("triangle-up", "cross", "x", "star")))
 
