@@ -253,7 +253,7 @@ def join_panel(current: dict) -> None:
                 "code and a display name.")
     st.code(url, language=None)
     loopback_warning(url)
-    st.image(qr_png(url), width=320, caption="scan to join")
+    st.image(qr_png(url), width=320, caption="QR code: scan to join the class")
 
 
 def public_url() -> str:

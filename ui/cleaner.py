@@ -68,7 +68,7 @@ def _card(row: dict, dataset: str, owner: str, classes: list[str]) -> None:
     key = f"clean-{row['image_id']}"
     with st.container(border=True):
         left, mid, right = st.columns([1, 3, 3])
-        left.image(cached.thumbnail(row["sha256"]), width=80)
+        left.image(cached.thumbnail(row["sha256"]), width=80, caption=f"labelled {row['label']}")
         mid.markdown(f"**labelled {row['label']}** · the model says **{row['predicted']}** "
                      f"({row['confidence']:.0%}) · {row['split']} · loss {row['loss']:.2f}")
         choices = classes if row["label"] in classes else [row["label"], *classes]

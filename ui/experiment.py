@@ -8,7 +8,7 @@ import streamlit as st
 from core.classroom import experiments, poll, questions, results
 from core.errors import UserError
 from core.execute import service
-from ui import experiment_chart, state
+from ui import chart_words, experiment_chart, state, widgets
 
 LIVE_SECONDS = 5.0
 # The wizard's widgets each question fixes: the page draws them disabled and shows the lock
@@ -112,13 +112,14 @@ def live_results(class_id: str, owner: str | None = None, key: str | None = None
     found = results.combined(experiment, who)
     done, total = sum(c["finished"] for c in found["cells"]), sum(c["n"] for c in found["cells"])
     st.markdown(f"{'## ' if large else '#### '}{found['title'].capitalize()}: {done} of {total} runs finished")
-    st.plotly_chart(experiment_chart.combined(found, large), width="stretch", key="experiment_chart")
+    widgets.chart(experiment_chart.combined(found, large), chart_words.experiment(found), width="stretch",
+                  key="experiment_chart")
     (st.success if done and done == total else st.info)(found["verdict"])
     if found["you"]:
         st.caption(f"You trained {found['you']['words']}: your run is the star.")
     curves = results.curves(experiment, who)
     if curves and not large:
-        st.markdown("**Learning curves** (validation accuracy per epoch, coloured by value)")
+        st.markdown("**Learning curves** (validation accuracy per epoch; each value its own colour, dash and marker)")
         labels = {c["value"]: c["words"] for c in found["cells"]}
-        st.plotly_chart(experiment_chart.learning_curves(curves, experiment["values"], labels), width="stretch",
-                        key="experiment_curves")
+        widgets.chart(experiment_chart.learning_curves(curves, experiment["values"], labels),
+                      chart_words.experiment_curves(curves, labels), width="stretch", key="experiment_curves")

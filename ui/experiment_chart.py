@@ -6,14 +6,22 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.figures import categories
+from ui.figures import GREYS, OKABE_ITO, categories
 
-PALETTE = ("#2e7dd7", "#e8710a", "#1e8e3e", "#9334e6", "#d93025", "#12b5cb")
-MEAN = "#1f2933"
+# colour-blind-safe (issue 33); a value's curves differ by dash and marker as well (`style`)
+PALETTE = tuple(OKABE_ITO[c] for c in ("blue", "orange", "green", "purple", "vermillion", "sky"))
+MEAN = GREYS[3]
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x")
 
 
 def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
+
+
+def style(index: int) -> tuple[str, str, str]:
+    """A value's (colour, dash, marker): never colour alone."""
+    return colour(index), DASHES[index % len(DASHES)], SYMBOLS[index % len(SYMBOLS)]
 
 
 def combined(found: dict, large: bool = False) -> go.Figure:
@@ -79,11 +87,11 @@ def learning_curves(curves: list[dict], values: list[str], labels: dict[str, str
     fig = go.Figure()
     shown: set[str] = set()
     for curve in curves:
-        index = values.index(curve["value"]) if curve["value"] in values else 0
+        color, dash, symbol = style(values.index(curve["value"]) if curve["value"] in values else 0)
         fig.add_trace(go.Scatter(
             x=curve["epoch"], y=curve["val_accuracy"], mode="lines+markers", name=labels[curve["value"]],
-            legendgroup=curve["value"], showlegend=curve["value"] not in shown,
-            line=dict(color=colour(index), width=4 if curve["mine"] else 1.5), opacity=1 if curve["mine"] else 0.6))
+            legendgroup=curve["value"], showlegend=curve["value"] not in shown, marker=dict(symbol=symbol, size=8),
+            line=dict(color=color, dash=dash, width=4 if curve["mine"] else 1.5), opacity=1 if curve["mine"] else 0.6))
         shown.add(curve["value"])
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="epoch",
                       yaxis=dict(title="validation accuracy", tickformat=".0%", range=[0, 1.02]),

@@ -12,7 +12,7 @@ from core.data import cleaner, store
 from core.errors import UserError
 from core.serving import featuremap
 from core.training.label_issues import CUT
-from ui import cached, figures, words
+from ui import cached, chart_words, figures, widgets, words
 
 SOURCES = {"run": "this run's network", "imagenet": "pretrained (ImageNet)", "none": "random initialisation"}
 METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (clusters easier to see, slower)"}
@@ -69,8 +69,8 @@ def show(dataset: str, owner: str, backbone: str, run_id: str | None = None, edi
         return
     _separation(found, source, key)
     chart_key = f"{key}_chart_{source}_{method}"
-    event = st.plotly_chart(figures.feature_map(found["points"]), on_select="rerun", selection_mode="points",
-                            key=chart_key, width="stretch")
+    event = widgets.chart(figures.feature_map(found["points"]), chart_words.feature_map(found["points"]),
+                          on_select="rerun", selection_mode="points", key=chart_key, width="stretch")
     clicked = [p["customdata"] for p in (event.selection.points if event else []) if p.get("customdata") is not None]
     if clicked:
         _neighbours(found, clicked[0])
@@ -130,7 +130,7 @@ def _suspect(row: dict, found: dict, dataset: str, owner: str, editable: bool, k
     """One suspect, with how sure the held-out model is: "says 4 (93% sure); 6 got under 1%"."""
     sha = next(p["sha256"] for p in found["points"] if p["id"] == row["id"])
     left, right = st.columns([1, 4])
-    left.image(cached.thumbnail(sha), width=72)
+    left.image(cached.thumbnail(sha), width=72, caption=f"image {row['id']}, labelled {row['class']}")
     right.markdown(f"image {row['id']}: labelled **{row['class']}**; a model that never saw it says "
                    f"**{row['likely_class']}** ({chance(row['likely_probability'])} sure), "
                    f"{row['class']} {chance(row['label_probability'])}")

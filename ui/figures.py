@@ -7,8 +7,17 @@ import plotly.graph_objects as go
 
 from ui import words
 
-FROZEN, TRAINABLE = "#9aa5b1", "#2e7dd7"
-SCENARIO_COLORS = {"S1": "#e8f1fb", "S2": "#fdf1e6", "S3": "#fde8ea", "S4": "#e9f7ee"}
+# Okabe & Ito's eight colours stay apart for every common colour-vision deficiency (about 1 boy in 12 has
+# one); every chart colour comes from here or is a neutral grey (issue 33). Yellow is last: on white it is faint.
+OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
+             "sky": "#56B4E9", "purple": "#CC79A7", "black": "#000000", "yellow": "#F0E442"}
+# Greys for what is neither a role nor a class: frozen parts, reference lines, outlines, notes.
+GREYS = ("#9aa5b1", "#7b8794", "#cbd2d9", "#1f2933", "#3e4c59", "#616e7c", "white")
+FROZEN, TRAINABLE = GREYS[0], OKABE_ITO["blue"]
+FROZEN_PATTERN = "/"  # frozen bars are hatched too: grey against blue is not the only difference
+# pale blue, orange, vermillion and green (Okabe–Ito at low opacity); each quadrant's label names it
+SCENARIO_COLORS = {"S1": "rgba(0,114,178,0.12)", "S2": "rgba(230,159,0,0.14)", "S3": "rgba(213,94,0,0.12)",
+                   "S4": "rgba(0,158,115,0.12)"}
 
 
 def human(n: float | int | None) -> str:
@@ -47,7 +56,7 @@ def scenario_grid(scenarios: dict, selected: str, small_per_class: float, simila
     if measured:
         fig.add_trace(go.Scatter(
             x=[measured["similarity"]], y=[math.log10(max(measured["per_class"], 1))], mode="markers",
-            marker=dict(size=16, color="#d64545", symbol="star", line=dict(width=1, color="white")),
+            marker=dict(size=16, color=OKABE_ITO["vermillion"], symbol="star", line=dict(width=1, color="white")),
             name="★ your data (measured)", hovertemplate="your data<extra></extra>", showlegend=True))
     fig.update_xaxes(range=[0, 1], title="similarity to ImageNet (mean top-1 confidence)", showgrid=False)
     fig.update_yaxes(range=[0, 4], title="images per class", tickvals=[0, 1, 2, 3, 4],
@@ -60,11 +69,13 @@ def scenario_grid(scenarios: dict, selected: str, small_per_class: float, simila
 
 
 def stage_map(rows: list[dict], phase: str) -> go.Figure:
-    """The backbone as a row of blocks, input on the left: grey frozen, blue trainable."""
+    """The backbone as a row of blocks, input on the left: frozen grey and hatched, trainable blue; each bar
+    says which in words too."""
     names = [r["name"] for r in rows]
     colors = [FROZEN if r[phase] == "frozen" else TRAINABLE for r in rows]
     fig = go.Figure(go.Bar(
         x=names, y=[max(r["params"], 1) for r in rows], marker_color=colors,
+        marker_pattern_shape=[FROZEN_PATTERN if r[phase] == "frozen" else "" for r in rows],
         text=[f"{human(r['params'])}<br>{r[phase]}" for r in rows], textposition="outside",
         hovertemplate="%{x}: %{y:,} parameters<extra></extra>"))
     fig.update_yaxes(type="log", title="parameters (log)")
@@ -76,6 +87,7 @@ def stage_map(rows: list[dict], phase: str) -> go.Figure:
 def stage_params(stages: list[dict]) -> go.Figure:
     fig = go.Figure(go.Bar(x=[s["name"] for s in stages], y=[s["params"] for s in stages],
                            marker_color=[FROZEN if s["name"] == "head" else TRAINABLE for s in stages],
+                           marker_pattern_shape=[FROZEN_PATTERN if s["name"] == "head" else "" for s in stages],
                            text=[human(s["params"]) for s in stages], textposition="outside"))
     fig.update_yaxes(type="log", title="parameters (log)")
     fig.update_xaxes(**categories([s["name"] for s in stages]))
@@ -94,8 +106,9 @@ def class_counts(counts: dict[str, int]) -> go.Figure:
 
 def split_sizes(by_class: dict[str, dict[str, int]]) -> go.Figure:
     fig = go.Figure()
-    for split, color in (("train", TRAINABLE), ("val", "#f0a202"), ("test", "#3ba776")):
-        fig.add_trace(go.Bar(name=SPLIT_WORDS[split], x=list(by_class), y=[v[split] for v in by_class.values()], marker_color=color))
+    for split, color in SPLIT_COLORS.items():
+        fig.add_trace(go.Bar(name=SPLIT_WORDS[split], x=list(by_class), y=[v[split] for v in by_class.values()],
+                             marker_color=color, marker_pattern_shape=SPLIT_PATTERNS[split]))
     fig.update_xaxes(**categories(list(by_class)))
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=30, b=10), title="split sizes per class")
@@ -103,20 +116,41 @@ def split_sizes(by_class: dict[str, dict[str, int]]) -> go.Figure:
 
 
 SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
-COMPANION_COLORS = {"main": "#2e7dd7", "pretrained": "#2e7dd7", "scratch": "#d64545", "linear_probe": "#3ba776"}
+SPLIT_COLORS = {"train": TRAINABLE, "val": OKABE_ITO["orange"], "test": OKABE_ITO["green"]}
+SPLIT_PATTERNS = {"train": "", "val": "/", "test": "."}  # stacked bars differ by hatching as well as colour
+# A run's role differs by colour, line dash and marker shape (never colour alone); the split of a curve by
+# its width and a hollow (training) or filled (validation) marker, and the legend says both in words.
+COMPANION_COLORS = {"main": TRAINABLE, "pretrained": TRAINABLE, "scratch": OKABE_ITO["vermillion"],
+                    "linear_probe": OKABE_ITO["green"]}
+COMPANION_DASHES = {"main": "solid", "pretrained": "solid", "scratch": "dash", "linear_probe": "dashdot"}
+COMPANION_SYMBOLS = {"main": "circle", "pretrained": "circle", "scratch": "square", "linear_probe": "diamond"}
+# curves named by a label, not a role (Evaluate compares runs by their labels): one style each, in order;
+# a fifth run repeats the first style (its legend entry still tells it apart)
+OTHER_STYLES = tuple(zip((OKABE_ITO["purple"], OKABE_ITO["sky"], OKABE_ITO["orange"], OKABE_ITO["black"]),
+                         ("longdash", "dot", "longdashdot", "solid"), ("triangle-up", "cross", "x", "star")))
+
+
+def role_style(role: str, index: int) -> tuple[str, str, str]:
+    """(colour, dash, symbol) of a curve: a companion's own style, else the index'th other style."""
+    if role in COMPANION_COLORS:
+        return COMPANION_COLORS[role], COMPANION_DASHES[role], COMPANION_SYMBOLS[role]
+    return OTHER_STYLES[index % len(OTHER_STYLES)]
 
 
 def curves(series_by_role: dict[str, list[dict]], metric: str, switch: float | None, title: str) -> go.Figure:
-    """Train (dashed) and val (solid) per epoch for the run and its companions; phase switch marked."""
+    """Train (thin, hollow markers) and val (thick, filled) per epoch for the run and its companions, each
+    role its own colour, dash and marker; phase switch marked."""
     fig = go.Figure()
+    others = [role for role in series_by_role if role not in COMPANION_COLORS]
     for role, series in series_by_role.items():
-        color = COMPANION_COLORS.get(role, "#7b8794")
+        color, dash, symbol = role_style(role, others.index(role) if role in others else 0)
         name = words.role(role) if role in COMPANION_COLORS else role  # "main" is a code: "main run"
-        for split, dash in (("train", "dot"), ("val", "solid")):
+        for split, width, shape in (("train", 1.5, f"{symbol}-open"), ("val", 3, symbol)):
             ys = [r.get(f"{split}_{metric}") for r in series]
             if any(y is not None for y in ys):
                 fig.add_trace(go.Scatter(x=[r["x"] for r in series], y=ys, mode="lines+markers", name=f"{name}, {SPLIT_WORDS[split]}",
-                                         line=dict(color=color, dash=dash)))
+                                         line=dict(color=color, dash=dash, width=width),
+                                         marker=dict(symbol=shape, size=8)))
     if switch:
         fig.add_vline(x=switch, line_dash="dash", line_color="#7b8794", annotation_text="fine-tune starts")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title=title, xaxis_title="epoch")
@@ -168,9 +202,10 @@ def top_k(top: list[dict], threshold: float) -> go.Figure:
     labels = [str(t["label"]) for t in top]
     fig = go.Figure(go.Bar(x=[t["prob"] for t in top], y=labels, orientation="h",
                            marker_color=[TRAINABLE if t["prob"] >= threshold else FROZEN for t in top],
+                           marker_pattern_shape=["" if t["prob"] >= threshold else FROZEN_PATTERN for t in top],
                            text=[f"{t['prob']:.1%}" for t in top], textposition="outside",
                            hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
-    fig.add_vline(x=threshold, line_dash="dot", line_color="#d64545")
+    fig.add_vline(x=threshold, line_dash="dot", line_color=OKABE_ITO["vermillion"])
     fig.update_yaxes(**categories(labels))
     fig.update_xaxes(range=[0, 1.1], tickformat=".0%")
     fig.update_layout(height=60 + 32 * len(top), margin=dict(l=10, r=30, t=10, b=10))
@@ -189,14 +224,18 @@ def sweep(results: list[dict]) -> go.Figure:
     return fig
 
 
+DATA_SIZE_NAMES = {"pretrained": "pretrained", "scratch": "from scratch"}  # legends in words, not role codes
+
+
 def data_size(points: list[dict]) -> go.Figure:
     """Test accuracy against training images per class, pretrained and from scratch; each gap labelled.
     Sizes sit evenly on a category axis (5, 10, 25, 50 … grow roughly geometrically)."""
     fig = go.Figure()
     for kind in ("pretrained", "scratch"):
         done = [p for p in points if p.get(kind) is not None]
+        color, dash, symbol = role_style(kind, 0)
         fig.add_trace(go.Scatter(x=[str(p["per_class"]) for p in done], y=[p[kind] for p in done], mode="lines+markers",
-                                 name=kind, line=dict(color=COMPANION_COLORS[kind], width=3)))
+                                 name=DATA_SIZE_NAMES[kind], line=dict(color=color, dash=dash, width=3), marker=dict(symbol=symbol, size=9)))
     for i, p in enumerate(points):
         if p.get("pretrained") is not None and p.get("scratch") is not None:
             x, gap = str(p["per_class"]), p["pretrained"] - p["scratch"]
@@ -212,28 +251,37 @@ def data_size(points: list[dict]) -> go.Figure:
     return fig
 
 
-SPLIT_SYMBOLS = {"train": "circle", "val": "diamond", "test": "x"}
-PALETTE = ("#2e7dd7", "#d64545", "#3ba776", "#f0a202", "#8e44ad", "#16a2b8", "#e67e22", "#7f8c8d", "#c2185b",
-           "#5d6d7e", "#2ecc71", "#a04000")
+PALETTE = tuple(OKABE_ITO.values())
+CLASS_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon")
+# a class's shape is its own; the split only changes how it is drawn: filled, hollow, hollow with a dot
+SPLIT_FILLS = {"train": "", "val": "-open", "test": "-open-dot"}
+
+
+def class_style(index: int) -> tuple[str, str]:
+    """A class's (colour, shape): a pair no other of the first 64 classes has (8 colours × 8 shapes)."""
+    n = len(PALETTE)
+    return PALETTE[index % n], CLASS_SYMBOLS[(index + index // n) % len(CLASS_SYMBOLS)]
 SVG_POINTS = 2_000  # more points than this draw with WebGL: an SVG path per point slows the browser
 
 
 def feature_map(points: list[dict]) -> go.Figure:
-    """One trace per class (its colour), split as the marker's shape; a point's customdata is its image id.
+    """One trace per class (its colour and shape), split as the marker's fill; a point's customdata is its image id.
     The axes carry no units: only who sits near whom means something."""
     scatter = go.Scatter if len(points) <= SVG_POINTS else go.Scattergl
     classes = list(dict.fromkeys(p["class"] for p in points))
     fig = go.Figure()
     for i, name in enumerate(classes):
         mine = [p for p in points if p["class"] == name]
+        color, symbol = class_style(i)
         fig.add_trace(scatter(
             x=[p["x"] for p in mine], y=[p["y"] for p in mine], mode="markers", name=name,
             customdata=[p["id"] for p in mine], text=[f"class {name} · {p['split']} · image {p['id']}" for p in mine],
             hovertemplate="%{text}<extra></extra>",
-            marker=dict(color=PALETTE[i % len(PALETTE)], size=8, opacity=0.8,
-                        symbol=[SPLIT_SYMBOLS.get(p["split"], "circle") for p in mine])))
+            marker=dict(color=color, size=8, opacity=0.8,
+                        symbol=[symbol + SPLIT_FILLS.get(p["split"], "") for p in mine])))
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None)
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="class",
-                      title="each point an image (● train ◆ validation ✕ test)")
+                      title="each point an image; colour and shape: its class; filled: training, hollow: validation, "
+                            "hollow with a dot: test")
     return fig

@@ -17,7 +17,7 @@ from core.data import samples
 from core.errors import UserError
 from core.serving import activations
 from core.training import lr_find
-from ui import cached, gate, state, words
+from ui import cached, chart_words, figures, gate, picture_words, state, widgets, words
 
 SAMPLE = "a sample photo (a cat)"
 MAP_PX = 64  # each feature map is shown this many pixels wide, nearest-neighbour: blocks stay visible
@@ -102,7 +102,8 @@ def _stage_row(view: dict, phase2: str, probes: dict | None) -> None:
     probe = f" · probe **{probes[view['name']]:.0%}**" if probes and view["name"] in probes else ""
     text.markdown(f"**{view['name']}** · {view['height']}×{view['width']} · {view['channels']:,} channels"
                   f"{probe}  \n{'🔒 frozen' if phase2 == 'frozen' else '✏️ trainable'} in phase 2")
-    strip.image(_strip(view["maps"]), width="content")
+    strip.image(_strip(view["maps"]), width="content",
+                caption=picture_words.feature_maps(view["name"], len(view["maps"])))
 
 
 def _strip(maps: list[dict]) -> np.ndarray:
@@ -176,7 +177,8 @@ def _probe_section(cfg: RunConfig, owner: str, weights: str, probes: dict | None
         return
     rows = [{"name": name, "probe_accuracy": acc} for name, acc in probes.items()]
     advice = activations.recommend(rows)
-    st.plotly_chart(probe_figure(rows, advice["stage"]), width="stretch", key="sv_probe_chart")
+    widgets.chart(probe_figure(rows, advice["stage"]), chart_words.probe(rows, advice["stage"]), width="stretch",
+                  key="sv_probe_chart")
     st.info(f"**Freeze recommendation:** {advice['reason']}.")
     plan = FreezePlan(mode=advice["mode"], k=advice["k"] if advice["mode"] == "first_k" else 0, bn=cfg.freeze.bn)
     applied = cfg.freeze.mode == plan.mode and (plan.mode != "first_k" or cfg.freeze.k == plan.k)
@@ -193,7 +195,7 @@ def _use_plan(plan: FreezePlan, keys: dict[str, str]) -> None:
 def probe_figure(rows: list[dict], chosen: str) -> go.Figure:
     names = [r["name"] for r in rows]
     fig = go.Figure(go.Scatter(x=names, y=[r["probe_accuracy"] for r in rows], mode="lines+markers",
-                               marker=dict(size=[16 if n == chosen else 8 for n in names], color="#2e7dd7"),
+                               marker=dict(size=[16 if n == chosen else 8 for n in names], color=figures.TRAINABLE),
                                hovertemplate="%{x}: %{y:.0%}<extra></extra>"))
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", title="linear probe accuracy")
     fig.update_xaxes(title="input → output")
@@ -257,12 +259,12 @@ def lr_figure(result: dict) -> go.Figure:
     """Loss against LR (log x): the raw loss faint, the smoothed one solid, the suggestion marked."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=result["lrs"], y=result["raw_losses"], mode="lines", name="loss per batch",
-                             line=dict(color="#cbd2d9", width=1)))
+                             line=dict(color=figures.GREYS[2], width=1)))
     fig.add_trace(go.Scatter(x=result["lrs"], y=result["losses"], mode="lines", name="smoothed loss",
-                             line=dict(color="#2e7dd7", width=3)))
+                             line=dict(color=figures.TRAINABLE, width=3)))
     index = result["lrs"].index(result["suggested"])
     fig.add_trace(go.Scatter(x=[result["suggested"]], y=[result["losses"][index]], mode="markers+text",
-                             marker=dict(size=14, color="#d64545", symbol="star"), name="suggested",
+                             marker=dict(size=14, color=figures.OKABE_ITO["vermillion"], symbol="star"), name="suggested",
                              text=[f"{words.rate(result['suggested'])} ({result['rule']})"], textposition="top right"))
     fig.update_xaxes(type="log", title="learning rate (log)", dtick=1, exponentformat="power")
     fig.update_yaxes(title="training loss")

@@ -11,7 +11,7 @@ from core.execute import service
 from core.recipes import datasize
 from core.runs import status
 from core.training import curves
-from ui import figures, state, words
+from ui import chart_words, figures, state, widgets, words
 
 SIZE_CHOICES = ("5", "10", "25", "50", "all")
 
@@ -53,7 +53,7 @@ def show(result: dict) -> None:
     if not datasize.done(result):
         st.progress(finished / max(1, 2 * len(points)), text=f"{finished} of {2 * len(points)} runs finished "
                     "(pretrained runs first: they share one feature extraction)")
-    st.plotly_chart(figures.data_size(points), width="stretch", key="lab_chart")
+    widgets.chart(figures.data_size(points), chart_words.data_size(points), width="stretch", key="lab_chart")
     _verdict(points, result.get("tested", 0))
     sizes = [p["per_class"] for p in points if all(s == "succeeded" for s in p["status"].values())]
     if sizes:
@@ -84,8 +84,8 @@ def _one_size(point: dict) -> None:
     shapes = datasize.shapes(point)
     if not shapes:
         return
-    st.plotly_chart(figures.curves(shapes["series"], "accuracy", None, f"{point['per_class']} images per class: accuracy per "
-                                   "epoch"), width="stretch", key="lab_curves")
+    widgets.chart(figures.curves(shapes["series"], "accuracy", None, f"{point['per_class']} images per class: accuracy per "
+                                 "epoch"), chart_words.curves(shapes["series"], "accuracy"), width="stretch", key="lab_curves")
     told = compare_caption("from scratch", shapes["series"]["pretrained"], shapes["series"]["scratch"])
     if told:
         st.caption("Pretrained " + told[0].lower() + told[1:])

@@ -39,7 +39,7 @@ def _new_link(made: dict) -> None:
     left.code(made["url"], language=None)
     with left:
         classroom.loopback_warning(made["url"])
-    right.image(classroom.qr_png(made["url"]), width=180, caption="scan to try it")
+    right.image(classroom.qr_png(made["url"]), width=180, caption="QR code: scan to try it")
 
 
 def _own_links(run_id: str) -> None:

@@ -11,6 +11,16 @@ from core.runs import admission as policy
 from ui import state
 
 
+def chart(fig, words: str, slot=st, **plotly_kwargs):
+    """A Plotly chart with its key numbers in one sentence right under it (issue 33): a screen reader gets no
+    text from the chart's canvas, and the sentence is visible, so it helps everyone. `slot` is where both go
+    (a column, a tab); the kwargs go to `plotly_chart` unchanged (keys and selections are what tests click by).
+    Returns the chart's selection event, as `plotly_chart` does."""
+    event = slot.plotly_chart(fig, **plotly_kwargs)
+    slot.caption(words)
+    return event
+
+
 def weights_ready(name: str) -> bool:
     try:
         return models.get(name).weight_status()[0] in presets.USABLE_WEIGHTS

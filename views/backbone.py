@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import data, models, presets
 from core.runs import queue
-from ui import cached, experiment, figures, state, words
+from ui import cached, chart_words, experiment, figures, state, widgets, words
 from ui.widgets import locked, weights_ready
 
 st.title("2 · Backbone")
@@ -56,7 +56,8 @@ detail = cached.describe(choice)
 st.subheader(choice)
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(figures.stage_params(detail["stages"]), width="stretch", key="bb_stages")
+    widgets.chart(figures.stage_params(detail["stages"]), chart_words.stage_params(detail["stages"]), width="stretch",
+                  key="bb_stages")
     st.caption("Stages from input (stem) to output. The ImageNet head is replaced by your new head.")
 with right:
     st.markdown(f"**Family** {words.family(detail['family'])} · **source** {detail['source']}  \n"

@@ -7,7 +7,7 @@ from core import data
 from core.data import images, samples
 from core.errors import UserError
 from core.training import balance
-from ui import cached, experiment, featuremap, figures, state, usage, widgets, words
+from ui import cached, chart_words, experiment, featuremap, figures, picture_words, state, usage, widgets, words
 
 st.title("3 · Data")
 experiment.locked("data_size")
@@ -224,8 +224,8 @@ for class_name, count in report["classes"].items():
     shown = by_class.get(class_name, [])[:10]
     st.markdown(f"**{class_name}** · {count} image(s)")
     if shown:
-        st.image([cached.thumbnail(r.sha256) for r in shown], width=88, caption=[words.short_name(r.original, 12)
-                                                                                 for r in shown])
+        st.image([cached.thumbnail(r.sha256) for r in shown], width=88,
+                 caption=[picture_words.picture(class_name, r.original, 12) for r in shown])
     else:
         st.caption("no images yet")
 
@@ -236,8 +236,10 @@ m2.metric("imbalance (largest / smallest)", words.number(report["imbalance_ratio
 m3.metric("images per class", report["images_per_class"], help=f"size bucket: {report['size_bucket']}")
 m4.metric("leaks across splits", report["leaks"]["count"])
 g1, g2 = st.columns(2)
-g1.plotly_chart(figures.class_counts(report["classes"]), width="stretch", key="health_counts")
-g2.plotly_chart(figures.split_sizes(report["splits_by_class"]), width="stretch", key="health_splits")
+widgets.chart(figures.class_counts(report["classes"]), chart_words.class_counts(report["classes"]), g1,
+              width="stretch", key="health_counts")
+widgets.chart(figures.split_sizes(report["splits_by_class"]), chart_words.split_sizes(report["splits_by_class"]), g2,
+              width="stretch", key="health_splits")
 if report["tiny"]["count"]:
     st.warning(f"{report['tiny']['count']} image(s) are smaller than 32 px; they will be upscaled a lot.")
 if report["mixed_color"]:

@@ -7,14 +7,9 @@ from core.paths import subdir
 from core.runs import queue, store
 from core.serving import report as reports
 from core.training import curves, evaluate
-from ui import cached, cleaner, featuremap, figures, runs, state, words
+from ui import cached, chart_words, cleaner, featuremap, figures, picture_words, runs, state, widgets, words
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
-
-
-def card(true: str, predicted: str, prob: float) -> str:
-    """A thumbnail's caption: the true class → what the model said, right or wrong, and how sure."""
-    return f"{true} → {predicted} {'✓' if true == predicted else '✗'} {prob:.0%}"
 
 
 def cell_picks(cell: list | None, classes: list[str]) -> None:
@@ -82,8 +77,9 @@ report_button()
 
 st.subheader("Confusion matrix")
 st.caption("Rows: the true class; columns: what the model said. Click a cell (or pick below) to see those images.")
-event = st.plotly_chart(figures.confusion(report["confusion"], classes), on_select="rerun", selection_mode="points",
-                        key="cm", width="stretch")
+event = widgets.chart(figures.confusion(report["confusion"], classes),
+                      chart_words.confusion(report["confusion"], classes), on_select="rerun", selection_mode="points",
+                      key="cm", width="stretch")
 clicked = [p["customdata"] for p in (event.selection.points if event else []) if p.get("customdata")]
 cell_picks(clicked[0] if clicked else None, classes)
 c1, c2 = st.columns(2)
@@ -98,7 +94,8 @@ st.markdown(f"**{len(selected)} {label}**")
 shown = [p for p in selected if p["image_id"] in by_id][:24]
 if shown:
     st.image([cached.thumbnail(by_id[p["image_id"]].sha256) for p in shown], width=96,
-             caption=[card(classes[p["true"]], classes[p["pred"]], p["prob"]) for p in shown])
+             caption=[picture_words.judged(classes[p["true"]], classes[p["pred"]], p["prob"],
+                                           by_id[p["image_id"]].original) for p in shown])
 
 left, right = st.columns(2)
 with left:
@@ -108,7 +105,8 @@ with left:
                              {f: words.percent for f in ("precision", "recall", "f1")}), hide_index=True, width="stretch")
 with right:
     st.subheader("Reliability")
-    st.plotly_chart(figures.reliability(report["calibration"]["bins"]), width="stretch", key="rel")
+    bins = report["calibration"]["bins"]
+    widgets.chart(figures.reliability(bins), chart_words.reliability(bins), width="stretch", key="rel")
 
 st.subheader("Top losses")
 st.caption("The images with the highest loss: wrong answers, and right answers the model was unsure about. Each "
@@ -117,7 +115,8 @@ st.caption("The images with the highest loss: wrong answers, and right answers t
 losses = [t for t in report["top_losses"] if t["image_id"] in by_id][:16]
 if losses:
     st.image([cached.thumbnail(by_id[t["image_id"]].sha256) for t in losses], width=96,
-             caption=[card(t["true"], t["pred"], t["prob"]) for t in losses])
+             caption=[picture_words.judged(t["true"], t["pred"], t["prob"], by_id[t["image_id"]].original)
+                      for t in losses])
 
 if owner == state.token():  # a teacher's view of a student's run is read-only
     cleaner.show(run, lists, owner)
@@ -155,7 +154,8 @@ if chosen:
                  hide_index=True, width="stretch")
     legend = {r["id"]: f"{words.started(r['created'])}, {words.role(r['role'])}" for r in rows}
     series = {legend[i]: curves.epoch_series(store.metrics(i, "epoch")) for i in [run_id, *chosen] if i in legend}
-    st.plotly_chart(figures.curves(series, "accuracy", None, "validation accuracy per epoch"), width="stretch",
+    widgets.chart(figures.curves(series, "accuracy", None, "validation accuracy per epoch"),
+                  chart_words.curves(series, "accuracy"), width="stretch",
                     key="compare_curves")
     same = [r for r in rows if r["id"] != run_id and r["same test images"] == "yes"]
     if same:

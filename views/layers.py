@@ -18,7 +18,7 @@ from core.config import (
     HeadSpec,
 )
 from core.errors import ConfigError, UserError
-from ui import cached, experiment, figures, lab, state, words
+from ui import cached, chart_words, experiment, figures, lab, picture_words, state, widgets, words
 from ui.widgets import apply_scenario, class_rules, initial, locked
 
 WIDGET_PREFIXES = ("fz_", "hd_", "tr_", "au_")  # this page's settings widgets (freeze, head, training, augmentation)
@@ -50,8 +50,9 @@ if not summary["phase2_runs"]:
     st.caption(f"No fine-tune epochs: phase 2 does not run and only the head trains. Set fine-tune epochs below "
                f"to train the {summary['trainable_phase2']:,} parameters this plan opens.")
 tab2, tab1 = st.tabs(["Phase 2 · fine-tune", "Phase 1 · head only"])
-tab2.plotly_chart(figures.stage_map(summary["stages"], "phase2"), width="stretch", key="map2")
-tab1.plotly_chart(figures.stage_map(summary["stages"], "phase1"), width="stretch", key="map1")
+for tab, phase, key in ((tab2, "phase2", "map2"), (tab1, "phase1", "map1")):
+    widgets.chart(figures.stage_map(summary["stages"], phase), chart_words.stage_map(summary["stages"], phase), tab,
+                  width="stretch", key=key)
 
 st.button(f"Reset to the {cfg.scenario} preset", key="preset", on_click=reset_to_preset, args=(cfg.scenario,))
 with st.container(border=True):
@@ -143,7 +144,7 @@ with st.container(border=True):
                       grayscale=d5.slider("Grayscale p", 0.0, 1.0, float(a.grayscale), 0.05, key="au_gray"))
     augment_spec = AugmentSpec(preset=preset, **custom)
     views = cached.augment_preview(cfg.data.dataset, state.token(), cfg.backbone, augment_spec.__repr__(), dataclasses.asdict(augment_spec))
-    st.image(views, width=110, caption=[f"view {i + 1}" for i in range(len(views))])
+    st.image(views, width=110, caption=picture_words.augmented(len(views)))
 
 try:
     hidden = tuple(int(x) for x in hidden_text.replace(" ", "").split(",") if x)

@@ -11,7 +11,7 @@ import streamlit as st
 from core.config import CAM_METHODS
 from core.runs import queue
 from core.serving import predict
-from ui import predictions, runs, share, widgets, words
+from ui import chart_words, picture_words, predictions, runs, share, widgets, words
 
 CAM_NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "eigencam": "EigenCAM"}
 CAM_HOW = {"gradcam": "where the class score's gradient points",
@@ -73,12 +73,14 @@ def answer(index: int, picture: tuple[str, str, object], row: dict, cam: dict | 
         left, right = st.columns([1, 2])
         if isinstance(cam, dict):
             told = "strongest features (any class)" if method == "eigencam" else f"evidence for {cam['label']}"
-            left.image(cam["overlay"], caption=f"{CAM_NAMES[method]}: {told}", width="stretch")
+            left.image(cam["overlay"], caption=picture_words.heat_map(CAM_NAMES[method], name, row["top"][0]["label"], told),
+                       width="stretch")
         else:
-            left.image(predictions.shown(key, image), width="stretch")
+            left.image(predictions.shown(key, image), caption=picture_words.predicted(name, row["top"]), width="stretch")
             if cam:
                 left.caption(cam)  # why there is no heat map
-        right.plotly_chart(predictions.top_k_figure(row["top"], threshold), width="stretch", key=f"topk-{index}-{key[:12]}")
+        widgets.chart(predictions.top_k_figure(row["top"], threshold), chart_words.top_k(row["top"], threshold), right,
+                      width="stretch", key=f"topk-{index}-{key[:12]}")
 
 
 st.title("7 · Predict")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from core import data, scenarios
-from ui import cached, figures, state
+from ui import cached, chart_words, figures, state, widgets
 from ui.widgets import apply_scenario, locked, weights_ready
 
 st.title("1 · Scenario")
@@ -37,8 +37,8 @@ grid_key = f"grid-{cfg.scenario}"
 with left:
     fig = figures.scenario_grid(scenarios.SCENARIOS, cfg.scenario, scenarios.SMALL_PER_CLASS,
                                 scenarios.SIMILAR_CONFIDENCE, measured)
-    st.plotly_chart(fig, on_select=lambda: _grid_clicked(grid_key, fixed), selection_mode="points", key=grid_key,
-                    width="stretch")
+    widgets.chart(fig, chart_words.scenario_grid(scenarios.SCENARIOS, cfg.scenario, measured),
+                  on_select=lambda: _grid_clicked(grid_key, fixed), selection_mode="points", key=grid_key, width="stretch")
 with right:
     codes = list(scenarios.SCENARIOS)
     st.session_state["scenario_choice"] = fixed or cfg.scenario

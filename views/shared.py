@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.runs import shares
 from core.serving import predict
-from ui import predictions, widgets, words
+from ui import chart_words, picture_words, predictions, widgets, words
 
 token = st.query_params.get("share")
 try:
@@ -61,5 +61,6 @@ for key, (name, picture, _) in zip(keys, pictures):
     with st.container(border=True):
         st.markdown(f"**{name}** → {predictions.explained(top, threshold, answered[key]['unknown'])}")
         left, right = st.columns([1, 2])
-        left.image(picture, width="stretch")
-        right.plotly_chart(predictions.top_k_figure(top, threshold), width="stretch", key=f"shared-top-{key[:16]}")
+        left.image(picture, caption=picture_words.predicted(name, top), width="stretch")
+        widgets.chart(predictions.top_k_figure(top, threshold), chart_words.top_k(top, threshold), right,
+                      width="stretch", key=f"shared-top-{key[:16]}")

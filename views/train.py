@@ -11,13 +11,15 @@ from core.execute import service
 from core.recipes import sweeps
 from core.runs import fairness, queue, status as lifecycle, store
 from core.training import curves
-from ui import experiment, figures, learning_curve, live, state, usage, words
+from ui import chart_words, experiment, figures, learning_curve, live, state, usage, widgets, words
 from ui.widgets import require_dataset
 
 BASELINE_LABELS = {"scratch": "from scratch", "linear_probe": "linear probe"}
 # A watching page polls cheaply (one small query) and redraws only when something worth showing is new
 # (ui.live.stale): measured in Chromium, a page sitting on a running job cost the server 0.11 of a core
 # when every 1.5 s poll redrew five charts.
+# the per-step charts: (field, title, key prefix); the keys are the ones browser tests find them by
+STEP_CHARTS = (("loss", "loss per step", "sl"), ("lr", "learning rate", "lr"), ("images_per_second", "images / s", "ips"))
 RUNNING_POLL_SECONDS = 1.5
 QUEUED_POLL_SECONDS = 5.0
 
@@ -92,15 +94,15 @@ def render(run: dict) -> None:
     series = series_for(run)
     switch = curves.phase_switch(series.get(run["role"], []))
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figures.curves(series, "loss", switch, "loss"), width="stretch", key=f"loss-{run_id}")
-    c2.plotly_chart(figures.curves(series, "accuracy", switch, "accuracy"), width="stretch", key=f"acc-{run_id}")
+    for slot, metric, key in ((c1, "loss", "loss"), (c2, "accuracy", "acc")):
+        widgets.chart(figures.curves(series, metric, switch, metric), chart_words.curves(series, metric), slot,
+                      width="stretch", key=f"{key}-{run_id}")
     annotate(series, run["role"])
     steps = live.steps(run_id)
     if steps:
-        s1, s2, s3 = st.columns(3)
-        s1.plotly_chart(figures.step_chart(steps, "loss", "loss per step"), width="stretch", key=f"sl-{run_id}")
-        s2.plotly_chart(figures.step_chart(steps, "lr", "learning rate"), width="stretch", key=f"lr-{run_id}")
-        s3.plotly_chart(figures.step_chart(steps, "images_per_second", "images / s"), width="stretch", key=f"ips-{run_id}")
+        for slot, (field, title, key) in zip(st.columns(3), STEP_CHARTS):
+            widgets.chart(figures.step_chart(steps, field, title), chart_words.step_chart(steps, field, title), slot,
+                          width="stretch", key=f"{key}-{run_id}")
     if status == "succeeded":
         summary, evaluation = run.get("summary") or {}, run.get("evaluation") or {}
         tested = evaluation.get("images") if evaluation.get("split") == "test" else None
@@ -236,7 +238,7 @@ if run:
     render(run)
 if sweep_rows:
     st.subheader("Freeze sweep")
-    st.plotly_chart(figures.sweep(sweep_rows), width="stretch", key="sweep_chart")
+    widgets.chart(figures.sweep(sweep_rows), chart_words.sweep(sweep_rows), width="stretch", key="sweep_chart")
     st.dataframe(sweep_rows, hide_index=True, width="stretch")
 if lab:
     learning_curve.show(lab)

@@ -14,7 +14,7 @@ from tests import corpus
 from tests.app.conftest import no_exceptions, open_app
 from tests.training import digits, finetune, probe
 from tests.wording import raw_words
-from ui import words
+from ui import chart_words, words
 
 
 def finished_run(token: str, epochs: int = 4, **changes) -> str:
@@ -44,6 +44,11 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
     assert any(c.value.startswith("Against the from scratch baseline, over the same 3 epochs") and
                "asymptote" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 2  # loss and accuracy curves
+    # issue 33: each chart says its numbers in a sentence under it, the baseline named
+    said = [c.value for c in at.caption]
+    assert any(s.startswith("Validation accuracy ") and "over 3 epochs; the from-scratch baseline reached" in s
+               for s in said), said
+    assert any(s.startswith("Validation loss ") for s in said), said
 
     last = store.metrics(done, "epoch")[-1]  # two more epochs for the transfer run: 5 against 3
     for epoch in (last["epoch"] + 1, last["epoch"] + 2):
@@ -178,11 +183,16 @@ def test_evaluate_says_what_top_losses_are_and_how_sure_the_accuracy_is():
     report = store.run_row(run_id)["evaluation"]
     assert any("highest loss" in c.value and "unsure" in c.value for c in at.caption)
     assert not any("most confidently wrong" in c.value for c in at.caption)
-    # every card: the true class → what the model said, ✓ right or ✗ wrong, and how sure
-    expected = [f"{t['true']} → {t['pred']} {'✓' if t['true'] == t['pred'] else '✗'} {t['prob']:.0%}"
+    # every card: the true class → what the model said, ✓ right or ✗ wrong, how sure, then its file (issue 33)
+    expected = [f"{t['true']} → {t['pred']} {'✓' if t['true'] == t['pred'] else '✗'} {t['prob']:.0%} · "
                 for t in report["top_losses"][:16]]
-    assert expected in [[i.caption for i in g.proto.imgs] for g in at.get("image")]
+    cards = [[i.caption for i in g.proto.imgs] for g in at.get("image")]
+    assert any(len(c) == len(expected) and all(a.startswith(b) and len(a) > len(b) for a, b in zip(c, expected))
+               for c in cards)
     assert any("95% confidence" in c.value and f"On {report['images']} images" in c.value for c in at.caption)
+    classes = store.run_row(run_id)["summary"]["classes"]
+    assert chart_words.confusion(report["confusion"], classes) in [c.value for c in at.caption]  # issue 33
+    assert any(c.value.startswith("On average the model was ") for c in at.caption)  # the reliability chart
 
 
 def test_predict_page_gives_top_k_for_an_uploaded_image():
@@ -199,12 +209,14 @@ def test_predict_page_gives_top_k_for_an_uploaded_image():
     bars = json.loads(chart.proto.spec)["data"][0]
     assert axis["type"] == "category" and axis["tickvals"] == axis["categoryarray"] == bars["y"]
     assert bars["x"] == sorted(bars["x"]) and len(bars["y"]) == 5  # drawn bottom-up: ascending probability
-    [caption] = heat_captions(at)
-    assert caption.startswith("Grad-CAM: evidence for ")
+    assert any(c.value.startswith(f"Best guess {bars['y'][-1]} (") for c in at.caption)  # the chart's sentence
+    [caption] = heat_captions(at)  # issue 33: the heat map's caption is its text alternative
+    best = bars["y"][-1]
+    assert caption == f"Grad-CAM heat map for seven.png, predicted {best}: evidence for {best}", caption
     passes = trunk_passes(run_id)
     at.radio(key="cam_method").set_value("eigencam").run()
     no_exceptions(at)
-    assert heat_captions(at) == ["EigenCAM: strongest features (any class)"]
+    assert heat_captions(at) == [f"EigenCAM heat map for seven.png, predicted {best}: strongest features (any class)"]
     assert len(passes) <= 2, passes  # the top-k and the new map, once each (it was four passes: seconds a click)
     passes.clear()
     at.radio(key="cam_method").set_value("gradcam").run()

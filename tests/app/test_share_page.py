@@ -104,7 +104,7 @@ def test_the_owner_makes_a_link_with_its_qr_code_and_turns_it_off(me):
     [code] = [c.value for c in at.code if "?share=" in c.value]
     token = code.split("?share=")[1]
     assert shares.digest(token).startswith(link["id"]) and shares.open_link(token)["run"] == run_id
-    assert any(i.caption == "scan to try it" for g in at.get("image") for i in g.proto.imgs)  # the QR code
+    assert any(i.caption == "QR code: scan to try it" for g in at.get("image") for i in g.proto.imgs)  # the QR code
     at.button(key=f"share-revoke-{link['id']}").click().run()
     no_exceptions(at)
     assert shares.links(me, run_id)[0]["active"] is False and not any("?share=" in c.value for c in at.code)

@@ -81,6 +81,9 @@ def test_per_class_upload_shows_gallery_counts_and_rejections(me):
     no_exceptions(at)
     assert data.class_counts("pets", me) == {"cats": 2}
     assert any("**cats** · 2 image(s)" in m.value for m in at.markdown)
+    [gallery] = [g for g in at.get("image") if g.proto.imgs and g.proto.imgs[0].caption.startswith("cats: ")]
+    assert sorted(i.caption for i in gallery.proto.imgs) == ["cats: good1.jpg", "cats: good2.png"]  # issue 33
+    assert "1 class, 2 images each." in [c.value for c in at.caption]  # the class-count chart's sentence
     rejected = rejected_table(at)
     reasons = dict(zip(rejected["file"], rejected["problem"]))
     assert "not an image" in reasons["notes.jpg"] and "empty file" in reasons["empty.png"]
@@ -121,7 +124,9 @@ def test_head_builder_and_augmentation_preview(sample_dataset):
     at.text_input(key="hd_hidden").set_value("big").run()
     assert any("whole numbers" in e.value for e in at.error)
     [gallery] = [g for g in at.get("image") if len(g.proto.imgs) == 8]  # one image, augmented 8 ways
-    assert [i.caption for i in gallery.proto.imgs] == [f"view {n}" for n in range(1, 9)]
+    assert [i.caption for i in gallery.proto.imgs] == [f"augmented view {n} of 8" for n in range(1, 9)]
+    said = [c.value for c in at.caption]  # issue 33: the stage maps say what is frozen, in words
+    assert any(s.startswith("Phase 1: ") for s in said) and any(s.startswith("Phase 2: ") for s in said), said
 
 
 def test_measure_my_data_places_it_on_the_grid_and_presets_the_scenario(sample_dataset):
@@ -185,7 +190,8 @@ def test_a_new_empty_dataset_is_guided_not_alarmed(me):
     no_exceptions(at)
     assert "rm:daisy" not in [b.key for b in at.button]  # gone in the same run as the upload, no reload
     [gallery] = [[i.caption for i in g.proto.imgs] for g in at.get("image") if len(g.proto.imgs) == 2]
-    assert gallery == ["a.png", "IMG_20…t.png"]  # a long name elided with a mark, never cut off mid-word
+    # class and file (issue 33); a long name elided with a mark, never cut off mid-word
+    assert gallery == ["daisy: a.png", "daisy: IMG_20…t.png"]
     assert not at.error and any("add a second class" in i.value for i in at.info)
 
 
