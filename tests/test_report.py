@@ -84,6 +84,8 @@ def test_the_report_stands_alone_and_says_what_evaluate_says(tmp_path):
     assert "smaller than 32 px" in words  # a health warning: 8×8 digits
     assert "Not measured yet" in words and raw_words(words) == [], raw_words(words)
     assert text.count('src="data:image/png;base64,') == 2  # curves with the baseline, reliability
+    # the curves' picture says its numbers to a screen reader (issue 33): its alt text, the app's sentence
+    assert re.search(r'alt="[^"]*Validation accuracy (rose|fell|stayed) [^"]*%[^"]*from-scratch baseline reached \d+', text)
     assert text.count('src="data:image/jpeg;base64,') >= 3  # Grad-CAM on right and wrong test images
 
 

@@ -5,6 +5,7 @@ import math
 
 import plotly.graph_objects as go
 
+from core.words.charts import SPLIT_WORDS
 from ui import words
 
 # Okabe & Ito's eight colours stay apart for every common colour-vision deficiency (about 1 boy in 12 has
@@ -115,7 +116,6 @@ def split_sizes(by_class: dict[str, dict[str, int]]) -> go.Figure:
     return fig
 
 
-SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
 SPLIT_COLORS = {"train": TRAINABLE, "val": OKABE_ITO["orange"], "test": OKABE_ITO["green"]}
 SPLIT_PATTERNS = {"train": "", "val": "/", "test": "."}  # stacked bars differ by hatching as well as colour
 # A run's role differs by colour, line dash and marker shape (never colour alone); the split of a curve by

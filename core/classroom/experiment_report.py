@@ -14,7 +14,7 @@ from core.classroom import results
 from core.errors import UserError
 
 COLUMNS = ("experiment", "question", "value", "value_words", "student", "run_id", "status", "metric", "accuracy")
-PALETTE = ("#2e7dd7", "#e8710a", "#1e8e3e", "#9334e6", "#d93025", "#12b5cb")
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9")  # Okabe-Ito: colour-blind safe (issue 33)
 W, H, PAD = 720, 360, 48
 
 

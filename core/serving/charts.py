@@ -10,7 +10,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-COLOURS = {"main run": "#1f77b4", "from-scratch baseline": "#d62728", "linear-probe baseline": "#7f7f7f"}
+# Okabe-Ito colours, as the app's charts (ui/figures.py), and never colour alone: each run its own line style
+# and marker too (issue 33). Validation lines are thick with filled markers, training lines thin and hollow.
+STYLES = {"main run": ("#0072B2", "-", "o"), "from-scratch baseline": ("#D55E00", "--", "s"),
+          "linear-probe baseline": ("#009E73", "-.", "D")}
+OTHER = ("#CC79A7", ":", "^")
+BAR, REFERENCE = "#0072B2", "#7b8794"
 
 
 def _uri(figure: Figure) -> str:
@@ -33,11 +38,13 @@ def curves(series: dict[str, list[dict]]) -> str:
     figure = Figure(figsize=(9, 3.2))
     accuracy, loss = figure.subplots(1, 2)
     for name, rows in series.items():
-        colour = COLOURS.get(name)
+        colour, dash, marker = STYLES.get(name, OTHER)
         xs = [r["x"] for r in rows]
-        accuracy.plot(xs, [r.get("val_accuracy") for r in rows], marker="o", label=name, color=colour)
-        loss.plot(xs, [r.get("val_loss") for r in rows], marker="o", label=f"{name}, validation", color=colour)
-        loss.plot(xs, [r.get("train_loss") for r in rows], linestyle="--", label=f"{name}, training", color=colour)
+        shown = dict(color=colour, linestyle=dash, marker=marker)
+        accuracy.plot(xs, [r.get("val_accuracy") for r in rows], label=name, linewidth=2, **shown)
+        loss.plot(xs, [r.get("val_loss") for r in rows], label=f"{name}, validation", linewidth=2, **shown)
+        loss.plot(xs, [r.get("train_loss") for r in rows], label=f"{name}, training", linewidth=1,
+                  markerfacecolor="white", **shown)
     accuracy.set(title="validation accuracy", xlabel="epoch", ylim=(0, 1.02))
     accuracy.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     loss.set(title="loss", xlabel="epoch")
@@ -52,8 +59,8 @@ def reliability(bins: list[dict]) -> str:
     figure = Figure(figsize=(4, 3.2))
     axes = figure.subplots()
     centres = [(b["low"] + b["high"]) / 2 for b in bins]
-    axes.bar(centres, [b["accuracy"] for b in bins], width=0.09, color="#1f77b4", label="accuracy")
-    axes.plot([0, 1], [0, 1], linestyle="--", color="#7b8794", label="perfect")
+    axes.bar(centres, [b["accuracy"] for b in bins], width=0.09, color=BAR, label="accuracy")
+    axes.plot([0, 1], [0, 1], linestyle="--", color=REFERENCE, label="perfect")
     axes.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
     axes.legend(fontsize=7)
     return _uri(figure)

@@ -23,6 +23,7 @@ from core.errors import UserError
 from core.scenarios import SCENARIOS, size_bucket
 from core.serving import card, charts, deployment, predict, rescore
 from core.training.curves import epoch_series
+from core.words import charts as chart_words
 
 SECTIONS = (("scenario", "The scenario and why"), ("data", "The data"), ("model", "Backbone and what was frozen"),
             ("training", "Training"), ("results", "Results on held-out images"), ("calibration", "Calibration"),
@@ -141,8 +142,10 @@ def _model(facts: dict) -> str:
 def _training(run: dict, companions: list[dict], facts: dict) -> str:
     series = {words.role(r["role"]): epoch_series(r.get("epochs") or []) for r in [run, *companions]}
     series = {name: rows for name, rows in series.items() if rows}
+    by_role = {r["role"]: epoch_series(r.get("epochs") or []) for r in [run, *companions]}
     chart = _figure(charts.curves(series), "Validation accuracy and loss per epoch"
-                    + (", beside the baselines trained on the same images" if len(series) > 1 else "")) if series else ""
+                    + (", beside the baselines trained on the same images" if len(series) > 1 else "")
+                    + ". " + chart_words.curves(by_role, "accuracy")) if series else ""
     return _list(facts["Training"]) + chart + _comparison(run, companions)
 
 
