@@ -22,7 +22,7 @@ from core.runs import leases, queue, store
 CLASSES = 10  # MNIST's digits
 SAMPLE, PER_CLASS, PROBE_IMAGES = "mnist", 40, 32  # 40 = 28 train + 6 val + 6 test per class
 HEAD_EPOCHS, HEAD_LR = 8, 3e-3  # head epochs on cached features cost ~nothing
-SCRATCH_SECONDS = 45  # the baseline's time budget: two epochs of 500 images on 2 idle cores, one under load
+SCRATCH_SECONDS = 45  # the baseline's time budget: a few epochs of 280 images on 2 idle cores, one or two under load
 SCRATCH_MAX_EPOCHS = 3  # its schedule's length (one-cycle): an idle box gets through most of it
 # What the home page promises, from the demo's browser test (tests/artifacts/demo-timing.json) on this
 # 2-core box: under `make test` alone (load 2.3) the click → trained model took 19 s and the baseline was

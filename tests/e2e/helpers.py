@@ -280,3 +280,29 @@ def more_points(page: Page, than: int, index: int = 1, timeout: int = SLOW) -> i
         " const k = p && p.data ? p.data.reduce((s, t) => s + (t.x ? t.x.length : 0), 0) : 0;"
         " return k > n ? k : false; }", arg=[index, than], timeout=timeout)
     return int(count.json_value())
+
+
+# The focused element, marked on itself or on its widget's frame (a select's frame turns the theme's blue).
+FOCUS_SHOWN = """() => { const el = document.activeElement;  // focused, and marked on it or its widget's frame
+  if (!el || el === document.body) return 'focus fell back to the page';
+  const chain = [];
+  for (let e = el, i = 0; e && i < 5; e = e.parentElement, i++) {
+    const s = getComputedStyle(e);
+    if ((s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'
+        || s.borderColor === 'rgb(0, 114, 178)') return true;
+    chain.push(`${e.tagName} outline=${s.outlineStyle} ${s.outlineWidth} shadow=${s.boxShadow} border=${s.borderColor}`);
+  }
+  return chain.join(' | '); }"""
+
+
+def tab_to(page: Page, wanted, limit: int = 200) -> None:
+    """Press Tab until the focused element is `wanted` (a test on its tag, role, text and label)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => { const el = document.activeElement; if (!el) return {};
+          const box = el.closest('[data-testid]'), label = box && box.querySelector("[data-testid='stWidgetLabel']");
+          return {tag: el.tagName.toLowerCase(), role: el.getAttribute('role') || '', text: (el.innerText || '').trim(),
+                  label: el.getAttribute('aria-label') || (label ? label.innerText : '')}; }""")
+        if wanted(focused):
+            return
+    raise AssertionError(f"Tab never reached the control after {limit} presses")

@@ -9,7 +9,7 @@ import re
 import threading
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from core.classroom import classes, experiments
 from core.data import samples
@@ -18,7 +18,7 @@ from core.runs import drafts, leases, queue, shares
 from core.serving import report
 from tests.e2e import a11y
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import SLOW, after_rerun, choose, open_page, settle
+from tests.e2e.helpers import FOCUS_SHOWN, SLOW, after_rerun, choose, open_page, settle, tab_to
 from tests.e2e.test_crawler import DRAW_MS, DRAWN, sign_in, trained_workspace
 from tests.training import finetune
 
@@ -29,16 +29,6 @@ SIZES = {"phone": (390, 844), "chromebook": (1366, 768)}
 SIDEWAYS = """() => Math.max(...[document.documentElement,
   ...document.querySelectorAll("[data-testid='stAppViewContainer'], [data-testid='stMain'], section.main")]
   .map(e => e.scrollWidth - e.clientWidth))"""
-FOCUS_SHOWN = """() => { const el = document.activeElement;  // focused, and marked on it or its widget's frame
-  if (!el || el === document.body) return 'focus fell back to the page';
-  const chain = [];
-  for (let e = el, i = 0; e && i < 5; e = e.parentElement, i++) {
-    const s = getComputedStyle(e);
-    if ((s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'
-        || s.borderColor === 'rgb(0, 114, 178)') return true;
-    chain.push(`${e.tagName} outline=${s.outlineStyle} ${s.outlineWidth} shadow=${s.boxShadow} border=${s.borderColor}`);
-  }
-  return chain.join(' | '); }"""
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +65,7 @@ def test_each_state_that_matters_has_no_serious_accessibility_violation(server, 
     page.locator("[data-testid='stMultiSelect']").filter(has_text="Test images").click()
     after_rerun(page, lambda: page.get_by_role("option").first.click())
     page.keyboard.press("Escape")
-    expect(page.get_by_text(re.compile(r"^Grad-CAM: ")).first).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text(re.compile(r"^Grad-CAM heat map for ")).first).to_be_visible(timeout=SLOW)
     found += a11y.violations(page, "predict/a heat map")
 
     link = shares.create(run_id, token, base=server)["url"]
@@ -111,9 +101,12 @@ def test_predict_and_evaluate_with_the_keyboard_alone(server, browser, store_env
     page.keyboard.press("Enter")
     expect(page.get_by_role("tab", name="From the test split")).to_have_attribute("aria-selected", "true")
     tab_to(page, lambda el: el.get("tag") == "input" and "Test images" in el.get("label", ""))
-    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")  # opens the list; typing a name narrows it to that one, as a person would
+    first = page.get_by_role("option").first.inner_text()
+    page.keyboard.type(first)
+    expect(page.get_by_role("option")).to_have_count(1)
     after_rerun(page, lambda: page.keyboard.press("Enter"))
-    expect(page.get_by_text(re.compile(r"^Grad-CAM: ")).first).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text(re.compile(r"^Grad-CAM heat map for ")).first).to_be_visible(timeout=SLOW)
     assert page.evaluate(FOCUS_SHOWN) is True, page.evaluate(FOCUS_SHOWN)  # after the prediction's rerun
 
     open_page(page, f"{server}/evaluate?s={token}&run={run_id}", timeout=SLOW)
@@ -158,16 +151,3 @@ def test_a_phone_and_a_chromebook_show_every_page_without_scrolling_sideways(ser
             wide.append(f"{name}: {page.evaluate(SIDEWAYS)} px wider than the screen")
     context.close()
     assert not wide, wide
-
-
-def tab_to(page: Page, wanted, limit: int = 200) -> None:
-    """Press Tab until the focused element is `wanted` (a test on its tag, role, text and label)."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        focused = page.evaluate("""() => { const el = document.activeElement; if (!el) return {};
-          const box = el.closest('[data-testid]'), label = box && box.querySelector("[data-testid='stWidgetLabel']");
-          return {tag: el.tagName.toLowerCase(), role: el.getAttribute('role') || '', text: (el.innerText || '').trim(),
-                  label: el.getAttribute('aria-label') || (label ? label.innerText : '')}; }""")
-        if wanted(focused):
-            return
-    raise AssertionError(f"Tab never reached the control after {limit} presses")
