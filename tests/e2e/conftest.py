@@ -85,7 +85,9 @@ def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright's launch arguments, pointed at Debian's Chromium."""
     return {**browser_type_launch_args, "executable_path": CHROMIUM,
             "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync"]}
+                     "--disable-component-update", "--disable-sync",
+                     # a camera that is always there and never asks (a test pattern): camera snapshots in tests
+                     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]}
 
 
 @pytest.fixture(scope="session")

@@ -136,7 +136,7 @@ def test_a_phone_and_a_chromebook_show_every_page_without_scrolling_sideways(ser
     run_id = drafts.load(token)[1]["run"]
     made = classes.create(f"Small {size}")
     context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=size == "phone",
-                                  has_touch=size == "phone")
+                                  has_touch=size == "phone", permissions=["camera"])
     page = context.new_page()
     wide = []
     for name, path in (("join", f"/?join={made['join_code']}"), ("train", f"/train?s={token}&run={run_id}"),
@@ -149,5 +149,17 @@ def test_a_phone_and_a_chromebook_show_every_page_without_scrolling_sideways(ser
         page.screenshot(path=str(ARTIFACTS / f"small-{size}-{name}.png"), full_page=True)
         if page.evaluate(SIDEWAYS) > 1:
             wide.append(f"{name}: {page.evaluate(SIDEWAYS)} px wider than the screen")
+        if name == "data":  # a class's camera pictures: a snapshot taken and stored, on this screen
+            wide += snapshot(page, size)
     context.close()
     assert not wide, wide
+
+
+def snapshot(page, size: str) -> list[str]:
+    """The Data page's Camera tab: the browser's (fake) camera takes a picture into the first class."""
+    page.get_by_role("tab", name="Camera").click()
+    after_rerun(page, lambda: page.get_by_role("button", name="Take Photo").click(timeout=SLOW))
+    expect(page.get_by_text("the snapshot: stored 1 image(s)")).to_be_visible(timeout=SLOW)
+    page.screenshot(path=str(ARTIFACTS / f"small-{size}-camera.png"), full_page=True)
+    sideways = page.evaluate(SIDEWAYS)
+    return [f"camera: {sideways} px wider than the screen"] if sideways > 1 else []
