@@ -210,7 +210,7 @@ def test_imagehash_on_mnist_calls_few_distinct_digits_duplicates():
 
 
 # ---- ONNX through the dynamo exporter -----------------------------------------------------------------
-def test_onnx_export_uses_dynamo_and_falls_back_to_torchscript(tmp_path, monkeypatch):
+def test_onnx_export_uses_dynamo_and_falls_back_to_torchscript(tmp_path, monkeypatch):  # quick: the other way
     submitted = jobs.submit(probe(digits(per_class=10), epochs=2), "cli")
     worker.process(leases.claim_specific(submitted["job_id"]))
     run_id = submitted["run_id"]
@@ -220,6 +220,15 @@ def test_onnx_export_uses_dynamo_and_falls_back_to_torchscript(tmp_path, monkeyp
 
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported op")
+
+    # quick (the int8 card's intermediate graph): the TorchScript-based exporter first, dynamo behind it
+    quick = export.export(store.run_row(run_id), "onnx", tmp_path / "q.onnx", jobs.lists(run_id), quick=True)
+    assert quick["exporter"] == "torchscript" and quick["agreement"] >= 0.99 and "fallback_reason" not in quick
+    torchscript = export._export_torchscript
+    monkeypatch.setattr(export, "_export_torchscript", broken)
+    quick = export.export(store.run_row(run_id), "onnx", tmp_path / "r.onnx", jobs.lists(run_id), quick=True)
+    assert quick["exporter"] == "dynamo" and "torchscript exporter failed" in quick["fallback_reason"]
+    monkeypatch.setattr(export, "_export_torchscript", torchscript)
 
     monkeypatch.setattr(export, "_export_dynamo", broken)
     fallback = export.export(store.run_row(run_id), "onnx", tmp_path / "b.onnx", jobs.lists(run_id))

@@ -3,8 +3,8 @@ reader reads what the picture shows and everyone gets the numbers without hoveri
 same plain data the figure builders take; no streamlit here."""
 from __future__ import annotations
 
-# the curves' sentence is shared with the report's pictures (core can import no ui): re-exported from here
-from core.words.charts import SPLIT_WORDS, _and, _plural, _trend, curves  # noqa: F401
+# the curves' sentence is shared with the report's pictures (core can import no ui): `curves` is re-exported
+from core.words.charts import SPLIT_WORDS, curves, listed, plural  # noqa: F401
 from ui import words
 from ui.figures import human
 
@@ -17,10 +17,10 @@ def confusion(matrix: list[list[int]], classes: list[str], shown: int = 3) -> st
     right = sum(matrix[i][i] for i in range(len(matrix)))
     mixes = sorted(((matrix[t][p], t, p) for t in range(len(matrix)) for p in range(len(matrix)) if t != p and matrix[t][p]),
                    key=lambda m: -m[0])
-    head = f"{right:,} of {_plural(total, 'test image')} right ({words.percent(right / total)})"
+    head = f"{right:,} of {plural(total, 'test image')} right ({words.percent(right / total)})"
     if not mixes:
         return head + ": no confusions."
-    named = [f"{classes[t]} taken for {classes[p]} ({_plural(n, 'image')})" for n, t, p in mixes[:shown]]
+    named = [f"{classes[t]} taken for {classes[p]} ({plural(n, 'image')})" for n, t, p in mixes[:shown]]
     return f"{head}; most confusions: {', '.join(named)}."
 
 
@@ -30,17 +30,17 @@ def class_counts(counts: dict[str, int]) -> str:
         return "No images yet."
     most, fewest = max(counts, key=counts.get), min(counts, key=counts.get)
     if counts[most] == counts[fewest]:
-        return f"{_plural(len(counts), 'class')}, {_plural(counts[most], 'image')} each."
-    return (f"{_plural(len(counts), 'class')}: most images in {most} ({counts[most]:,}), "
+        return f"{plural(len(counts), 'class')}, {plural(counts[most], 'image')} each."
+    return (f"{plural(len(counts), 'class')}: most images in {most} ({counts[most]:,}), "
             f"fewest in {fewest} ({counts[fewest]:,}).")
 
 
 def split_sizes(by_class: dict[str, dict[str, int]]) -> str:
     """"60 images for training, 20 for validation and 20 for test, over 3 classes."."""
     sums = {split: sum(v.get(split, 0) for v in by_class.values()) for split in SPLIT_WORDS}
-    parts = [f"{_plural(sums['train'], 'image')} for training", f"{sums['val']:,} for validation",
+    parts = [f"{plural(sums['train'], 'image')} for training", f"{sums['val']:,} for validation",
              f"{sums['test']:,} for test"]
-    return f"{_and(parts)}, over {_plural(len(by_class), 'class')}."
+    return f"{listed(parts)}, over {plural(len(by_class), 'class')}."
 
 
 def reliability(bins: list[dict], close: float = 0.02) -> str:
@@ -55,7 +55,7 @@ def reliability(bins: list[dict], close: float = 0.02) -> str:
     gap = round((confident - right) * 100)
     if abs(confident - right) <= close:
         return told + ": its confidence matches how often it is right."
-    return told + f": {'over' if gap > 0 else 'under'}-confident by {_plural(abs(gap), 'point')}."
+    return told + f": {'over' if gap > 0 else 'under'}-confident by {plural(abs(gap), 'point')}."
 
 
 def top_k(top: list[dict], threshold: float) -> str:
@@ -63,7 +63,7 @@ def top_k(top: list[dict], threshold: float) -> str:
     if not top:
         return "No guesses."
     best, rest = top[0], [f"{t['label']} ({words.percent(t['prob'])})" for t in top[1:]]
-    told = f"Best guess {best['label']} ({words.percent(best['prob'])})" + (f", then {_and(rest)}" if rest else "")
+    told = f"Best guess {best['label']} ({words.percent(best['prob'])})" + (f", then {listed(rest)}" if rest else "")
     side = "above" if best["prob"] >= threshold else "below"
     return f"{told}; {side} the {words.percent(threshold)} threshold{'' if side == 'above' else ', so not sure'}."
 
@@ -74,7 +74,7 @@ def sweep(results: list[dict]) -> str:
     if not done:
         return "No run of the sweep has finished yet."
     best = max(done, key=lambda r: r["test_accuracy"])
-    told = f"Test accuracy was best with {_plural(best['frozen_stages'], 'stage')} frozen ({words.percent(best['test_accuracy'])})"
+    told = f"Test accuracy was best with {plural(best['frozen_stages'], 'stage')} frozen ({words.percent(best['test_accuracy'])})"
     if len(done) > 1:
         worst = min(done, key=lambda r: r["test_accuracy"])
         told += f" and worst with {worst['frozen_stages']} ({words.percent(worst['test_accuracy'])})"
@@ -96,8 +96,8 @@ def data_size(points: list[dict]) -> str:
 def _gap(point: dict, first: bool) -> str:
     pre, scratch = point["pretrained"], point["scratch"]
     lead = round((pre - scratch) * 100)
-    ahead = (f"pretrained ahead by {_plural(lead, 'point')}" if lead > 0 else
-             f"from scratch ahead by {_plural(-lead, 'point')}" if lead < 0 else "level")
+    ahead = (f"pretrained ahead by {plural(lead, 'point')}" if lead > 0 else
+             f"from scratch ahead by {plural(-lead, 'point')}" if lead < 0 else "level")
     size = f"With {point['per_class']} images per class" if first else f"with {point['per_class']}"
     return f"{size} pretrained reached {words.percent(pre)} and from scratch {words.percent(scratch)} ({ahead})"
 
@@ -110,9 +110,9 @@ def stage_map(rows: list[dict], phase: str) -> str:
     if not frozen:
         return f"{name}: every part trainable ({human(total)} parameters)."
     trainable = [r["name"] for r in rows if r[phase] != "frozen"]
-    told = (f"{name}: {len(frozen)} of {_plural(len(rows), 'part')} frozen "
+    told = (f"{name}: {len(frozen)} of {plural(len(rows), 'part')} frozen "
             f"({human(sum(r['params'] for r in frozen))} of {human(total)} parameters)")
-    return told + (f"; trainable: {_and(trainable)}." if trainable else "; nothing trains.")
+    return told + (f"; trainable: {listed(trainable)}." if trainable else "; nothing trains.")
 
 
 def stage_params(stages: list[dict]) -> str:
@@ -120,7 +120,7 @@ def stage_params(stages: list[dict]) -> str:
     if not stages:
         return "No parts to show."
     largest = max(stages, key=lambda s: s["params"])
-    return (f"{_plural(len(stages), 'part')}, {human(sum(s['params'] for s in stages))} parameters in all; "
+    return (f"{plural(len(stages), 'part')}, {human(sum(s['params'] for s in stages))} parameters in all; "
             f"the largest, {largest['name']}, holds {human(largest['params'])}.")
 
 
@@ -131,7 +131,7 @@ def feature_map(points: list[dict]) -> str:
     classes = {p["class"] for p in points}
     splits = [f"{sum(p['split'] == s for p in points):,} {SPLIT_WORDS[s]}" for s in SPLIT_WORDS
               if any(p["split"] == s for p in points)]
-    return (f"{_plural(len(points), 'image')} of {_plural(len(classes), 'class')} ({_and(splits)}); images the "
+    return (f"{plural(len(points), 'image')} of {plural(len(classes), 'class')} ({listed(splits)}); images the "
             "backbone sees as alike sit near each other.")
 
 
@@ -141,7 +141,7 @@ def scenario_grid(scenarios: dict, selected: str, measured: dict | None) -> str:
     if not measured:
         return chosen + "; your data is not measured yet."
     return (f"{chosen}. Your data: {words.percent(measured['similarity'], 0)} similarity to ImageNet and "
-            f"{_plural(measured['per_class'], 'image')} per class.")
+            f"{plural(measured['per_class'], 'image')} per class.")
 
 
 STEP_VALUES = {"lr": words.rate, "loss": words.number, "images_per_second": words.number}
@@ -154,14 +154,14 @@ def step_chart(steps: list[dict], key: str, title: str) -> str:
         return f"No {title} logged yet."
     shown = STEP_VALUES.get(key, words.number)
     if len(values) == 1 or shown(values[0]) == shown(values[-1]):
-        return f"{title.capitalize()}: {shown(values[-1])} over {_plural(len(values), 'logged step')}."
+        return f"{title.capitalize()}: {shown(values[-1])} over {plural(len(values), 'logged step')}."
     return f"{title.capitalize()} went from {shown(values[0])} to {shown(values[-1])} over {len(values):,} logged steps."
 
 
 def experiment(found: dict) -> str:
     """The class experiment's chart: each value's mean over its finished runs, and the viewer's own run."""
     metric = "held-out accuracy" if found.get("metric") == "holdout_accuracy" else "test accuracy"
-    parts = [f"{c['words']} {words.percent(c['mean'])} ({_plural(len(_finished(c)), 'run')})" if c["mean"] is not None
+    parts = [f"{c['words']} {words.percent(c['mean'])} ({plural(len(_finished(c)), 'run')})" if c["mean"] is not None
              else f"{c['words']} no finished run yet" for c in found["cells"]]
     mine = [r["accuracy"] for c in found["cells"] for r in _finished(c) if r["mine"]]
     told = f"Mean {metric}: {'; '.join(parts)}" if parts else f"No {metric} yet"
@@ -189,5 +189,5 @@ def experiment_curves(shown: list[dict], labels: dict[str, str]) -> str:
     if not ended:
         return "No run has finished an epoch yet."
     (high, best), (low, worst) = max(ended), min(ended)
-    told = f"{_plural(len(ended), 'run')}; the highest last validation accuracy {words.percent(high)} ({best})"
+    told = f"{plural(len(ended), 'run')}; the highest last validation accuracy {words.percent(high)} ({best})"
     return told + ("." if len(ended) == 1 else f", the lowest {words.percent(low)} ({worst}).")

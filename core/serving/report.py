@@ -140,9 +140,8 @@ def _model(facts: dict) -> str:
 
 
 def _training(run: dict, companions: list[dict], facts: dict) -> str:
-    series = {words.role(r["role"]): epoch_series(r.get("epochs") or []) for r in [run, *companions]}
-    series = {name: rows for name, rows in series.items() if rows}
     by_role = {r["role"]: epoch_series(r.get("epochs") or []) for r in [run, *companions]}
+    series = {words.role(role): rows for role, rows in by_role.items() if rows}
     chart = _figure(charts.curves(series), "Validation accuracy and loss per epoch"
                     + (", beside the baselines trained on the same images" if len(series) > 1 else "")
                     + ". " + chart_words.curves(by_role, "accuracy")) if series else ""

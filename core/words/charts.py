@@ -8,7 +8,7 @@ from core.words import number, percent, role as role_name
 SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 'es' if noun.endswith('s') else 's'}"
 
 
@@ -45,7 +45,7 @@ def curves(series_by_role: dict[str, list[dict]], metric: str) -> str:
     _, split, values = roles[0]
     told = _trend(f"{split.capitalize()} {metric}", values, lambda v: _metric_value(metric, v))
     others = [f"{_role(role)} reached {_metric_value(metric, vals[-1])}" for role, _, vals in roles[1:] if vals]
-    return told + (f"; {_and(others)}" if others else "") + "."
+    return told + (f"; {listed(others)}" if others else "") + "."
 
 
 def _role(role: str) -> str:
@@ -53,5 +53,5 @@ def _role(role: str) -> str:
     return f"the {role_name(role)}" if role in ("main", "scratch", "linear_probe") else role
 
 
-def _and(parts: list[str]) -> str:
+def listed(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
