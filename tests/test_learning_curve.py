@@ -54,22 +54,22 @@ def test_data_size_sweep_shows_transfer_winning_with_few_images(capsys):
     are compared. (The from-scratch runs train every layer: this one lab is the test's whole cost.)"""
     feature_cache.shared().clear()
     mnist("mn", per_class=20)
-    code = main(["sweep", "--over", "data-size", "--dataset", "mn", "--sizes", "3,8", "--epochs", "6",
+    code = main(["sweep", "--over", "data-size", "--dataset", "mn", "--sizes", "3,5", "--epochs", "6",
                  "--wait", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0, out
     points = out["points"]
-    assert [p["per_class"] for p in points] == [3, 8]
+    assert [p["per_class"] for p in points] == [3, 5]
     smallest = points[0]
     assert smallest["pretrained"] > smallest["scratch"] + 0.2, points
     assert smallest["pretrained"] > 0.3  # ten classes: chance is 0.1
 
     runs = [p["runs"][kind] for p in points for kind in datasize.KINDS]
     assert len({tuple(r.sha256 for r in pins.load(r).test) for r in runs}) == 1  # one fixed test list
-    train_3, train_8 = ({r.sha256 for r in pins.load(p["runs"]["pretrained"]).train} for p in points)
-    assert len(train_3) == 30 and len(train_8) == 80 and train_3 < train_8
+    train_3, train_5 = ({r.sha256 for r in pins.load(p["runs"]["pretrained"]).train} for p in points)
+    assert len(train_3) == 30 and len(train_5) == 50 and train_3 < train_5
 
-    # the second pretrained run extracted only the five new images per class; validation came from the cache
+    # the second pretrained run extracted only the two new images per class; validation came from the cache
     events = [e for e in store.metrics(points[1]["runs"]["pretrained"]) if e["event"] == "extract"]
     cached = {e["split"]: e["cached"] for e in events if "cached" in e}
     assert cached.get("val") == len(pins.load(points[1]["runs"]["pretrained"]).val)

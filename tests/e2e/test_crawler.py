@@ -7,6 +7,9 @@ has no serious or critical accessibility violation (axe-core: tests/e2e/a11y.py)
 
 Not clicked: links (they leave the page), selectboxes, sliders and text fields (values, not actions), the
 sidebar (navigation, the step list, the workspace link), and the controls in SKIP, each with its reason.
+A control is clicked once per page: its twins (the same kind and label but for a number, "Move to 3" under
+another image) and, in the fresh workspace, the controls the trained one's crawl of that page clicked are
+counted, not clicked again; each fresh page is still opened and checked.
 The wording check reads the whole visible page, sidebar included; nothing in it is excluded (no code block
 on these pages shows a command line).
 """
@@ -101,6 +104,7 @@ ENUMERATE = """() => {
 class Report:
     clicked: list
     skipped: dict
+    repeats: int  # controls not clicked: their family was clicked already (`family`)
     seconds: float
     inaccessible: list  # serious or critical accessibility violations on arrival (tests/e2e/a11y.py)
 
@@ -125,17 +129,19 @@ def test_every_page_every_control_fresh_and_trained(server, browser, store_env, 
     fresh = drafts.new()
     trained, key = trained_workspace()
     reports = {}
-    for name, token in (("fresh", fresh), ("trained", trained)):
+    tried: dict[str, set] = {path: set() for path in PAGES}  # per page, the families clicked in either workspace
+    for name, token in (("trained", trained), ("fresh", fresh)):
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         for path in PAGES:
             where = f"{name}/{path or 'home'}"
-            reports[where] = crawl(page, f"{server}/{path}?s={token}", log_tail, where,
+            reports[where] = crawl(page, f"{server}/{path}?s={token}", log_tail, where, tried[path],
                                    teacher_key=key if path == "teacher" and name == "trained" else None)
             page.screenshot(path=str(ARTIFACTS / f"crawl-{name}-{path or 'home'}.png"), full_page=True)
         context.close()
     clicks = sum(len(r.clicked) for r in reports.values())
-    summary = "\n".join(f"{where}: {len(r.clicked)} clicks in {r.seconds:.0f} s, skipped {sorted(r.skipped)}\n  "
+    summary = "\n".join(f"{where}: {len(r.clicked)} clicks in {r.seconds:.0f} s, {r.repeats} twins of clicked "
+                        f"controls left, skipped {sorted(r.skipped)}\n  "
                         + "\n  ".join(r.clicked) for where, r in reports.items())
     (ARTIFACTS / "crawl.txt").write_text(f"{clicks} clicks in {time.monotonic() - started:.0f} s\n{summary}\n")
     assert clicks > 100, summary  # it really clicked: a crawler that finds nothing proves nothing
@@ -159,13 +165,22 @@ def trained_workspace() -> tuple[str, str]:
     return token, made["teacher_key"]
 
 
-def crawl(page: Page, url: str, log_tail, state: str, teacher_key: str | None = None) -> Report:
+def family(control: dict) -> str:
+    """A control's kind and label with its numbers blanked: "Move to 3" under the third doubted image and
+    "Move to 7" under another are one control, run by the same code; a chart's points are each their own
+    (the chart's own click handler reads which point it was)."""
+    if control["kind"] == "point":
+        return control["what"]
+    return f"{control['kind']} {re.sub(r'[0-9]+', '#', control['label'])}"
+
+
+def crawl(page: Page, url: str, log_tail, state: str, tried: set, teacher_key: str | None = None) -> Report:
     began = time.monotonic()
     arrive(page, url, teacher_key)
     where = url.split("?")[0]
     check(page, where, "on opening", log_tail)
     inaccessible = a11y.violations(page, state)
-    clicked, skipped, seen, arrival = [], {}, set(), set()
+    clicked, skipped, seen, arrival, repeats = [], {}, set(), set(), 0
     while True:
         control = next_control(page, seen, arrival)
         if control is None:
@@ -176,11 +191,15 @@ def crawl(page: Page, url: str, log_tail, state: str, teacher_key: str | None = 
         if reason or control["off"]:
             skipped[control["label"]] = reason or "disabled"
             continue
+        if family(control) in tried:  # the trained workspace's crawl, or this page, clicked its twin already
+            repeats += 1
+            continue
+        tried.add(family(control))
         clicked.append(what if press(page, control) else f"{what} (asked for no run)")
         check(page, where, f"after {what}", log_tail)
         if page.url.split("?")[0] != where:  # the click moved to another page: come back
             arrive(page, url, teacher_key)
-    return Report(clicked, skipped, time.monotonic() - began, inaccessible)
+    return Report(clicked, skipped, repeats, time.monotonic() - began, inaccessible)
 
 
 def arrive(page: Page, url: str, teacher_key: str | None) -> None:
