@@ -22,11 +22,23 @@ from tests.training import digits, probe
 from tests.wording import raw_words
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[str, str]:
+    """One trained probe and its data home for the module: each test reads it or adds an export to it (it was
+    trained once per test: ten trainings)."""
+    home = tmp_path_factory.mktemp("export-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRANSFERLAB_HOME", str(home))
+        submitted = jobs.submit(probe(digits(per_class=10), epochs=4), "cli")
+        worker.process(leases.claim_specific(submitted["job_id"]))
+    return str(home), submitted["run_id"]
+
+
 @pytest.fixture
-def run_id():
-    submitted = jobs.submit(probe(digits(per_class=10), epochs=4), "cli")
-    worker.process(leases.claim_specific(submitted["job_id"]))
-    return submitted["run_id"]
+def run_id(trained, monkeypatch) -> str:
+    home, run = trained
+    monkeypatch.setenv("TRANSFERLAB_HOME", home)
+    return run
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript", "safetensors"])

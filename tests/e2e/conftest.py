@@ -100,3 +100,14 @@ def store_env(e2e_home, monkeypatch):
     """Let the test process read and prepare the server's store directly."""
     monkeypatch.setenv("TRANSFERLAB_HOME", str(e2e_home))
     return e2e_home
+
+
+@pytest.fixture(autouse=True)
+def _close_contexts(browser):
+    """Every context a test opened is closed after it, passed or failed: a page left open keeps its live parts
+    rerunning on the server and drawing in Chromium (a Teacher page's tables every few seconds) for the rest of
+    the session, on the cores the next tests need."""
+    yield
+    for context in list(browser.contexts):
+        context.close()
+
