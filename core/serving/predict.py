@@ -18,7 +18,7 @@ from core.models.outputs import top_k as _top_k
 from core.models.transfer import TransferModel, build_model
 from core.paths import run_dir
 from core.serving.explain import class_map, overlay
-from core.training import ood
+from core.training import ood, tasks
 
 CACHED_RUNS = 4  # models kept per process; each is a few MB to a few hundred
 
@@ -83,7 +83,7 @@ def probabilities(run_id: str, images: list) -> torch.Tensor:
     loaded = load_run(run_id)
     batch = model_input(images, loaded.pre)
     with loaded.lock, torch.inference_mode():
-        return loaded.model(batch).float().softmax(-1)
+        return tasks.for_name(loaded.config.task).probabilities(loaded.model(batch))
 
 
 def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
@@ -91,16 +91,18 @@ def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
 
 
 def judge(run_id: str, images: list, k: int = 5) -> list[dict]:
-    """Per picture: its top-k, and whether it looks like none of the classes: `unknown` when its features are
+    """Per picture: its top-k (a multi-label run: also each label's probability against its threshold, `labels`,
+    and `none` when no label passes), and whether it looks like none of the classes: `unknown` when its features are
     further (`ood_score`) from every training image's than the run's threshold (`ood_threshold`, set on its
     validation images). A run trained before the check has no threshold: never unknown, score None."""
     loaded = load_run(run_id)
     batch = model_input(images, loaded.pre)
     with loaded.lock, torch.inference_mode():
         features = loaded.model.trunk(batch)
-        probs = loaded.model.head(features).float().softmax(-1)
+        task = tasks.for_name(loaded.config.task)
+        probs = task.probabilities(loaded.model.head(features))
     looks = unknown(loaded, features)
-    return [{"top": top, **look} for top, look in zip(_top_k(probs, loaded.classes, k), looks)]
+    return [{**row, **look} for row, look in zip(task.judged(probs, loaded.classes, loaded.meta, k), looks)]
 
 
 def unknown(loaded: LoadedRun, features: torch.Tensor) -> list[dict]:
