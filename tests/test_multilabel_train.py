@@ -4,6 +4,8 @@ import dataclasses
 import json
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image
@@ -12,6 +14,8 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, l
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import splits
 from core.errors import ConfigError
+from core.runs import queue
+from core.serving import card, export, predict
 from core.training import multilabel, tasks
 from core.training.trainer import Trainer
 from tests.cli import cli
@@ -133,6 +137,43 @@ def test_from_ingest_to_predict_on_the_command_line(tmp_path):
     assert {x["label"] for x in predicted["labels"]} == {"red", "blue"}
     assert all(x["on"] == (x["probability"] >= x["threshold"]) for x in predicted["labels"])
     assert predicted["none"] == (not any(x["on"] for x in predicted["labels"]))
+    _exported_and_reported(tmp_path, run, found)
+    _one_class_tools_say_so(run["run_id"])
+
+
+def _exported_and_reported(tmp_path, run: dict, found: dict) -> None:
+    """ONNX gives each label's own probability (sigmoid) and carries the names and thresholds; the report and the
+    model card carry the per-label table."""
+    lists = queue.lists(run["run_id"])  # quick: the TorchScript-based exporter first (dynamo: 40 s more, same checks)
+    exported = export.export(queue.run(run["run_id"]), "onnx", tmp_path / "m.onnx", lists, quick=True)
+    assert exported["agreement_of"] == "labels on per image" and exported["agreement"] == 1.0
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert json.loads(meta["labels"]) == ["blue", "red"] and meta["task"] == "multilabel"
+    assert json.loads(meta["thresholds"]) == {t["label"]: pytest.approx(t["threshold"]) for t in run["thresholds"]}
+    loaded = predict.load_run(run["run_id"])
+    images, app = export.app_batch(loaded, lists.test)
+    graph = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"image": images.numpy()})[0]
+    assert np.allclose(graph, app.numpy(), atol=1e-4) and np.abs(graph.sum(-1) - 1).max() > 0.05  # not a softmax
+    html = (tmp_path / "r.html")
+    assert cli("report", "--run", run["run_id"], "--out", html).returncode == 0
+    text = html.read_text()
+    assert f'data-metric="map" data-value="{found["map"]}"' in text and text.count('data-metric="threshold"') == 2
+    written = card.model_card(queue.run(run["run_id"]))
+    assert "mean average precision" in written and "**red**: AP" in written and "calibration" not in written
+
+
+def _one_class_tools_say_so(run_id: str) -> None:
+    for args, tool in ((("export", "--run", run_id, "--format", "onnx", "--quantize", "int8", "--out", "q.onnx"),
+                        "int8 deployment card"),
+                       (("clean", "losses", "--run", run_id), "cleaner"),
+                       (("embed", "--dataset", "shapes"), "feature map"),
+                       (("remove-class", "shapes", "red"), "removing a class"),
+                       (("sweep", "--over", "data-size", "--dataset", "shapes", "--task", "multilabel"), "learning-curve")):
+        said = cli(*args)
+        assert said.returncode == 2 and tool in said.stderr and "one class per image" in said.stderr.replace(
+            "one-class-per-image", "one class per image"), (args, said.stderr)
+    health = json.loads(cli("health", "shapes", "--json").stdout)
+    assert health["no_label"] == 16 and health["co_occurrence"] == [{"labels": ["blue", "red"], "images": 8}]
 
 
 def test_multilabel_on_one_class_per_image_data_is_allowed_and_says_so(tmp_path):

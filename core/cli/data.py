@@ -158,6 +158,10 @@ def health_cmd(args):
              f"exact duplicates: {len(info['duplicates'])}, near-duplicates across splits: {info['leaks']['count']}",
              f"tiny images (<{health.TINY_SIDE}px): {info['tiny']['count']}, grayscale {info['grayscale']} / "
              f"colour {info['color']}"]
+    if info["task"] == MULTILABEL:
+        lines.append(f"several labels per image: {info['no_label']} image(s) with none of the labels; labels "
+                     "together most often: " + (", ".join(f"{'+'.join(p['labels'])} ({p['images']})"
+                                                          for p in info["co_occurrence"][:5]) or "never"))
     if not info["trainable"]["ok"]:
         lines.append(info["trainable"]["message"])
     return info, "\n".join(lines)

@@ -108,7 +108,7 @@ def export_cmd(args):
         return _quantized(args, run)
     result = export.export(run, args.format, args.out, queue.lists(run["id"], args.owner))
     store.add_artifact(run["id"], args.format, result["path"])
-    return result, (f"{result['format']} → {result['path']}: top-1 agreement {result['agreement']:.4f} on "
+    return result, (f"{result['format']} → {result['path']}: {result['agreement_of']} agreement {result['agreement']:.4f} on "
                     f"{result['images']} validation images, max probability difference {result['max_prob_diff']:.2e}")
 
 

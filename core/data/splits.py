@@ -132,14 +132,17 @@ def split_counts(dataset: str, owner: str | None = None) -> dict[str, int]:
     return assign_splits(dataset, owner=owner)
 
 
-def for_spec(spec: DataSpec, owner: str | None = None, task: str = SINGLE_LABEL) -> Splits:
+def for_spec(spec: DataSpec, owner: str | None = None, task: str = SINGLE_LABEL, tool: str | None = None) -> Splits:
     """The dataset's lists for this DataSpec (its fractions, seed and per-class limit), for a run of `task`:
-    a multi-label dataset refuses a single-label run (naming the task to use); a single-label dataset gives a
-    multi-label run each image's one class as its one label."""
+    a multi-label dataset refuses a single-label run (naming the task to use, or saying that `tool`, a
+    one-class-per-image tool, cannot use it); a single-label dataset gives a multi-label run each image's one
+    class as its one label."""
     if not spec.dataset:
         raise UserError("data.dataset: no dataset chosen; ingest one or pick a sample first")
     ident = store.find(spec.dataset, owner).id
     has = store.task_of(ident)
+    if has == MULTILABEL and tool:
+        store.require_single_label(spec.dataset, owner, tool)
     if has == MULTILABEL and task != MULTILABEL:
         raise UserError(f"dataset {spec.dataset!r} has several labels per image: train it with --task multilabel "
                         "(config: task: multilabel)")

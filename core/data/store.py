@@ -239,6 +239,7 @@ def add_class(dataset: str, class_name: str, owner: str | None = None) -> str:
 
 def remove_class(dataset: str, class_name: str, owner: str | None = None) -> None:
     """Only a class without images: one left empty would make the dataset untrainable forever."""
+    require_single_label(dataset, owner, "removing a class")
     ident = find(dataset, owner, write=True).id
     with db.transaction() as conn:
         row = conn.execute("""SELECT c.id, COUNT(i.id) AS n FROM classes c LEFT JOIN images i ON i.class_id = c.id
@@ -322,7 +323,7 @@ def image_rows(dataset: str, owner: str | None = None) -> list[dict]:
     """Everything the health check needs, as plain rows."""
     ident = find(dataset, owner).id
     with db.reading() as conn:
-        rows = conn.execute("""SELECT i.id, i.sha256, i.width, i.height, i.gray, i.phash, i.original,
+        rows = conn.execute("""SELECT i.id, i.sha256, i.width, i.height, i.gray, i.phash, i.original, i.labels,
                                       c.name AS class_name FROM images i JOIN classes c ON c.id = i.class_id
                                WHERE i.dataset_id = ? ORDER BY i.id""", (ident,)).fetchall()
     return [dict(r) for r in rows]

@@ -125,17 +125,18 @@ def explain(run_id: str, picture, class_index: int | None = None, method: str = 
     `judge` says of the picture (top-k, unknown), read from the map's own forward pass, so a picture shown
     with its map costs one pass through the network, not two."""
     loaded = load_run(run_id)
+    task = tasks.for_name(loaded.config.task)
     x = model_input([picture], loaded.pre)
     features: list[torch.Tensor] = []
     with loaded.lock:
         hook = loaded.model.trunk.register_forward_hook(lambda _m, _i, out: features.append(out.detach()))
         try:
-            found = class_map(loaded.model, x, class_index, method=method)
+            found = class_map(loaded.model, x, class_index, method=method, probabilities=task.probabilities)
         finally:
             hook.remove()
     heat, index, prob = found["heat"], found["index"], found["prob"]
     mean, std = torch.tensor(loaded.pre.mean).view(3, 1, 1), torch.tensor(loaded.pre.std).view(3, 1, 1)
     seen = ((x[0] * std + mean).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
-    judged = {"top": _top_k(found["probs"][None], loaded.classes, k)[0], **unknown(loaded, features[-1])[0]}
+    judged = {**task.judged(found["probs"][None], loaded.classes, loaded.meta, k)[0], **unknown(loaded, features[-1])[0]}
     return {"picture": seen, "overlay": overlay(seen, heat), "heat": heat, "index": index,
             "label": loaded.classes[index], "prob": prob, "judged": judged}

@@ -1,8 +1,10 @@
 """Several labels per image: the measures (average precision per label and its mean, precision, recall and
 F1 at a threshold, subset accuracy) and one threshold per label, chosen on the validation images alone.
 
-A label's threshold is the probability that gives the best F1 on the validation images (on = probability ≥
-threshold; of equal F1s the highest threshold). With fewer than MIN_POSITIVES validation images carrying the
+A label's threshold gives the best F1 on the validation images (on = probability ≥ threshold; of equal F1s
+the highest threshold). It sits halfway between the lowest probability it keeps on and the next lower one, not
+on a validation image's own probability: there a difference of 1e-7 (an exported graph's arithmetic) would
+flip the image. With fewer than MIN_POSITIVES validation images carrying the
 label, F1 would be chosen on one or two pictures: the label keeps 0.5 and says why. Test images never reach
 `choose_thresholds`, so they cannot move a threshold. Plain numpy, checked against scikit-learn in the tests.
 """
@@ -40,7 +42,8 @@ def choose_threshold(scores: np.ndarray, truth: np.ndarray) -> dict:
     tp = np.cumsum(t)[last]
     f1 = 2 * tp / (last + 1 + positives)  # 2TP / (predicted + actual)
     best = last[int(np.argmax(f1))]  # argmax takes the first: the highest threshold of equal F1s
-    return {"threshold": float(s[best]), "chosen": True,
+    below = s[best + 1] if best + 1 < len(s) else 0.0
+    return {"threshold": float((s[best] + below) / 2), "chosen": True,
             "note": f"best F1 on {len(s)} validation images ({positives} carry it)"}
 
 

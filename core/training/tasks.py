@@ -23,6 +23,7 @@ POS_WEIGHT_MAX = 100.0  # a label seen once in 1,000 images would weigh 1,000: t
 
 class SingleLabel:
     name = SINGLE_LABEL
+    output = "softmax"  # what an exported graph applies to the logits (`serving.export.Packaged`)
 
     def balance(self, option: str, labels: torch.Tensor, classes: int) -> dict:
         return balance.for_config(option, labels, classes)
@@ -51,6 +52,11 @@ class SingleLabel:
     def judged(self, probs: torch.Tensor, classes: list[str], meta: dict, k: int) -> list[dict]:
         return [{"top": top} for top in top_k(probs, classes, k)]
 
+    def agreement(self, reference: torch.Tensor, probs: torch.Tensor, meta: dict) -> dict:
+        """How often another copy of the model (an export) decides as the app does: the same top class."""
+        agree = (reference.argmax(-1) == probs.argmax(-1)).float().mean()
+        return {"agreement": round(float(agree), 6), "agreement_of": "top-1 class"}
+
     def hardest(self, logits: torch.Tensor, splits) -> list[dict] | None:
         """Training and validation images by loss, for the cleaner (`loss_ranking`)."""
         return loss_ranking.rank(logits, splits.train, splits.val, splits.classes)
@@ -62,6 +68,7 @@ class SingleLabel:
 
 class MultiLabel(SingleLabel):
     name = MULTILABEL
+    output = "sigmoid"
 
     def balance(self, option: str, labels: torch.Tensor, classes: int) -> dict:
         if option != "weighted_loss":
@@ -99,6 +106,12 @@ class MultiLabel(SingleLabel):
         return multilabel.report(torch.sigmoid(logits.float()).numpy(), labels.numpy() > 0.5, classes, thresholds,
                                  image_ids)
 
+    def agreement(self, reference: torch.Tensor, probs: torch.Tensor, meta: dict) -> dict:
+        """The same labels on (each at its threshold) for the whole image."""
+        cut = torch.tensor(_thresholds(meta, reference.shape[-1]), dtype=reference.dtype)
+        agree = ((reference >= cut) == (probs >= cut)).all(-1).float().mean()
+        return {"agreement": round(float(agree), 6), "agreement_of": "labels on per image"}
+
     def hardest(self, logits: torch.Tensor, splits) -> None:
         return None  # the cleaner's loss ranking reads one class per image
 
@@ -108,8 +121,7 @@ class MultiLabel(SingleLabel):
     def judged(self, probs: torch.Tensor, classes: list[str], meta: dict, k: int) -> list[dict]:
         """Each label's probability against its threshold; `none`: no label passes its threshold. `top`: the
         k most probable labels (each its own yes/no: they need not add up to 1)."""
-        thresholds = [t["threshold"] for t in meta.get("thresholds") or []] or \
-            [multilabel.DEFAULT_THRESHOLD] * len(classes)
+        thresholds = _thresholds(meta, len(classes))
         rows = []
         for p, top in zip(probs.tolist(), top_k(probs, classes, k)):
             labels = [{"label": c, "probability": round(q, 6), "threshold": round(t, 6), "on": q >= t}
@@ -123,6 +135,11 @@ TASKS = {SINGLE_LABEL: SingleLabel(), MULTILABEL: MultiLabel()}
 
 def for_name(name: str) -> SingleLabel:
     return TASKS[name]
+
+
+def _thresholds(meta: dict, labels: int) -> list[float]:
+    """A run's per-label thresholds (0.5 each for a run without them)."""
+    return [t["threshold"] for t in meta.get("thresholds") or []] or [multilabel.DEFAULT_THRESHOLD] * labels
 
 
 def _r(value: float | None) -> float | None:
