@@ -2,13 +2,15 @@
 with each threshold; a test picture's labels as "red ✓ 0.91 · blue 0.08", and no "not sure" slider."""
 import numpy as np
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from core import data
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import label_csv
 from core.execute import slot as worker
-from core.runs import leases, queue as jobs, store
-from tests.app.conftest import no_exceptions, open_app
+from core.runs import leases, queue as jobs, shares, store
+from tests.app.conftest import TIMEOUT, no_exceptions, open_app
+from tests.conftest import ROOT
 
 
 def _shapes(root, n: int = 40):
@@ -35,6 +37,9 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     worker.process(leases.claim_specific(store.latest_job(run_id)["id"]))
     at, _ = open_app(config)
     at.query_params["run"] = run_id
+    at.switch_page("views/train.py").run()
+    no_exceptions(at)
+    assert any(s.value.startswith("Done: test mean average precision") for s in at.success), [s.value for s in at.success]
     at.switch_page("views/evaluate.py").run()
     no_exceptions(at)
     assert [m.label for m in at.metric][:2] == ["test mean average precision", "every label right"]
@@ -49,3 +54,9 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     no_exceptions(at)
     said = [m.value for m in at.markdown if m.value.startswith(f"**test #{first.id}")]
     assert said and ("✓" in said[0] or "none of the labels" in said[0]), said
+
+    visitor = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    visitor.query_params["share"] = shares.create(run_id, me)["token"]
+    visitor.run()
+    no_exceptions(visitor)
+    assert not visitor.slider and any("**2 labels** (blue, red)" in m.value for m in visitor.markdown)
