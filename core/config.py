@@ -242,6 +242,16 @@ class RunConfig:
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
+    def with_task(self, task: str) -> "RunConfig":
+        """This config for `task` (a dataset's: the Data page follows the dataset chosen). A multi-label run
+        drops what only means something with one class per image: the balanced sampler, label smoothing and
+        the per-class limit go back to their defaults."""
+        if task != MULTILABEL:
+            return dataclasses.replace(self, task=task)
+        balance = "none" if self.train.class_balance == "balanced_sampler" else self.train.class_balance
+        return dataclasses.replace(self, task=task, data=dataclasses.replace(self.data, per_class_limit=None),
+                                   train=dataclasses.replace(self.train, class_balance=balance, label_smoothing=0.0))
+
 
 def _multilabel_fits(config: "RunConfig") -> None:
     """Options that only mean something with one class per image, refused by name for a multi-label run."""

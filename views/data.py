@@ -218,8 +218,11 @@ if not report["images"]:
     st.stop()  # nothing to show in a gallery or a health check yet
 st.subheader("Gallery")
 by_class: dict[str, list] = {}
+labelled = [c for c, n in report["classes"].items() if n]  # a multi-label record's 0/1s follow these labels
 for record in data.records(dataset, owner):
-    by_class.setdefault(record.class_name, []).append(record)
+    for name in ([c for c, on in zip(labelled, record.labels) if on] if record.labels is not None
+                 else [record.class_name]):  # a multi-label image shows under each of its labels
+        by_class.setdefault(name, []).append(record)
 for class_name, count in report["classes"].items():
     shown = by_class.get(class_name, [])[:10]
     st.markdown(f"**{class_name}** · {count} image(s)")

@@ -89,6 +89,10 @@ def task_of(ident: int) -> str:
         return conn.execute("SELECT task FROM datasets WHERE id = ?", (ident,)).fetchone()["task"]
 
 
+def dataset_task(dataset: str, owner: str | None = None) -> str:
+    return task_of(find(dataset, owner).id)
+
+
 def require_single_label(dataset: str, owner: str | None = None, what: str = "this") -> None:
     """Refuse a one-class-per-image tool on a multi-label dataset, saying so (exit 2)."""
     if task_of(find(dataset, owner).id) == MULTILABEL:

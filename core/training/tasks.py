@@ -55,7 +55,7 @@ class SingleLabel:
     def agreement(self, reference: torch.Tensor, probs: torch.Tensor, meta: dict) -> dict:
         """How often another copy of the model (an export) decides as the app does: the same top class."""
         agree = (reference.argmax(-1) == probs.argmax(-1)).float().mean()
-        return {"agreement": round(float(agree), 6), "agreement_of": "top-1 class"}
+        return {"agreement": round(float(agree), 6), "agreement_of": "top-1"}
 
     def hardest(self, logits: torch.Tensor, splits) -> list[dict] | None:
         """Training and validation images by loss, for the cleaner (`loss_ranking`)."""

@@ -8,7 +8,7 @@ from core import data
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import label_csv
 from core.execute import slot as worker
-from core.runs import leases, queue as jobs, shares, store
+from core.runs import drafts, leases, queue as jobs, shares, store
 from tests.app.conftest import TIMEOUT, no_exceptions, open_app
 from tests.conftest import ROOT
 
@@ -29,13 +29,23 @@ def _shapes(root, n: int = 40):
     return root
 
 
+def state_task(token: str) -> str:
+    return drafts.load(token)[0].task
+
+
 def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     data.ingest("shapes", label_csv.from_labelled(_shapes(tmp_path / "shapes"), "labels.csv"), owner=me)
     config = RunConfig(task="multilabel", augment=AugmentSpec(preset="none"), data=DataSpec(dataset="shapes"),
                        train=TrainSpec(head_epochs=4, head_lr=3e-3, batch_size=16))
     run_id = jobs.submit(config, me)["run_id"]
     worker.process(leases.claim_specific(store.latest_job(run_id)["id"]))
-    at, _ = open_app(config)
+    at, _ = open_app(RunConfig(), page="views/data.py")
+    at.selectbox(key="ds_pick").set_value("shapes").run()
+    at.button(key="ds_use").click().run()
+    no_exceptions(at)
+    assert state_task(me) == "multilabel"  # the draft follows the dataset's task
+    shown = [m.value for m in at.markdown]
+    assert "**red** · 20 image(s)" in shown and "**blue** · 14 image(s)" in shown, shown  # images under each label
     at.query_params["run"] = run_id
     at.switch_page("views/train.py").run()
     no_exceptions(at)
