@@ -9,7 +9,15 @@ import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image
-from sklearn.metrics import accuracy_score, average_precision_score, f1_score, log_loss, precision_score, recall_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    log_loss,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+)
 
 from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import splits
@@ -31,6 +39,14 @@ def test_average_precision_and_its_mean_match_scikit_learn():
             average_precision_score(TRUTH[:, i], SCORES[:, i]))
     assert multilabel.mean_ap(SCORES, TRUTH) == pytest.approx(average_precision_score(TRUTH, SCORES, average="macro"))
     assert multilabel.average_precision(SCORES[:, 0], np.zeros(40, bool)) is None  # nothing to find: not a 0
+
+
+def test_the_precision_recall_curve_matches_scikit_learn():
+    curve = multilabel.pr_curve(SCORES[:, 1], TRUTH[:, 1])
+    precision, recall, thresholds = precision_recall_curve(TRUTH[:, 1], SCORES[:, 1])
+    ours = dict(zip(curve["threshold"], zip(curve["precision"], curve["recall"])))
+    theirs = dict(zip(thresholds.tolist(), zip(precision[:-1].tolist(), recall[:-1].tolist())))
+    assert {t: ours[t] for t in theirs} == pytest.approx(theirs)
 
 
 def test_precision_recall_f1_and_subset_accuracy_match_scikit_learn():

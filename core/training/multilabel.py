@@ -95,7 +95,18 @@ def report(probs: np.ndarray, truth: np.ndarray, classes: list[str], thresholds:
             "accuracy": _r(subset),  # what single-label readers call accuracy: every label right, per image
             "per_label": per_label, "none_of_the_labels": int((~truth).all(axis=1).sum()),
             "predictions": [{"image_id": i, "true": [int(x) for x in np.flatnonzero(t)],
-                             "on": [int(x) for x in np.flatnonzero(o)]} for i, t, o in zip(image_ids, truth, on)]}
+                             "on": [int(x) for x in np.flatnonzero(o)], "probs": [round(float(q), 4) for q in p]}
+                            for i, t, o, p in zip(image_ids, truth, on, probs)]}
+
+
+def pr_curve(scores: np.ndarray, truth: np.ndarray) -> dict:
+    """Precision and recall at every distinct score taken as the threshold (highest first): a label's curve."""
+    positives = max(int(truth.sum()), 1)
+    order = np.argsort(-scores, kind="stable")
+    s, t = scores[order], truth[order].astype(float)
+    last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
+    tp = np.cumsum(t)[last]
+    return {"threshold": s[last].tolist(), "precision": (tp / (last + 1)).tolist(), "recall": (tp / positives).tolist()}
 
 
 def _r(value: float | None) -> float | None:

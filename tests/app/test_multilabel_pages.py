@@ -55,6 +55,11 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     assert [m.label for m in at.metric][:2] == ["test mean average precision", "every label right"]
     table = at.dataframe[0].value
     assert list(table["label"]) == ["blue", "red"] and "how the threshold was set" in table.columns
+    assert at.get("plotly_chart")  # the first label's precision–recall curve
+    at.slider(key=f"ml_threshold:{run_id}:blue").set_value(0.0).run()  # every image on: recall 100%
+    no_exceptions(at)
+    [said] = [c.value for c in at.caption if c.value.startswith("blue on ")]
+    assert "at threshold 0.00 precision" in said and "recall 100%, F1" in said, said
 
     at.switch_page("views/predict.py").run()
     no_exceptions(at)
