@@ -68,6 +68,17 @@ def test_a_zip_with_its_csv_inside_one_top_folder(tmp_path):
     assert [d["classes"] for d in data.list_datasets()] == [1]  # the placeholder class row is not a label
 
 
+def test_a_zip_uploaded_in_the_browser_and_an_empty_dataset_taking_the_task_of_its_first_images():
+    raw = corpus.zip_of({"labels.csv": b"file,labels\na.png,cat;dog\n", "a.png": corpus.png(1)})
+    assert label_csv.has_labels("up.zip", raw) and not label_csv.has_labels("up.zip", corpus.zip_of({"c/a.png": b""}))
+    data.create("fresh")  # made on the Data page before any image: one class per image by default
+    report = data.ingest("fresh", label_csv.from_labelled_zip("up.zip", raw))
+    assert report.task == "multilabel" and store.task_of(store.find("fresh").id) == "multilabel"
+    with pytest.raises(UserError, match="one class per image"):  # once it holds images, its task stays
+        data.ingest("single", [data.uploads.Item("c/b.png", "c", corpus.png(2))]) and \
+            data.ingest("single", label_csv.from_labelled_zip("up.zip", raw))
+
+
 def test_the_same_picture_in_several_label_folders_is_one_image_with_both_labels(tmp_path):
     same = corpus.png(7)
     root = _folder(tmp_path / "street", {"bike/x.png": same, "car/x.png": same, "car/y.png": corpus.png(8)})

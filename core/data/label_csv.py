@@ -23,11 +23,27 @@ SEPARATOR = ";"
 def from_labelled(path: str | Path, labels_csv: str | Path) -> list[Entry]:
     """Items (each with its labels) and rejections for the folder or zip `path`, labelled by `labels_csv`."""
     files, refused = _files(Path(path))
+    return _labelled(files, refused, Path(labels_csv), Path(path).name)
+
+
+def from_labelled_zip(name: str, data: bytes, labels_csv: str = "labels.csv") -> list[Entry]:
+    """The same for a zip uploaded in a browser (its CSV inside it)."""
+    pairs, refused = zip_files(name, data)
+    return _labelled(*_named(pairs, refused), Path(labels_csv), name)
+
+
+def has_labels(name: str, data: bytes, labels_csv: str = "labels.csv") -> bool:
+    """Whether a zip holds a labels CSV (a multi-label set) rather than class folders."""
+    pairs, _ = zip_files(name, data)
+    return any(posixpath.basename(n) == labels_csv for n, _ in pairs)
+
+
+def _labelled(files: dict[str, bytes], refused: list[Rejection], labels_csv: Path, source: str) -> list[Entry]:
     if not files and refused:
         return refused
-    csv_name, text, files = _csv(Path(labels_csv), files, Path(path).name)
+    csv_name, text, files = _csv(labels_csv, files, source)
     lookup = _lookup(files, csv_name)
-    entries, named = _rows(text, Path(csv_name).name, lookup, files, Path(path).name)
+    entries, named = _rows(text, Path(csv_name).name, lookup, files, source)
     unlisted = [Rejection(name, f"not listed in {Path(csv_name).name} (add a row; an empty labels field means "
                                 "none of the labels)") for name in files if name not in named]
     return refused + entries + unlisted
@@ -40,6 +56,10 @@ def _files(root: Path) -> tuple[dict[str, bytes], list[Rejection]]:
         pairs, refused = folder_files(root)
     else:
         return {}, [Rejection(str(root), "no such file or folder")]
+    return _named(pairs, refused)
+
+
+def _named(pairs: list[tuple[str, bytes]], refused: list[Rejection]) -> tuple[dict[str, bytes], list[Rejection]]:
     files: dict[str, bytes] = {}
     for name, data in pairs:
         parts = safe_parts(name)

@@ -89,6 +89,11 @@ def task_of(ident: int) -> str:
         return conn.execute("SELECT task FROM datasets WHERE id = ?", (ident,)).fetchone()["task"]
 
 
+def set_task(ident: int, task: str) -> None:
+    with db.transaction() as conn:
+        conn.execute("UPDATE datasets SET task = ? WHERE id = ?", (task, ident))
+
+
 def dataset_task(dataset: str, owner: str | None = None) -> str:
     return task_of(find(dataset, owner).id)
 

@@ -9,6 +9,7 @@ from core.config import AugmentSpec, DataSpec, RunConfig, TrainSpec
 from core.data import label_csv
 from core.execute import slot as worker
 from core.runs import drafts, leases, queue as jobs, shares, store
+from tests import corpus
 from tests.app.conftest import TIMEOUT, no_exceptions, open_app
 from tests.conftest import ROOT
 
@@ -46,6 +47,11 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     assert state_task(me) == "multilabel"  # the draft follows the dataset's task
     shown = [m.value for m in at.markdown]
     assert "**red** · 20 image(s)" in shown and "**blue** · 14 image(s)" in shown, shown  # images under each label
+    more = corpus.zip_of({"more/labels.csv": b"file,labels\nx.png,red\ny.png,\n", "more/x.png": corpus.png(91),
+                          "more/y.png": corpus.png(92)})
+    at.file_uploader(key="up:zip").set_value([("more.zip", more, "application/zip")]).run()
+    no_exceptions(at)
+    assert any("stored 2 image(s)" in s.value for s in at.success), [s.value for s in at.success]
     at.query_params["run"] = run_id
     at.switch_page("views/train.py").run()
     no_exceptions(at)
