@@ -76,7 +76,7 @@ def _task(existed: store.Dataset | None, asked: str | None, entries: list[Entry]
     if existed is None:
         return asked or SINGLE_LABEL
     task = store.task_of(existed.id)
-    if asked and asked != task and not store.class_counts_by_id(existed.id):
+    if asked and asked != task and not any(store.class_counts_by_id(existed.id).values()):
         store.set_task(existed.id, asked)  # an empty dataset (just created) takes the task of its first images
         return asked
     if asked and asked != task:
