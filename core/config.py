@@ -34,6 +34,10 @@ QUANTIZE_MODES = ("int8",)  # export --quantize: core.serving.quantize (onnx onl
 CAM_METHODS = ("gradcam", "gradcam++", "eigencam")  # class activation maps: core.serving.explain
 CLASS_BALANCE = ("none", "weighted_loss", "balanced_sampler")  # imbalanced classes: core.training.balance
 EMBED_METHODS = ("pca", "tsne", "umap")  # the feature map's projection: core.serving.featuremap
+# One class per image (softmax), or several labels per image, or none (one sigmoid per label): a dataset's
+# and a run's task; core.training.tasks holds what follows from it (loss, metrics, thresholds).
+SINGLE_LABEL, MULTILABEL = "single_label", "multilabel"
+TASKS = (SINGLE_LABEL, MULTILABEL)
 
 
 @dataclass(frozen=True)
@@ -186,10 +190,14 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     baselines: tuple[str, ...] = ()  # companion runs on the same split, for comparison
+    task: str = SINGLE_LABEL  # multilabel: one yes/no output per label (core.training.tasks)
 
     def __post_init__(self):
         _choice("scenario", self.scenario, SCENARIO_CODES)
         _choice("device", self.device, DEVICES)
+        _choice("task", self.task, TASKS)
+        if self.task == MULTILABEL:
+            _multilabel_fits(self)
         for i, name in enumerate(self.baselines):
             _choice(f"baselines[{i}]", name, BASELINES)
         if self.weights not in WEIGHTS and not self.weights.startswith("file:"):
@@ -233,6 +241,29 @@ class RunConfig:
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
+
+    def with_task(self, task: str) -> "RunConfig":
+        """This config for `task` (a dataset's: the Data page follows the dataset chosen). A multi-label run
+        drops what only means something with one class per image: the balanced sampler, label smoothing and
+        the per-class limit go back to their defaults."""
+        if task != MULTILABEL:
+            return dataclasses.replace(self, task=task)
+        balance = "none" if self.train.class_balance == "balanced_sampler" else self.train.class_balance
+        return dataclasses.replace(self, task=task, data=dataclasses.replace(self.data, per_class_limit=None),
+                                   train=dataclasses.replace(self.train, class_balance=balance, label_smoothing=0.0))
+
+
+def _multilabel_fits(config: "RunConfig") -> None:
+    """Options that only mean something with one class per image, refused by name for a multi-label run."""
+    if config.train.class_balance == "balanced_sampler":
+        raise ConfigError("train.class_balance", "balanced_sampler draws each class equally often, which needs one "
+                          "class per image; for rare labels use weighted_loss (per-label positive weights)")
+    if config.train.label_smoothing:
+        raise ConfigError("train.label_smoothing", "label smoothing spreads one class's probability over the others; "
+                          "a multi-label run has no such sum: set it to 0")
+    if config.data.per_class_limit is not None:
+        raise ConfigError("data.per_class_limit", "counts images per class; an image of a multi-label set can carry "
+                          "several labels or none: use null (all images)")
 
 
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:

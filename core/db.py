@@ -202,8 +202,17 @@ def _classes_get_experiments(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _images_get_labels(conn: sqlite3.Connection) -> None:
+    """Version 7: several labels per image (issue 32). A dataset's task; a multi-label image's labels (a JSON
+    list of names; its class is the dataset's placeholder class, `store.UNLABELLED`); a run's pinned labels."""
+    for table, column, kind in (("datasets", "task", "TEXT NOT NULL DEFAULT 'single_label'"),
+                                ("images", "labels", "TEXT"), ("pinned_images", "labels", "TEXT")):
+        if column not in columns(conn, table):  # a home set back to an earlier version keeps its columns
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 STEPS = (_datasets_get_owners, _jobs_get_holders, _every_table, _classes_get_quotas,
-         _runs_get_share_links, _classes_get_experiments)  # append only: a step's number is its version
+         _runs_get_share_links, _classes_get_experiments, _images_get_labels)  # append only: a step's number is its version
 VERSION = len(STEPS)
 
 

@@ -97,7 +97,7 @@ def test_worker_survives_a_failing_job_and_runs_the_next(monkeypatch):
     w = worker.Worker(poll=0.05)
     w.start()
     with monkeypatch.context() as patch:
-        patch.setattr(train.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+        patch.setattr(train.tasks.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
         assert w.serve(max_jobs=1) == 1
     good = jobs.submit(probe(ds, epochs=1), "alice")
     assert w.serve(max_jobs=1) == 1

@@ -132,7 +132,7 @@ def test_a_run_under_a_time_budget_ends_without_the_look_alike_pass(tmp_path):
 
 def test_nan_loss_is_a_clear_failure(monkeypatch):
     ds = digits(per_class=6)
-    monkeypatch.setattr(train.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(train.tasks.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(train.TrainingFailed, match="loss became nan.*learning rate"):
         fit(probe(ds, epochs=1))
 

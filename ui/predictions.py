@@ -37,6 +37,22 @@ def explained(top: list[dict], threshold: float, unknown: bool = False) -> str:
     return f"**{said}**"
 
 
+def is_multilabel(run_id: str) -> bool:
+    """Several labels per image: each label is a yes or no at its own threshold (no "not sure" slider)."""
+    return predict.load_run(run_id).config.task == "multilabel"
+
+
+def labels_line(row: dict) -> str:
+    """A multi-label answer: "bottle ✓ 0.91 · can ✓ 0.64 · box 0.08" (✓: at or above the label's threshold),
+    most probable first; "none of the labels" when none is, "unknown" when predict measured the picture as
+    unlike the training images."""
+    ordered = sorted(row["labels"], key=lambda x: -x["probability"])
+    shown = " · ".join(f"{x['label']}{' ✓' if x['on'] else ''} {x['probability']:.2f}" for x in ordered)
+    if row.get("unknown"):
+        return f"**unknown** — doesn't look like the training images ({shown})"
+    return f"**none of the labels** ({shown})" if row["none"] else shown
+
+
 def suggested(run_id: str) -> float:
     """The "not sure" slider's start: the confidence suggested on the run's validation images, on the
     slider's 0.05 grid (0.5 for a run trained before the suggestion, or where none reached the precision)."""

@@ -10,6 +10,7 @@ import dataclasses
 import streamlit as st
 
 from core.config import RunConfig
+from core.data import store as data_store
 from core.runs import drafts
 
 STEPS = drafts.STEPS  # the wizard's steps, as a draft records them
@@ -63,8 +64,10 @@ def update(**changes) -> RunConfig:
 
 
 def set_dataset(name: str) -> RunConfig:
+    """The draft trains on `name`, with its task (several labels per image, or one class per image)."""
     cfg = config()
-    return save(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset=name)))
+    task = data_store.dataset_task(name, token())
+    return save(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset=name)).with_task(task))
 
 
 def mark_done(step: str) -> None:

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core import data
-from core.data import images, samples
+from core.data import images, label_csv, samples
 from core.errors import UserError
 from core.training import balance
 from ui import cached, chart_words, experiment, featuremap, figures, picture_words, state, usage, widgets, words
@@ -16,9 +16,10 @@ owner = state.token()
 usage.caption(owner)
 
 
-def ingest(pairs, class_name=None, label="files"):
-    """Validate and store, with a progress bar; remember rejections and duplicates to show them."""
-    entries = data.from_uploads(pairs, class_name)
+def ingest(pairs, class_name=None, label="files", entries=None):
+    """Validate and store, with a progress bar; remember rejections and duplicates to show them. `entries`:
+    already read (a zip with a labels CSV)."""
+    entries = data.from_uploads(pairs, class_name) if entries is None else entries
     bar = st.progress(0.0, text=f"Checking {label}…")
     try:
         report = data.ingest(cfg.data.dataset, entries, owner=owner, progress=lambda done, total: bar.progress(
@@ -35,6 +36,7 @@ def ingest(pairs, class_name=None, label="files"):
     st.session_state["last_ingest"] = {"stored": report.stored, "rejected": len(report.rejected),
                                        "duplicates": len(report.duplicates), "label": label, "limit": report.limit}
     cached.health_report.clear()
+    state.set_dataset(cfg.data.dataset)  # the draft follows the dataset's task (its first images set it)
 
 
 LEAK_COLUMNS = {"a": "one image", "a_split": "in split", "b": "near-identical image", "b_split": "in split ",
@@ -159,11 +161,19 @@ def folder_tab() -> None:
 
 
 def zip_tab() -> None:
-    st.caption("A zip in class-folder layout. It is read in memory and checked member by member.")
+    st.caption("A zip in class-folder layout, or with several labels per image: a labels.csv inside it (header "
+               "file,labels; labels separated by ';'; an empty field for none of the labels). It is read in memory and "
+               "checked member by member.")
     archive = st.file_uploader("Zip archive", type=["zip"], key="up:zip")
     fresh = new_uploads([archive] if archive else [], "up:zip")
     if fresh:
-        ingest([(fresh[0].name, fresh[0].getvalue())], label=fresh[0].name)
+        name, raw = fresh[0].name, fresh[0].getvalue()
+        try:
+            labelled = label_csv.from_labelled_zip(name, raw) if label_csv.has_labels(name, raw) else None
+        except UserError as exc:  # a labels CSV that cannot be read at all (its header): nothing stored
+            st.error(str(exc))
+            return
+        ingest([(name, raw)], label=name, entries=labelled)
 
 
 def camera_tab() -> None:
@@ -218,8 +228,11 @@ if not report["images"]:
     st.stop()  # nothing to show in a gallery or a health check yet
 st.subheader("Gallery")
 by_class: dict[str, list] = {}
+labelled = [c for c, n in report["classes"].items() if n]  # a multi-label record's 0/1s follow these labels
 for record in data.records(dataset, owner):
-    by_class.setdefault(record.class_name, []).append(record)
+    for name in ([c for c, on in zip(labelled, record.labels) if on] if record.labels is not None
+                 else [record.class_name]):  # a multi-label image shows under each of its labels
+        by_class.setdefault(name, []).append(record)
 for class_name, count in report["classes"].items():
     shown = by_class.get(class_name, [])[:10]
     st.markdown(f"**{class_name}** · {count} image(s)")

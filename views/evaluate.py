@@ -7,7 +7,7 @@ from core.paths import subdir
 from core.runs import queue, store
 from core.serving import report as reports
 from core.training import curves, evaluate
-from ui import cached, chart_words, cleaner, featuremap, figures, picture_words, runs, state, widgets, words
+from ui import cached, chart_words, cleaner, featuremap, figures, multilabel, picture_words, runs, state, widgets, words
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
 
@@ -33,6 +33,9 @@ if run["dataset_gone"]:
 report = run.get("evaluation")
 if not report:
     st.warning("This run has no evaluation (its dataset had no test or validation images).")
+    st.stop()
+if report.get("task") == "multilabel":
+    multilabel.evaluation(report, run_id)
     st.stop()
 classes = run["summary"]["classes"]
 by_id = {r.id: r for r in lists.train + lists.val + lists.test}  # the run's own lists, as pinned at submit

@@ -104,7 +104,8 @@ for fmt, (title, filename) in FORMATS.items():
         if result:
             ok = result["agreement"] >= 0.99
             (st.success if ok else st.warning)(
-                f"top-1 agreement {result['agreement']:.2%} on {result['images']} validation images, "
+                f"{result.get('agreement_of', 'top-1')} agreement {result['agreement']:.2%} on {result['images']} "
+                "validation images, "
                 f"max probability difference {words.number(result['max_prob_diff'])}")
             _download(result["path"], f"Download {filename}", f"{run_id}-{filename}", f"dl-{fmt}")
 deployment_card()

@@ -21,8 +21,14 @@ CAM_HOW = {"gradcam": "where the class score's gradient points",
 
 @st.fragment
 def playground(run_id: str, classes: list[str], test: list) -> None:
-    threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(run_id), 0.05,
-                          key="threshold", help=predictions.suggestion_text(run_id))
+    multi = predictions.is_multilabel(run_id)
+    if multi:
+        threshold = 0.0  # each label has its own, chosen on the validation images
+        st.caption("Several labels per image: each label is a yes or no of its own, ✓ where its probability reaches "
+                   "the label's threshold (chosen on the validation images when training ended).")
+    else:
+        threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(run_id), 0.05,
+                              key="threshold", help=predictions.suggestion_text(run_id))
     if predictions.unknown_text(run_id):
         st.caption(predictions.unknown_text(run_id))
     show_cam = st.toggle("Show where the model looks", value=True, key="cam_on")
@@ -34,7 +40,8 @@ def playground(run_id: str, classes: list[str], test: list) -> None:
         return
     found = predictions.answers(run_id, pictures, min(5, len(classes)), method if show_cam else None)
     if len(pictures) > 1:
-        st.dataframe(pd.DataFrame([{"image": name, "prediction": predictions.verdict(row["top"], threshold, row["unknown"]),
+        st.dataframe(pd.DataFrame([{"image": name, "prediction": predictions.labels_line(row).replace("**", "") if multi
+                                    else predictions.verdict(row["top"], threshold, row["unknown"]),
                                     "top-1": row["top"][0]["label"], "confidence": words.percent(row["top"][0]["prob"]),
                                     "unlike the training images": words.number(row["ood_score"])}
                                    for (name, _, _), (row, _) in zip(pictures, found)]), hide_index=True, width="stretch")
@@ -69,7 +76,9 @@ def answer(index: int, picture: tuple[str, str, object], row: dict, cam: dict | 
            method: str | None) -> None:
     name, key, image = picture
     with st.container(border=True):
-        st.markdown(f"**{name}** → {predictions.explained(row['top'], threshold, row['unknown'])}")
+        said = predictions.labels_line(row) if "labels" in row else predictions.explained(row["top"], threshold,
+                                                                                           row["unknown"])
+        st.markdown(f"**{name}** → {said}")
         left, right = st.columns([1, 2])
         if isinstance(cam, dict):
             told = "strongest features (any class)" if method == "eigencam" else f"evidence for {cam['label']}"
@@ -79,6 +88,11 @@ def answer(index: int, picture: tuple[str, str, object], row: dict, cam: dict | 
             left.image(predictions.shown(key, image), caption=picture_words.predicted(name, row["top"]), width="stretch")
             if cam:
                 left.caption(cam)  # why there is no heat map
+        if "labels" in row:  # a multi-label answer: each label against its own threshold
+            right.dataframe(pd.DataFrame([{"label": x["label"], "probability": f"{x['probability']:.2f}",
+                                           "threshold": f"{x['threshold']:.2f}", "on": "✓" if x["on"] else ""}
+                                          for x in row["labels"]]), hide_index=True)
+            return
         widgets.chart(predictions.top_k_figure(row["top"], threshold), chart_words.top_k(row["top"], threshold), right,
                       width="stretch", key=f"topk-{index}-{key[:12]}")
 

@@ -21,14 +21,22 @@ except shares.LinkRefused as exc:
     st.stop()
 
 classes = link["classes"]
+multi = predictions.is_multilabel(link["run"])
 st.title("Try this model")
-st.markdown(f"Someone trained this model with TransferLab and shared it with you. It tells apart "
-            f"**{len(classes)} classes**: {', '.join(classes)}.")
-st.caption(f"Test accuracy: {words.accuracy_interval(link['test_accuracy'], link['tested'])}. A picture of anything "
-           "else gets one of these names too, unless the model is not sure, or it measures that the picture looks unlike "
-           "all of its training pictures (\"unknown\").")
-threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(link["run"]), 0.05,
-                      key="shared_threshold")
+if multi:  # several labels per image: each a yes or no at its own threshold
+    st.markdown(f"Someone trained this model with TransferLab and shared it with you. For each of **{len(classes)} "
+                f"labels** ({', '.join(classes)}) it says yes (✓) or no; a picture may get several, or none of them.")
+    st.caption(f"Every label right on {words.accuracy_interval(link['test_accuracy'], link['tested'])} of the test "
+               "pictures. It says \"unknown\" where it measures that a picture looks unlike all of its training pictures.")
+    threshold = 0.0
+else:
+    st.markdown(f"Someone trained this model with TransferLab and shared it with you. It tells apart "
+                f"**{len(classes)} classes**: {', '.join(classes)}.")
+    st.caption(f"Test accuracy: {words.accuracy_interval(link['test_accuracy'], link['tested'])}. A picture of anything "
+               "else gets one of these names too, unless the model is not sure, or it measures that the picture looks "
+               "unlike all of its training pictures (\"unknown\").")
+    threshold = st.slider("Say \"not sure\" below this confidence", 0.0, 1.0, predictions.suggested(link["run"]), 0.05,
+                          key="shared_threshold")
 
 tab_camera, tab_upload = st.tabs(["Camera", "Upload"])
 with tab_camera:
@@ -59,8 +67,14 @@ for key, (name, picture, _) in zip(keys, pictures):
         continue
     top = answered[key]["top"]
     with st.container(border=True):
-        st.markdown(f"**{name}** → {predictions.explained(top, threshold, answered[key]['unknown'])}")
+        said = predictions.labels_line(answered[key]) if multi else \
+            predictions.explained(top, threshold, answered[key]["unknown"])
+        st.markdown(f"**{name}** → {said}")
         left, right = st.columns([1, 2])
         left.image(picture, caption=picture_words.predicted(name, top), width="stretch")
-        widgets.chart(predictions.top_k_figure(top, threshold), chart_words.top_k(top, threshold), right,
-                      width="stretch", key=f"shared-top-{key[:16]}")
+        if multi:
+            right.markdown("  \n".join(f"{x['label']}: {x['probability']:.2f} (yes from {x['threshold']:.2f})"
+                                       for x in answered[key]["labels"]))
+        else:
+            widgets.chart(predictions.top_k_figure(top, threshold), chart_words.top_k(top, threshold), right,
+                          width="stretch", key=f"shared-top-{key[:16]}")

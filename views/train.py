@@ -106,9 +106,15 @@ def render(run: dict) -> None:
     if status == "succeeded":
         summary, evaluation = run.get("summary") or {}, run.get("evaluation") or {}
         tested = evaluation.get("images") if evaluation.get("split") == "test" else None
-        st.success(f"Done: validation accuracy {words.percent(summary.get('val_accuracy'))}, test accuracy "
-                   f"{words.accuracy_interval(summary.get('test_accuracy'), tested)}; trained in "
-                   f"{words.duration(summary.get('seconds'))} on {summary.get('device') or 'the worker'}.")
+        if evaluation.get("task") == "multilabel":  # several labels per image: mAP first, "accuracy" is every label right
+            st.success(f"Done: {'test' if evaluation['split'] == 'test' else 'validation'} mean average precision "
+                       f"{words.percent(evaluation.get('map'))}, every label right on "
+                       f"{words.percent(evaluation.get('subset_accuracy'))} of {evaluation['images']} images; trained in "
+                       f"{words.duration(summary.get('seconds'))} on {summary.get('device') or 'the worker'}.")
+        else:
+            st.success(f"Done: validation accuracy {words.percent(summary.get('val_accuracy'))}, test accuracy "
+                       f"{words.accuracy_interval(summary.get('test_accuracy'), tested)}; trained in "
+                       f"{words.duration(summary.get('seconds'))} on {summary.get('device') or 'the worker'}.")
         if state.wizard_state().get("demo") == run_id:
             demo_next(run)
         st.page_link("views/evaluate.py", label="Evaluate this run", icon=":material/insights:",

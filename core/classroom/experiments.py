@@ -29,6 +29,7 @@ RESTARTABLE = ("failed", "cancelled")  # a cell whose run ended so is launched a
 def create(class_id: str, key: str | None, question: str, values, dataset: str, epochs: int | None = None) -> dict:
     """A new experiment (it becomes the class's current one); every member gets a cell at once."""
     classes.authorize(class_id, key)
+    data.store.require_single_label(dataset, key, "a class experiment (its results compare accuracy)")
     questions.check_question(question)
     policy = admission.get(classes.audience(class_id))
     base = _base(dataset, epochs, policy)

@@ -7,6 +7,7 @@ import argparse
 
 from core.cli.registry import command, owner_arg, positive_int, table
 from core.data import cleaner
+from core.errors import UserError
 from core.runs import queue
 
 
@@ -41,6 +42,9 @@ def _losses(args):
     from core.serving import rescore
 
     run = queue.run(args.run_id, args.owner, epochs=False)
+    if run["config"].get("task") == "multilabel":
+        raise UserError(f"run {run['id']} is multi-label; the cleaner ranks images by the loss of their one class, so "
+                        "it works on one-class-per-image runs only")
     rows = rescore.highest_losses(run["id"], queue.lists(run["id"], args.owner), args.top)
     result = {"run_id": run["id"], "dataset": run["dataset"], "images": rows}
     cols = ["image_id", "split", "label", "predicted", "confidence", "loss"]

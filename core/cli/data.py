@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from core import data, words
 from core.cli.registry import command, owner_arg, positive_int, table
-from core.data import health, samples, splits
+from core.config import MULTILABEL, TASKS
+from core.data import health, label_csv, samples, splits
 from core.errors import LimitReached, UserError
 from core.paths import env_owner
 from core.runs import admission, queue
 
 
 def _report_text(report: data.IngestReport) -> str:
-    lines = [f"dataset {report.dataset}: stored {report.stored} new image(s)",
-             table([{"class": c, "images": n} for c, n in report.classes.items()], ["class", "images"])]
+    kind = "label" if report.task == MULTILABEL else "class"
+    lines = [f"dataset {report.dataset}: stored {report.stored} new image(s)"
+             + (" (several labels per image)" if report.task == MULTILABEL else ""),
+             table([{kind: c, "images": n} for c, n in report.classes.items()], [kind, "images"])]
     if report.empty_classes:
         lines.append(f"classes with no valid images: {', '.join(report.empty_classes)}")
     for row in report.rejected:
@@ -34,13 +37,23 @@ def _finish(report: data.IngestReport):
 def _ingest_args(p):
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders in CLASS/file layout, or zip archives")
     p.add_argument("--name", required=True, help="dataset name (created if new, extended if it exists)")
+    p.add_argument("--labels", metavar="CSV", help="several labels per image: a CSV with the header file,labels "
+                   "(file relative to the folder or zip root, labels separated by ';', empty = none of them), on "
+                   "disk or inside each PATH; makes a multi-label dataset")
+    p.add_argument("--task", choices=TASKS, help="a new dataset's task (default single_label; --labels: multilabel); "
+                   "multilabel with CLASS/file folders: the same picture in several folders gets all their labels")
     owner_arg(p)
 
 
-@command("ingest", "validate and store images from folders or zips (class = first folder level)", _ingest_args)
+@command("ingest", "validate and store images from folders or zips (class = first folder level, or a labels CSV)",
+         _ingest_args)
 def ingest_cmd(args):
-    entries = [entry for path in args.paths for entry in data.from_folder(path)]
-    return _finish(data.ingest(args.name, entries, source="cli", owner=_owner(args)))
+    if args.labels and args.task and args.task != MULTILABEL:
+        raise UserError(f"--labels makes a multi-label dataset; it cannot be --task {args.task}")
+    read = (lambda path: label_csv.from_labelled(path, args.labels)) if args.labels else data.from_folder
+    entries = [entry for path in args.paths for entry in read(path)]
+    task = MULTILABEL if args.labels else args.task
+    return _finish(data.ingest(args.name, entries, source="cli", owner=_owner(args), task=task))
 
 
 def _owner(args) -> str:
@@ -145,6 +158,10 @@ def health_cmd(args):
              f"exact duplicates: {len(info['duplicates'])}, near-duplicates across splits: {info['leaks']['count']}",
              f"tiny images (<{health.TINY_SIDE}px): {info['tiny']['count']}, grayscale {info['grayscale']} / "
              f"colour {info['color']}"]
+    if info["task"] == MULTILABEL:
+        lines.append(f"several labels per image: {info['no_label']} image(s) with none of the labels; labels "
+                     "together most often: " + (", ".join(f"{'+'.join(p['labels'])} ({p['images']})"
+                                                          for p in info["co_occurrence"][:5]) or "never"))
     if not info["trainable"]["ok"]:
         lines.append(info["trainable"]["message"])
     return info, "\n".join(lines)

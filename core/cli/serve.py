@@ -26,9 +26,16 @@ def predict_cmd(args):
     queue.run(run_id, args.owner)
     judged = predict.judge(run_id, read_images(args.images), args.top)
     rows = [{"image": path, **row} for path, row in zip(args.images, judged)]
-    text = "\n".join(f"{r['image']}: " + ", ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"])
+    text = "\n".join(f"{r['image']}: " + (_labels_text(r) if "labels" in r else
+                                          ", ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"]))
                      + (" (unknown: doesn't look like any of the classes)" if r["unknown"] else "") for r in rows)
     return rows, text
+
+
+def _labels_text(row: dict) -> str:
+    """bottle ✓ 0.91 · can ✓ 0.64 · box 0.08 (a multi-label run: each label against its own threshold)."""
+    shown = " · ".join(f"{x['label']}{' ✓' if x['on'] else ''} {x['probability']:.2f}" for x in row["labels"])
+    return shown + (" (none of the labels)" if row["none"] else "")
 
 
 def _explain_args(p):
@@ -101,7 +108,7 @@ def export_cmd(args):
         return _quantized(args, run)
     result = export.export(run, args.format, args.out, queue.lists(run["id"], args.owner))
     store.add_artifact(run["id"], args.format, result["path"])
-    return result, (f"{result['format']} → {result['path']}: top-1 agreement {result['agreement']:.4f} on "
+    return result, (f"{result['format']} → {result['path']}: {result['agreement_of']} agreement {result['agreement']:.4f} on "
                     f"{result['images']} validation images, max probability difference {result['max_prob_diff']:.2e}")
 
 
@@ -143,5 +150,11 @@ def evaluate_cmd(args):
     run_id = the_run(args)
     queue.run(run_id, args.owner, epochs=False)
     result = rescore.evaluate_run(run_id, queue.lists(run_id, args.owner))
+    if result.get("task") == "multilabel":
+        lines = [f"run {run_id}: {result['split']} mAP {result['map']}, subset accuracy {result['subset_accuracy']:.4f} "
+                 f"(every label right) on {result['images']} images"]
+        lines += [f"  {x['label']}: AP {x['ap']}  P {x['precision']:.3f}  R {x['recall']:.3f}  F1 {x['f1']:.3f}  at "
+                  f"{x['threshold']:.3f}  ({x['support']} images carry it)" for x in result["per_label"]]
+        return result, "\n".join(lines)
     return result, (f"run {run_id}: {result['split']} accuracy {result['accuracy']:.4f} on {result['images']} images "
                     f"(ECE {result['calibration']['ece']})")

@@ -6,7 +6,8 @@ import sys
 
 from core import models, presets
 from core.cli.registry import CommandFailed, command, owner_arg, positive_int
-from core.config import BASELINES, CLASS_BALANCE, DEVICES, RunConfig
+from core.config import BASELINES, CLASS_BALANCE, DEVICES, MULTILABEL, TASKS, RunConfig
+from core.data import store as data_store
 from core.execute import slot
 from core.runs import leases, queue, store
 from core.scenarios import CODES
@@ -26,6 +27,8 @@ def config_args(p):
                         "(rare classes drawn as often as common ones); default none")
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--baselines", nargs="*", choices=BASELINES, help="companion runs")
+    p.add_argument("--task", choices=TASKS, help="multilabel: one yes/no output per label, a threshold per label "
+                   "chosen on the validation images (a multi-label dataset needs it); default single_label")
     owner_arg(p)
 
 
@@ -46,7 +49,7 @@ def config_from_args(args) -> RunConfig:
     if args.class_balance:
         train = dataclasses.replace(train, class_balance=args.class_balance)
     changes = {"train": train}
-    for flag, key in (("seed", "seed"), ("device", "device"), ("baselines", "baselines")):
+    for flag, key in (("seed", "seed"), ("device", "device"), ("baselines", "baselines"), ("task", "task")):
         if getattr(args, flag) is not None:
             changes[key] = tuple(getattr(args, flag)) if flag == "baselines" else getattr(args, flag)
     if args.no_pretrained:
@@ -58,7 +61,9 @@ def echo(event: dict) -> None:
     if event["event"] == "epoch":
         val = "-" if event["val_accuracy"] is None else f"{event['val_accuracy']:.3f}"
         print(f"  {event['phase']:8s} epoch {event['epoch'] + 1:3d}  loss {event['train_loss']:.4f}  "
-              f"train acc {event['train_accuracy']:.3f}  val acc {val}  {event['seconds']:.1f}s", file=sys.stderr)
+              f"train acc {event['train_accuracy']:.3f}  val acc {val}"
+              + (f"  val mAP {event['val_map']:.3f}" if event.get("val_map") is not None else "")
+              + f"  {event['seconds']:.1f}s", file=sys.stderr)
     elif event["event"] == "extract" and event["done"] == event["total"]:
         print(f"  features: {event['split']} {event['done']}/{event['total']}", file=sys.stderr)
 
@@ -69,7 +74,7 @@ def train_cmd(args):
     submitted = queue.submit(config, owner, hold=True)  # held from the start: no running worker takes them
     run_here([submitted["run_id"], *submitted["companions"].values()], None if args.json else echo)
     row = store.run_row(submitted["run_id"], owner)
-    result = _result(row, submitted["companions"])
+    result = {**_result(row, submitted["companions"]), **_task_facts(config, row, owner)}
     if result["status"] != "succeeded":
         raise CommandFailed(result, _result_text(result))
     return result, _result_text(result)
@@ -89,6 +94,21 @@ def _result(row: dict, companions: dict) -> dict:
             "companions": {role: _brief(cid) for role, cid in companions.items()}}
 
 
+def _task_facts(config: RunConfig, row: dict, owner: str) -> dict:
+    """A multi-label run's task, mAP, subset accuracy and thresholds; and, on one-class-per-image data, a
+    note that says it was trained as multi-label because it was asked to."""
+    if config.task != MULTILABEL:
+        return {"task": config.task}
+    evaluation = row.get("evaluation") or {}
+    facts = {"task": MULTILABEL, "map": evaluation.get("map"), "subset_accuracy": evaluation.get("subset_accuracy"),
+             "thresholds": [{k: t[k] for k in ("label", "threshold", "threshold_chosen", "threshold_note")}
+                            for t in evaluation.get("per_label", [])]}
+    if data_store.task_of(data_store.find(config.data.dataset, owner).id) != MULTILABEL:
+        facts["note"] = (f"every image of {config.data.dataset!r} has exactly one class; trained as multi-label as "
+                         "asked (one yes/no per label, so an image may get several labels or none)")
+    return facts
+
+
 def _brief(run_id: str) -> dict:
     row = store.run_row(run_id)
     summary = row.get("summary") or {}
@@ -98,6 +118,12 @@ def _brief(run_id: str) -> dict:
 def _result_text(result: dict) -> str:
     text = (f"run {result['run_id']}: {result['status']}  val acc {result['val_accuracy']}  "
             f"test acc {result['test_accuracy']}  {result['seconds']}s")
+    if result.get("task") == MULTILABEL:
+        text += f"\nmulti-label: test mAP {result['map']}  subset accuracy {result['subset_accuracy']}"
+        text += "".join(f"\n  {t['label']}: threshold {t['threshold']:.3f} ({t['threshold_note']})"
+                        for t in result["thresholds"])
+    if result.get("note"):
+        text += f"\n{result['note']}"
     if result["message"]:
         text += f"\n{result['message']}"
     for role, brief in result["companions"].items():

@@ -112,4 +112,7 @@ class ImageSet(Dataset):
         return torch.stack([self.square(i) for i in indices], out=out)
 
     def labels(self) -> torch.Tensor:
+        """Class indices; for multi-label records, 0/1 per class as floats (what BCE-with-logits reads)."""
+        if self.records and self.records[0].labels is not None:
+            return torch.tensor([r.labels for r in self.records], dtype=torch.float32)
         return torch.tensor([r.label for r in self.records], dtype=torch.long)

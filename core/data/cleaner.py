@@ -19,9 +19,11 @@ from core.errors import UserError
 from core.paths import env_owner
 
 ACTIONS = ("relabel", "delete", "keep")
+CLEANER = "the cleaner (it relabels an image's one class)"
 
 
 def relabel(dataset: str, image_id: int, new_class: str, owner: str | None = None) -> dict:
+    store.require_single_label(dataset, owner, CLEANER)
     ident = store.find(dataset, owner or env_owner(), write=True).id
     label = clean_class_name(new_class)
     if not label:
@@ -36,6 +38,7 @@ def relabel(dataset: str, image_id: int, new_class: str, owner: str | None = Non
 
 
 def delete(dataset: str, image_id: int, owner: str | None = None) -> dict:
+    store.require_single_label(dataset, owner, CLEANER)
     ident = store.find(dataset, owner or env_owner(), write=True).id
     with db.transaction() as conn:
         image = _image(conn, ident, image_id, dataset)

@@ -2,12 +2,18 @@
 
 Class balance, exact duplicates (found at ingestion), near-duplicates across splits (leaks, by a
 perceptual hash), tiny images, the grayscale/colour mix, and the size bucket that places
-the dataset on the scenario grid.
+the dataset on the scenario grid. A multi-label dataset's classes are its labels (images per label), and it
+adds the images with none of the labels and how often two labels share an image.
 """
 from __future__ import annotations
 
+import itertools
+import json
+from collections import Counter
+
 import numpy as np
 
+from core.config import MULTILABEL
 from core.data import splits, store
 from core.data.fingerprint import hamming
 from core.scenarios import size_bucket
@@ -20,7 +26,8 @@ LIST_LIMIT = 50
 
 def check(dataset: str, owner: str | None = None) -> dict:
     """Splits shown are the default fractions and seed (each run pins its own lists)."""
-    split_of = splits.assign(store.find(dataset, owner).id)
+    ident = store.find(dataset, owner).id
+    split_of = splits.assign(ident)
     rows = [{**r, "split": split_of.get(r["id"])} for r in store.image_rows(dataset, owner)]
     counts = store.class_counts(dataset, owner)
     nonzero = [n for n in counts.values() if n > 0]
@@ -42,7 +49,21 @@ def check(dataset: str, owner: str | None = None) -> dict:
         "images_per_class": round(per_class, 1),
         "size_bucket": size_bucket(per_class),
         "trainable": _trainable(dataset, owner),
+        "task": store.task_of(ident),
+        **(_label_facts(rows) if store.task_of(ident) == MULTILABEL else {}),
     }
+
+
+def _labels(row: dict) -> list[str]:
+    """An image's labels: a multi-label image's list (maybe empty), or its one class."""
+    return json.loads(row["labels"]) if row.get("labels") is not None else [row["class_name"]]
+
+
+def _label_facts(rows: list[dict]) -> dict:
+    """Images with none of the labels, and per pair of labels how many images carry both."""
+    pairs = Counter(pair for r in rows for pair in itertools.combinations(sorted(_labels(r)), 2))
+    return {"no_label": sum(1 for r in rows if not _labels(r)),
+            "co_occurrence": [{"labels": list(pair), "images": n} for pair, n in pairs.most_common()]}
 
 
 def _trainable(dataset: str, owner: str | None) -> dict:
@@ -56,9 +77,10 @@ def _trainable(dataset: str, owner: str | None) -> dict:
 def _splits_by_class(rows: list[dict]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for r in rows:
-        per = out.setdefault(r["class_name"], {s: 0 for s in splits.SPLITS})
-        if r["split"]:
-            per[r["split"]] += 1
+        for name in _labels(r):
+            per = out.setdefault(name, {s: 0 for s in splits.SPLITS})
+            if r["split"]:
+                per[r["split"]] += 1
     return out
 
 

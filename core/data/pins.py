@@ -1,5 +1,5 @@
 """A run's own image lists, fixed when it is submitted: the classes and, per split, each image's id,
-hash, class and label. Evaluate, Predict's test split, export verification, resume and the
+hash, class and label (a multi-label run's: 0/1 per class). Evaluate, Predict's test split, export verification, resume and the
 companions all read these, so adding images to a dataset (or deleting it) never changes what a
 finished run was trained and judged on; the content store keeps every pinned file."""
 from __future__ import annotations
@@ -18,8 +18,9 @@ def pin(ref: str, dataset_id: int, dataset: str, owner: str, lists: Splits) -> N
                      (ref, dataset_id, dataset, owner, json.dumps(lists.classes), time.time()))
         conn.executemany(
             """INSERT INTO pinned_images (ref, split, position, image_id, sha256, class_name, label, original, width,
-               height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [(ref, split, i, r.id, r.sha256, r.class_name, r.label, r.original, r.width, r.height)
+               height, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [(ref, split, i, r.id, r.sha256, r.class_name, r.label, r.original, r.width, r.height,
+              None if r.labels is None else json.dumps(list(r.labels)))
              for split in SPLITS for i, r in enumerate(getattr(lists, split))])
 
 
@@ -31,8 +32,9 @@ def load(ref: str) -> Splits | None:
         rows = conn.execute("SELECT * FROM pinned_images WHERE ref = ? ORDER BY split, position", (ref,)).fetchall()
     by_split: dict[str, list[ImageRecord]] = {s: [] for s in SPLITS}
     for r in rows:
+        labels = None if r["labels"] is None else tuple(json.loads(r["labels"]))  # multi-label: 0/1 per class
         by_split[r["split"]].append(ImageRecord(r["image_id"], r["sha256"], r["label"], r["class_name"], r["split"],
-                                                r["original"], r["width"], r["height"]))
+                                                r["original"], r["width"], r["height"], labels))
     return Splits(json.loads(head["classes"]), by_split["train"], by_split["val"], by_split["test"])
 
 

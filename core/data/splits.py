@@ -7,16 +7,17 @@ splits furthest below their quotas for the class's new size. So a class that arr
 exactly its quotas, and every class stays within one image of its fractions however it grew, even at
 a handful of images per class, where independent per-image hash buckets are off by 2 or more in
 many classes (binomial spread). Different fractions or seeds are separate, equally sticky
-assignments.
+assignments. A multi-label dataset's new images are placed by iterative stratification (`stratify`).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
 from core import db
-from core.config import DataSpec
-from core.data import store
+from core.config import MULTILABEL, SINGLE_LABEL, DataSpec
+from core.data import store, stratify
 from core.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -25,7 +26,8 @@ DEFAULT_VAL, DEFAULT_TEST, DEFAULT_SEED = DataSpec().val_fraction, DataSpec().te
 
 @dataclass
 class Splits:
-    """The image lists one run trains, validates and tests on; labels index `classes`."""
+    """The image lists one run trains, validates and tests on; labels index `classes` (a multi-label run's
+    records carry `labels`, 0/1 per class)."""
 
     classes: list[str]
     train: list[store.ImageRecord]
@@ -70,18 +72,25 @@ def assign(ident: int, val_fraction: float = DEFAULT_VAL, test_fraction: float =
     with db.transaction() as conn:
         conn.execute("INSERT OR IGNORE INTO split_keys (dataset_id, key) VALUES (?, ?)", (ident, key))
         rows = _rows(conn, ident, key)
-        by_class: dict[int, list] = {}
-        for r in rows:
-            by_class.setdefault(r["class_id"], []).append(r)
-        new = [(image, split) for members in by_class.values()
-               for image, split in _place(members, val_fraction, test_fraction, seed)]
+        if conn.execute("SELECT task FROM datasets WHERE id = ?", (ident,)).fetchone()["task"] == MULTILABEL:
+            new = stratify.place(rows, split_sizes(len(rows), val_fraction, test_fraction), seed)
+        else:
+            new = _place_by_class(rows, val_fraction, test_fraction, seed)
         conn.executemany("INSERT INTO image_splits (image_id, key, split) VALUES (?, ?, ?)",
                          [(image, key, split) for image, split in new])
     return {**{r["id"]: r["split"] for r in rows if r["split"]}, **dict(new)}
 
 
+def _place_by_class(rows: list, val_fraction: float, test_fraction: float, seed: int) -> list[tuple[int, str]]:
+    by_class: dict[int, list] = {}
+    for r in rows:
+        by_class.setdefault(r["class_id"], []).append(r)
+    return [(image, split) for members in by_class.values()
+            for image, split in _place(members, val_fraction, test_fraction, seed)]
+
+
 def _rows(conn, ident: int, key: str) -> list:
-    return conn.execute("""SELECT i.id, i.class_id, i.sha256, s.split FROM images i
+    return conn.execute("""SELECT i.id, i.class_id, i.sha256, i.labels, s.split FROM images i
                            LEFT JOIN image_splits s ON s.image_id = i.id AND s.key = ?
                            WHERE i.dataset_id = ?""", (key, ident)).fetchall()
 
@@ -123,21 +132,36 @@ def split_counts(dataset: str, owner: str | None = None) -> dict[str, int]:
     return assign_splits(dataset, owner=owner)
 
 
-def for_spec(spec: DataSpec, owner: str | None = None) -> Splits:
-    """The dataset's lists for this DataSpec (its fractions, seed and per-class limit)."""
+def for_spec(spec: DataSpec, owner: str | None = None, task: str = SINGLE_LABEL, tool: str | None = None) -> Splits:
+    """The dataset's lists for this DataSpec (its fractions, seed and per-class limit), for a run of `task`:
+    a multi-label dataset refuses a single-label run (naming the task to use, or saying that `tool`, a
+    one-class-per-image tool, cannot use it); a single-label dataset gives a multi-label run each image's one
+    class as its one label."""
     if not spec.dataset:
         raise UserError("data.dataset: no dataset chosen; ingest one or pick a sample first")
-    classes = store.check_trainable(spec.dataset, owner)
     ident = store.find(spec.dataset, owner).id
+    has = store.task_of(ident)
+    if has == MULTILABEL and tool:
+        store.require_single_label(spec.dataset, owner, tool)
+    if has == MULTILABEL and task != MULTILABEL:
+        raise UserError(f"dataset {spec.dataset!r} has several labels per image: train it with --task multilabel "
+                        "(config: task: multilabel)")
+    classes = store.check_trainable(spec.dataset, owner)
     mapping = assign(ident, spec.val_fraction, spec.test_fraction, spec.split_seed)
     records = [_with_split(r, mapping[r.id]) for r in store.records_by_id(ident)]
+    if task == MULTILABEL and has != MULTILABEL:
+        records = one_hot(records, len(classes))
     lists = {s: [r for r in records if r.split == s] for s in SPLITS}
     return Splits(classes, limit_per_class(lists["train"], spec.per_class_limit), lists["val"], lists["test"])
 
 
 def _with_split(record: store.ImageRecord, split: str) -> store.ImageRecord:
-    return store.ImageRecord(record.id, record.sha256, record.label, record.class_name, split, record.original,
-                             record.width, record.height)
+    return dataclasses.replace(record, split=split)
+
+
+def one_hot(records: list[store.ImageRecord], classes: int) -> list[store.ImageRecord]:
+    """One-class-per-image records as multi-label ones: their class is their one label."""
+    return [dataclasses.replace(r, labels=tuple(int(i == r.label) for i in range(classes))) for r in records]
 
 
 def limit_per_class(records: list, per_class: int | None) -> list:

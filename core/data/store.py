@@ -10,16 +10,22 @@ Adding images is `intake`; splits are `splits`.
 from __future__ import annotations
 
 import difflib
+import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from core import db
+from core.config import MULTILABEL, SINGLE_LABEL
 from core.data import content
 from core.data.uploads import clean_class_name
 from core.errors import UserError
 from core.paths import env_owner
 
 MAX_DATASET_NAME = 80
+# Every image of a multi-label dataset points to this class row (the column is NOT NULL); its labels are the
+# JSON list in `images.labels`. No cleaned class name is empty, so it never meets a real class.
+UNLABELLED = ""
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class ImageRecord:
     original: str
     width: int
     height: int
+    labels: tuple[int, ...] | None = None  # multi-label: 0/1 per class (`label` is then -1); None: one class
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,8 @@ def clean_dataset_name(raw: str) -> str:
     return name
 
 
-def create(name: str, owner: str | None = None, source: str = "upload", exist_ok: bool = True) -> int:
+def create(name: str, owner: str | None = None, source: str = "upload", exist_ok: bool = True,
+           task: str = SINGLE_LABEL) -> int:
     name, owner = clean_dataset_name(name), owner or env_owner()
     with db.transaction() as conn:
         row = conn.execute("SELECT id FROM datasets WHERE owner = ? AND name = ?", (owner, name)).fetchone()
@@ -71,8 +79,30 @@ def create(name: str, owner: str | None = None, source: str = "upload", exist_ok
             if not exist_ok:
                 raise UserError(f"a dataset named {name!r} already exists")
             return row["id"]
-        return conn.execute("INSERT INTO datasets (owner, name, created, source) VALUES (?, ?, ?, ?)",
-                            (owner, name, time.time(), source)).lastrowid
+        return conn.execute("INSERT INTO datasets (owner, name, created, source, task) VALUES (?, ?, ?, ?, ?)",
+                            (owner, name, time.time(), source, task)).lastrowid
+
+
+def task_of(ident: int) -> str:
+    """single_label (one class per image) or multilabel (several labels per image, or none)."""
+    with db.reading() as conn:
+        return conn.execute("SELECT task FROM datasets WHERE id = ?", (ident,)).fetchone()["task"]
+
+
+def set_task(ident: int, task: str) -> None:
+    with db.transaction() as conn:
+        conn.execute("UPDATE datasets SET task = ? WHERE id = ?", (task, ident))
+
+
+def dataset_task(dataset: str, owner: str | None = None) -> str:
+    return task_of(find(dataset, owner).id)
+
+
+def require_single_label(dataset: str, owner: str | None = None, what: str = "this") -> None:
+    """Refuse a one-class-per-image tool on a multi-label dataset, saying so (exit 2)."""
+    if task_of(find(dataset, owner).id) == MULTILABEL:
+        raise UserError(f"dataset {dataset!r} has several labels per image (task multilabel); {what} works on "
+                        "one-class-per-image data only")
 
 
 def find(name: str, owner: str | None = None, write: bool = False) -> Dataset:
@@ -131,8 +161,8 @@ def list_datasets(owner: str | None = None) -> list[dict]:
     marks = ",".join("?" * len(groups)) or "NULL"
     with db.reading() as conn:
         rows = conn.execute(f"""
-            SELECT d.name, d.source, d.created, d.owner = ? AS writable,
-                   (SELECT COUNT(*) FROM classes c WHERE c.dataset_id = d.id) AS classes,
+            SELECT d.name, d.source, d.created, d.owner = ? AS writable, d.task,
+                   (SELECT COUNT(*) FROM classes c WHERE c.dataset_id = d.id AND c.name != '') AS classes,
                    (SELECT COUNT(*) FROM images i WHERE i.dataset_id = d.id) AS images
             FROM datasets d WHERE d.owner = ? OR d.id IN (SELECT dataset_id FROM dataset_shares
                                                           WHERE audience IN ({marks}))
@@ -218,6 +248,7 @@ def add_class(dataset: str, class_name: str, owner: str | None = None) -> str:
 
 def remove_class(dataset: str, class_name: str, owner: str | None = None) -> None:
     """Only a class without images: one left empty would make the dataset untrainable forever."""
+    require_single_label(dataset, owner, "removing a class")
     ident = find(dataset, owner, write=True).id
     with db.transaction() as conn:
         row = conn.execute("""SELECT c.id, COUNT(i.id) AS n FROM classes c LEFT JOIN images i ON i.class_id = c.id
@@ -238,11 +269,23 @@ def ensure_class(conn, ident: int, label: str) -> int:
 
 # ---- reading -------------------------------------------------------------------------------------
 def class_counts_by_id(ident: int) -> dict[str, int]:
+    """Images per class; for a multi-label dataset, images per label."""
+    if task_of(ident) == MULTILABEL:
+        return _label_counts(ident)
     with db.reading() as conn:
         rows = conn.execute("""SELECT c.name, COUNT(i.id) AS n FROM classes c
                                LEFT JOIN images i ON i.class_id = c.id
                                WHERE c.dataset_id = ? GROUP BY c.id ORDER BY c.name""", (ident,)).fetchall()
     return {r["name"]: r["n"] for r in rows}
+
+
+def _label_counts(ident: int) -> dict[str, int]:
+    with db.reading() as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM classes WHERE dataset_id = ? AND name != ? ORDER BY name",
+                                            (ident, UNLABELLED))]
+        found = Counter(label for r in conn.execute("SELECT labels FROM images WHERE dataset_id = ?", (ident,))
+                        for label in json.loads(r[0] or "[]"))
+    return {name: found[name] for name in names}
 
 
 def class_counts(dataset: str, owner: str | None = None) -> dict[str, int]:
@@ -255,6 +298,8 @@ def class_names(dataset: str, owner: str | None = None) -> list[str]:
 
 
 def records_by_id(ident: int) -> list[ImageRecord]:
+    if task_of(ident) == MULTILABEL:
+        return _labelled_records(ident)
     labels = {name: i for i, name in enumerate(c for c, n in class_counts_by_id(ident).items() if n > 0)}
     with db.reading() as conn:
         rows = conn.execute("""SELECT i.id, i.sha256, c.name AS class_name, i.original, i.width, i.height
@@ -262,6 +307,20 @@ def records_by_id(ident: int) -> list[ImageRecord]:
                                ORDER BY i.id""", (ident,)).fetchall()
     return [ImageRecord(r["id"], r["sha256"], labels[r["class_name"]], r["class_name"], None, r["original"],
                         r["width"], r["height"]) for r in rows]
+
+
+def _labelled_records(ident: int) -> list[ImageRecord]:
+    """A multi-label dataset's images: 0/1 per label that has an image (sorted), `class_name` their names."""
+    names = [c for c, n in _label_counts(ident).items() if n > 0]
+    with db.reading() as conn:
+        rows = conn.execute("""SELECT id, sha256, labels, original, width, height FROM images WHERE dataset_id = ?
+                               ORDER BY id""", (ident,)).fetchall()
+    out = []
+    for r in rows:
+        on = set(json.loads(r["labels"] or "[]"))
+        out.append(ImageRecord(r["id"], r["sha256"], -1, ";".join(n for n in names if n in on), None, r["original"],
+                               r["width"], r["height"], tuple(int(n in on) for n in names)))
+    return out
 
 
 def records(dataset: str, owner: str | None = None) -> list[ImageRecord]:
@@ -273,7 +332,7 @@ def image_rows(dataset: str, owner: str | None = None) -> list[dict]:
     """Everything the health check needs, as plain rows."""
     ident = find(dataset, owner).id
     with db.reading() as conn:
-        rows = conn.execute("""SELECT i.id, i.sha256, i.width, i.height, i.gray, i.phash, i.original,
+        rows = conn.execute("""SELECT i.id, i.sha256, i.width, i.height, i.gray, i.phash, i.original, i.labels,
                                       c.name AS class_name FROM images i JOIN classes c ON c.id = i.class_id
                                WHERE i.dataset_id = ? ORDER BY i.id""", (ident,)).fetchall()
     return [dict(r) for r in rows]
@@ -294,6 +353,11 @@ def read_bytes(sha: str) -> bytes:
 def check_trainable(dataset: str, owner: str | None = None) -> list[str]:
     """The class names, or a clear "cannot train" message."""
     counts = class_counts(dataset, owner)
+    if task_of(find(dataset, owner).id) == MULTILABEL:
+        usable = [c for c, n in counts.items() if n > 0]
+        if not usable:
+            raise UserError(f"cannot train on {dataset!r}: no image carries a label yet")
+        return usable
     usable = [c for c, n in counts.items() if n > 0]
     empty = [c for c, n in counts.items() if n == 0]
     if empty:

@@ -32,6 +32,7 @@ class Item:
     file: str  # the name as given (path inside the folder or zip)
     class_name: str
     data: bytes
+    labels: tuple[str, ...] | None = None  # a multi-label image's labels (maybe none); class_name is then unused
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,19 @@ def _common_root_depth(all_parts: list[list[str]]) -> int:
 
 
 def from_zip(name: str, data: bytes) -> list[Entry]:
+    pairs, rejected = zip_files(name, data)
+    return rejected + _by_folder(pairs)
+
+
+def zip_files(name: str, data: bytes) -> tuple[list[tuple[str, bytes]], list[Rejection]]:
+    """A zip's files as (member name, bytes), read in memory under the caps, and what was refused."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        return [Rejection(name, f"not a readable zip archive ({exc})")]
+        return [], [Rejection(name, f"not a readable zip archive ({exc})")]
     if len(members) > ZIP_MAX_MEMBERS:
-        return [Rejection(name, f"zip has {len(members):,} files (limit {ZIP_MAX_MEMBERS:,})")]
+        return [], [Rejection(name, f"zip has {len(members):,} files (limit {ZIP_MAX_MEMBERS:,})")]
     pairs, rejected, total = [], [], 0
     for member in members:
         problem = _member_problem(member)
@@ -143,7 +150,7 @@ def from_zip(name: str, data: bytes) -> list[Entry]:
             continue
         total += len(content)
         pairs.append((member.filename, content))
-    return rejected + _by_folder(pairs)
+    return pairs, rejected
 
 
 def _member_problem(member: zipfile.ZipInfo) -> str | None:
@@ -180,9 +187,24 @@ def from_folder(path: str | os.PathLike) -> list[Entry]:
         return [Rejection(str(path), "a single file needs a class: put it in a CLASS/ folder")]
     if not root.is_dir():
         return [Rejection(str(path), "no such file or folder")]
+    pairs, too_big = folder_files(root)
+    return too_big + _by_folder(pairs)
+
+
+def folder_files(root: Path) -> tuple[list[tuple[str, bytes]], list[Rejection]]:
+    """A folder's files as (path relative to it, bytes), and those refused unread (too large)."""
     walked = list(_walk(root))
-    too_big = [w for w in walked if isinstance(w, Rejection)]
-    return too_big + _by_folder([w for w in walked if not isinstance(w, Rejection)])
+    return [w for w in walked if not isinstance(w, Rejection)], [w for w in walked if isinstance(w, Rejection)]
+
+
+def skipped(name: str) -> bool:
+    """Files every reader passes over silently (__MACOSX, .DS_Store, hidden files)."""
+    return bool(SKIPPED.search(name.replace("\\", "/")))
+
+
+def safe_parts(name: str) -> list[str] | None:
+    """Path components of an archive or upload name; None when it is unsafe (absolute, '..')."""
+    return _parts(name)
 
 
 def _walk(root: Path) -> Iterator[tuple[str, bytes] | Rejection]:

@@ -13,8 +13,8 @@ import random
 import uuid
 from collections import defaultdict
 
-from core.config import RunConfig
-from core.data.store import ImageRecord
+from core.config import MULTILABEL, RunConfig
+from core.data.store import ImageRecord, require_single_label
 from core.errors import UserError
 from core.paths import env_owner
 from core.runs import leases, queue, status, store
@@ -62,6 +62,11 @@ def sweep(config: RunConfig, owner: str | None = None, sizes: tuple[int, ...] = 
     """Queue a pretrained and a from-scratch run per subset size. Pretrained runs go first: they share
     one feature extraction and give the learner a curve within seconds."""
     owner = owner or env_owner()
+    lab = "the learning-curve lab (it counts training images per class)"
+    if config.task == MULTILABEL:
+        raise UserError(f"{lab} works on one-class-per-image data only; this run is multi-label")
+    if config.data.dataset:
+        require_single_label(config.data.dataset, owner, lab)
     lists = queue.check(config, owner, jobs=0)
     subsets = nested_subsets(lists.train, sizes, config.data.split_seed)
     queue.make_room(owner, len(KINDS) * len(subsets))

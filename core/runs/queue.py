@@ -52,7 +52,7 @@ def check(config: RunConfig, owner: str, jobs: int = 1) -> data.Splits:
         store.run_row(config.backbone[len(RUN_PREFIX):], owner)
     if not config.data.dataset:
         raise UserError("data.dataset: choose a dataset before training")
-    return data.for_spec(config.data, owner)
+    return data.for_spec(config.data, owner, config.task)
 
 
 def enqueue(config: RunConfig, owner: str, lists: data.Splits, parent: str | None = None, role: str = "main",
@@ -117,7 +117,8 @@ def lists(run_id: str, owner: str | None = None) -> data.Splits:
     row = store.run_row(run_id, owner or default_owner())
     found = pins.load(run_id)
     if found is None:  # a run from before lists were pinned: its dataset's lists now
-        return data.for_spec(RunConfig.from_dict(row["config"]).data, row["owner"])
+        config = RunConfig.from_dict(row["config"])
+        return data.for_spec(config.data, row["owner"], config.task)
     return found
 
 

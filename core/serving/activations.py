@@ -180,7 +180,7 @@ def probe_stages(backbone: str, dataset: str, owner: str | None = None, weights:
                  per_class: int = PROBE_PER_CLASS) -> list[dict]:
     """Per stage: cross-validated accuracy of a linear probe on its pooled features, on at most
     `per_class` training images per class of `dataset` (the split the runs use, default fractions)."""
-    splits = for_spec(DataSpec(dataset=dataset, per_class_limit=per_class), owner)
+    splits = for_spec(DataSpec(dataset=dataset, per_class_limit=per_class), owner, tool="the per-stage class probe")
     labels = np.array([r.label for r in splits.train])
     folds = min(PROBE_FOLDS, int(np.bincount(labels, minlength=len(splits.classes)).min()))
     if folds < 2:

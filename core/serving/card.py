@@ -71,10 +71,33 @@ def _training(run: dict) -> list[str]:
 
 def _metrics(run: dict) -> list[str]:
     summary, evaluation = run.get("summary") or {}, run.get("evaluation") or {}
+    if evaluation.get("task") == "multilabel":
+        return multilabel_lines(evaluation) + [
+            f"training time: {words.duration(summary.get('seconds'))} on {summary.get('device') or 'an unknown device'}"]
     return [f"validation accuracy: {words.percent(summary.get('val_accuracy'))}",
             f"test accuracy: {words.accuracy_interval(summary.get('test_accuracy'), tested(run))}",
             f"calibration error (ECE, 0 is perfect): {words.number((evaluation.get('calibration') or {}).get('ece'))}",
             f"training time: {words.duration(summary.get('seconds'))} on {summary.get('device') or 'an unknown device'}"]
+
+
+def multilabel_lines(evaluation: dict) -> list[str]:
+    """A multi-label run's measures: mean average precision, subset accuracy, and per label its AP, precision,
+    recall and F1 at its threshold (and how that threshold was set), with the held-out images that carry it."""
+    split = "test" if evaluation.get("split") == "test" else "validation"
+    lines = ["several labels per image: one yes/no per label, each at its own threshold chosen on the validation "
+             "images (best F1)",
+             f"{split} mean average precision: **{words.percent(evaluation.get('map'))}**; every label right "
+             f"(subset accuracy): {words.percent(evaluation.get('subset_accuracy'))} of {evaluation.get('images')} "
+             f"{split} images"]
+    return lines + [label_line(row, split) for row in evaluation.get("per_label", [])]
+
+
+def label_line(row: dict, split: str = "test") -> str:
+    """"bottle: AP 91%, precision 88%, recall 80%, F1 84% at threshold 0.42 (…); 12 test images carry it"."""
+    return (f"**{row['label']}**: AP {words.percent(row['ap'])}, precision {words.percent(row['precision'])}, "
+            f"recall {words.percent(row['recall'])}, F1 {words.percent(row['f1'])} at threshold "
+            f"{row['threshold']:.2f} ({row.get('threshold_note', 'set when training ended')}); {row['support']} {split} "
+            f"image{'s' if row['support'] != 1 else ''} carry it")
 
 
 def answers(meta: dict) -> list[str]:
@@ -155,12 +178,20 @@ def milliseconds(value: float | None) -> str:
     return words.MISSING if value is None else f"{words.number(round(value, 1))} ms"
 
 
+def _known(run: dict, classes: list[str]) -> str:
+    if run["config"].get("task") == "multilabel":
+        return (f"It knows only these {len(classes)} labels: {', '.join(classes)}, each said yes or no on its own; a "
+                "picture with none of them gets \"none of the labels\", and \"unknown\" where it measures that a "
+                "picture looks unlike the training images; neither is a guarantee.")
+    return (f"It knows only these {len(classes)} classes: {', '.join(classes)}. A picture of anything else still gets "
+            "one of these names: the app says \"not sure\" below a confidence you choose, and \"unknown\" where it "
+            "measures that a picture looks unlike the training images; neither is a guarantee.")
+
+
 def limitations(run: dict, classes: list[str]) -> list[str]:
     count = tested(run)
     evidence = (f"It was tested on {count} held-out image{'s' if count != 1 else ''} only." if count else
                 "It was not tested on held-out images (its dataset had no test split).")
     return [f"{evidence} Accuracy on other sources (cameras, lighting, backgrounds) is unknown.",
-            f"It knows only these {len(classes)} classes: {', '.join(classes)}. A picture of anything else still gets "
-            "one of these names: the app says \"not sure\" below a confidence you choose, and \"unknown\" where it "
-            "measures that a picture looks unlike the training images; neither is a guarantee.",
+            _known(run, classes),
             "Inherits the biases of the pretraining data (ImageNet) and of this dataset."]

@@ -121,9 +121,10 @@ def grad_cam(model: TransferModel, image: torch.Tensor, class_index: int | None 
 
 
 def class_map(model: TransferModel, image: torch.Tensor, class_index: int | None = None,
-              layer: torch.nn.Module | None = None, method: str = "gradcam") -> dict:
+              layer: torch.nn.Module | None = None, method: str = "gradcam", probabilities=None) -> dict:
     """`grad_cam`'s heat map and class, with the class's probability read from the same forward pass
-    (a second pass for it doubled the cost of a map). The caller holds the model's lock."""
+    (a second pass for it doubled the cost of a map; `probabilities`: logits → probabilities, softmax unless
+    given: a multi-label run's are each label's sigmoid). The caller holds the model's lock."""
     cam_class = _method(method)
     layer = layer or target_layer(model, image.shape[-1])
     was_training = model.training
@@ -132,7 +133,8 @@ def class_map(model: TransferModel, image: torch.Tensor, class_index: int | None
         with torch.enable_grad():
             x = image.clone().requires_grad_(True)  # gradients must flow even through frozen stages
             heat, index = _run(cam, x, class_index)
-        probs = cam.outputs.detach().float().softmax(-1)[0]
+        logits = cam.outputs.detach().float()
+        probs = (probabilities(logits) if probabilities else logits.softmax(-1))[0]
     finally:
         cam.activations_and_grads.release()  # not `with cam`: its __exit__ swallows IndexError
         model.zero_grad(set_to_none=True)

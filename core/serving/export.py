@@ -1,11 +1,13 @@
 """Export a finished run: TorchScript, ONNX (preprocessing inside the graph), safetensors +
 RunConfig JSON. Each export is verified by re-scoring the validation split with the exported
 artefact and comparing with the app's own predictions (top-1 agreement, max probability
-difference). A model card (markdown, `card.model_card`: data, backbone, freezing, training, metrics,
+difference; a multi-label run's: the same labels on per image, each at its threshold, and sigmoid
+probabilities out, with the label names and thresholds in the ONNX file's metadata). A model card (markdown, `card.model_card`: data, backbone, freezing, training, metrics,
 deployment figures once measured) travels in the safetensors bundle."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import warnings
@@ -23,20 +25,29 @@ from core.errors import UserError
 from core.paths import run_dir
 from core.serving.card import model_card
 from core.serving.predict import LoadedRun, load_run, rebuild
+from core.training import tasks
 
 
 class Packaged(nn.Module):
-    """uint8-range image batch (N, 3, H, W, values 0..255) → class probabilities: the weights'
-    scaling and normalisation travel inside the exported graph."""
+    """uint8-range image batch (N, 3, H, W, values 0..255) → class probabilities (softmax; a multi-label
+    run's `output="sigmoid"`: each label's own): the weights' scaling and normalisation travel inside the
+    exported graph."""
 
-    def __init__(self, model: nn.Module, mean, std):
+    def __init__(self, model: nn.Module, mean, std, output: str = "softmax"):
         super().__init__()
-        self.model = model
+        self.model, self.sigmoid = model, output == "sigmoid"
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model((image.float() - self.mean) / self.std).softmax(-1)
+        logits = self.model((image.float() - self.mean) / self.std)
+        return logits.sigmoid() if self.sigmoid else logits.softmax(-1)
+
+
+def packaged(loaded: LoadedRun, model: nn.Module | None = None) -> Packaged:
+    """The run's model (or `model`, a copy of it) as an exported graph computes: pixels in, probabilities out."""
+    output = tasks.for_name(loaded.config.task).output
+    return Packaged(loaded.model if model is None else model, loaded.pre.mean, loaded.pre.std, output).eval()
 
 
 def export(run: dict, fmt: str, out: str | Path, lists: Splits, quick: bool = False) -> dict:
@@ -51,13 +62,23 @@ def export(run: dict, fmt: str, out: str | Path, lists: Splits, quick: bool = Fa
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with loaded.lock:  # tracing and exporting take seconds: work on a copy, not the model sessions share
-        packaged = Packaged(copy.deepcopy(loaded.model), loaded.pre.mean, loaded.pre.std).eval()
+        graph = packaged(loaded, copy.deepcopy(loaded.model))
     images, reference = _validation_batch(run_id, loaded, lists)
-    score = {"onnx": lambda: _onnx(packaged, images, reference, out, quick),
-             "torchscript": lambda: _torchscript(packaged, images, out),
+    agree = lambda reference, probs: _agreement(reference, probs, loaded.meta)
+    score = {"onnx": lambda: _onnx(graph, images, reference, out, quick, agree, _metadata(loaded)),
+             "torchscript": lambda: _torchscript(graph, images, out),
              "safetensors": lambda: _safetensors(run, images, out)}[fmt]
     probs, facts = score()
-    return {"path": str(out), "format": fmt, "images": len(images), **_agreement(reference, probs), **facts}
+    return {"path": str(out), "format": fmt, "images": len(images), **agree(reference, probs), **facts}
+
+
+def _metadata(loaded: LoadedRun) -> dict[str, str]:
+    """What travels in an ONNX file's metadata: the task, the label names in output order, and a multi-label
+    run's thresholds (a label is on when its probability is at least its threshold)."""
+    found = {"task": loaded.config.task, "labels": json.dumps(loaded.classes)}
+    if loaded.meta.get("thresholds"):
+        found["thresholds"] = json.dumps({t["label"]: t["threshold"] for t in loaded.meta["thresholds"]})
+    return found
 
 
 def _validation_batch(run_id: str, loaded, lists: Splits) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +96,7 @@ def app_batch(loaded: LoadedRun, records: list) -> tuple[torch.Tensor, torch.Ten
     image_set = ImageSet(records, loaded.pre)
     images = torch.stack([image_set[i][0] for i in range(len(image_set))]).float()
     with loaded.lock, torch.inference_mode():
-        reference = Packaged(loaded.model, loaded.pre.mean, loaded.pre.std).eval()(fast_layout(images))
+        reference = packaged(loaded)(fast_layout(images))
     return images, reference
 
 
@@ -86,7 +107,7 @@ def fast_layout(images: torch.Tensor) -> torch.Tensor:
 
 
 def _onnx(packaged: nn.Module, images: torch.Tensor, reference: torch.Tensor, out: Path,
-          quick: bool = False) -> tuple[torch.Tensor, dict]:
+          quick: bool = False, agree=None, metadata: dict | None = None) -> tuple[torch.Tensor, dict]:
     """torch.export-based (dynamo) ONNX first; the TorchScript-based exporter when it fails or its graph
     agrees with the app on fewer than 99% of the images (`quick`: the other way round).
 
@@ -100,10 +121,12 @@ def _onnx(packaged: nn.Module, images: torch.Tensor, reference: torch.Tensor, ou
     click) the dynamo export took 42 s at load 1, most of it tracing and decomposing the program."""
     order = [("torchscript", _export_torchscript), ("dynamo", _export_dynamo)]
     first, second = order if quick else order[::-1]
+    agree = agree or _agreement
     try:
         first[1](packaged, images, out)
+        _add_metadata(out, metadata)
         probs = _onnx_probabilities(out, images)
-        agreement = _agreement(reference, probs)["agreement"]
+        agreement = agree(reference, probs)["agreement"]
         if agreement >= 0.99:
             return probs, {"exporter": first[0]}
         why = f"the {first[0]} graph agreed with the app on only {agreement:.2%} of the images"
@@ -111,10 +134,23 @@ def _onnx(packaged: nn.Module, images: torch.Tensor, reference: torch.Tensor, ou
         why = f"the {first[0]} exporter failed: {type(exc).__name__}: {_first_line(exc)}"
     try:
         second[1](packaged, images, out)
+        _add_metadata(out, metadata)
     except Exception as exc:
         raise RuntimeError(f"ONNX export: {why}; the {_named(second[0])} exporter failed as well: "
                            f"{type(exc).__name__}: {_first_line(exc)}") from exc
     return _onnx_probabilities(out, images), {"exporter": second[0], "fallback_reason": why}
+
+
+def _add_metadata(out: Path, metadata: dict | None) -> None:
+    if not metadata:
+        return
+    import onnx
+
+    model = onnx.load(str(out))
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(out))
 
 
 def _named(exporter: str) -> str:
@@ -180,11 +216,12 @@ def _rescore_bundle(bundle: Path, images: torch.Tensor) -> torch.Tensor:
     try:
         loaded: LoadedRun = rebuild(tmp)
         with torch.inference_mode():
-            return Packaged(loaded.model, loaded.pre.mean, loaded.pre.std).eval()(images)
+            return packaged(loaded)(images)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _agreement(reference: torch.Tensor, probs: torch.Tensor) -> dict:
-    agree = (reference.argmax(-1) == probs.argmax(-1)).float().mean()
-    return {"agreement": round(float(agree), 6), "max_prob_diff": float((reference - probs).abs().max())}
+def _agreement(reference: torch.Tensor, probs: torch.Tensor, meta: dict | None = None) -> dict:
+    """Top-1 agreement (a multi-label run: the same labels on per image) and the largest probability gap."""
+    task = tasks.for_name((meta or {}).get("task") or "single_label")
+    return {**task.agreement(reference, probs, meta or {}), "max_prob_diff": float((reference - probs).abs().max())}

@@ -45,7 +45,7 @@ def embed(dataset: str, owner: str | None = None, run_id: str | None = None, wei
     """The map's JSON: points (id, class, split, x, y, sha256, neighbours), separation, weights, method,
     suspects. `run_id` uses that run's trained trunk (then `weights` and `backbone` are the run's)."""
     _check(weights, method)
-    splits = for_spec(DataSpec(dataset=dataset), owner)
+    splits = for_spec(DataSpec(dataset=dataset), owner, tool="the feature map (neighbours by class)")
     records = splits.train + splits.val + splits.test
     model, pre, trunk = _trunk(run_id, weights, backbone)
     features = _features(model, pre, trunk, records, emit or (lambda event: None))

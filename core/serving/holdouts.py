@@ -55,6 +55,8 @@ def score(run_id: str, owner: str) -> list[dict]:
 
 def _accuracy(run_id: str, dataset_id: int) -> tuple[float | None, int]:
     loaded = load_run(run_id)
+    if loaded.config.task != "single_label":  # held-out sets and the leaderboard score one class per image
+        return None, 0
     label = {name: i for i, name in enumerate(loaded.classes)}
     records = [r for r in datasets.records_by_id(dataset_id) if r.class_name in label]
     if not records:

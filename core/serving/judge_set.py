@@ -67,6 +67,6 @@ def _views(loaded, train: list, count: int) -> torch.Tensor | None:
 
 def _app_says(loaded, images: torch.Tensor) -> torch.Tensor:
     with loaded.lock, torch.inference_mode():
-        packaged = export.Packaged(loaded.model, loaded.pre.mean, loaded.pre.std).eval()
+        packaged = export.packaged(loaded)
         return torch.cat([packaged(export.fast_layout(images[i:i + CHUNK])).argmax(-1)
                           for i in range(0, len(images), CHUNK)])

@@ -18,7 +18,7 @@ from core.models.outputs import top_k as _top_k
 from core.models.transfer import TransferModel, build_model
 from core.paths import run_dir
 from core.serving.explain import class_map, overlay
-from core.training import ood
+from core.training import ood, tasks
 
 CACHED_RUNS = 4  # models kept per process; each is a few MB to a few hundred
 
@@ -83,7 +83,7 @@ def probabilities(run_id: str, images: list) -> torch.Tensor:
     loaded = load_run(run_id)
     batch = model_input(images, loaded.pre)
     with loaded.lock, torch.inference_mode():
-        return loaded.model(batch).float().softmax(-1)
+        return tasks.for_name(loaded.config.task).probabilities(loaded.model(batch))
 
 
 def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
@@ -91,16 +91,18 @@ def top_k(run_id: str, images: list, k: int = 5) -> list[list[dict]]:
 
 
 def judge(run_id: str, images: list, k: int = 5) -> list[dict]:
-    """Per picture: its top-k, and whether it looks like none of the classes: `unknown` when its features are
+    """Per picture: its top-k (a multi-label run: also each label's probability against its threshold, `labels`,
+    and `none` when no label passes), and whether it looks like none of the classes: `unknown` when its features are
     further (`ood_score`) from every training image's than the run's threshold (`ood_threshold`, set on its
     validation images). A run trained before the check has no threshold: never unknown, score None."""
     loaded = load_run(run_id)
     batch = model_input(images, loaded.pre)
     with loaded.lock, torch.inference_mode():
         features = loaded.model.trunk(batch)
-        probs = loaded.model.head(features).float().softmax(-1)
+        task = tasks.for_name(loaded.config.task)
+        probs = task.probabilities(loaded.model.head(features))
     looks = unknown(loaded, features)
-    return [{"top": top, **look} for top, look in zip(_top_k(probs, loaded.classes, k), looks)]
+    return [{**row, **look} for row, look in zip(task.judged(probs, loaded.classes, loaded.meta, k), looks)]
 
 
 def unknown(loaded: LoadedRun, features: torch.Tensor) -> list[dict]:
@@ -123,17 +125,18 @@ def explain(run_id: str, picture, class_index: int | None = None, method: str = 
     `judge` says of the picture (top-k, unknown), read from the map's own forward pass, so a picture shown
     with its map costs one pass through the network, not two."""
     loaded = load_run(run_id)
+    task = tasks.for_name(loaded.config.task)
     x = model_input([picture], loaded.pre)
     features: list[torch.Tensor] = []
     with loaded.lock:
         hook = loaded.model.trunk.register_forward_hook(lambda _m, _i, out: features.append(out.detach()))
         try:
-            found = class_map(loaded.model, x, class_index, method=method)
+            found = class_map(loaded.model, x, class_index, method=method, probabilities=task.probabilities)
         finally:
             hook.remove()
     heat, index, prob = found["heat"], found["index"], found["prob"]
     mean, std = torch.tensor(loaded.pre.mean).view(3, 1, 1), torch.tensor(loaded.pre.std).view(3, 1, 1)
     seen = ((x[0] * std + mean).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
-    judged = {"top": _top_k(found["probs"][None], loaded.classes, k)[0], **unknown(loaded, features[-1])[0]}
+    judged = {**task.judged(found["probs"][None], loaded.classes, loaded.meta, k)[0], **unknown(loaded, features[-1])[0]}
     return {"picture": seen, "overlay": overlay(seen, heat), "heat": heat, "index": index,
             "label": loaded.classes[index], "prob": prob, "judged": judged}

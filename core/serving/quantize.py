@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.config import MULTILABEL, RunConfig
 from core.data.splits import Splits
 from core.errors import UserError
 from core.serving import deployment, export, judge_set
@@ -69,6 +70,10 @@ def quantize(run: dict, out: str | Path, lists: Splits, method: str = "static", 
     if method not in METHODS:
         raise UserError(f"quantization method must be one of {', '.join(METHODS)}")
     said = said or (lambda text, fraction: None)
+    if RunConfig.from_dict(run["config"]).task == MULTILABEL:
+        raise UserError("the int8 deployment card measures agreement and accuracy with one class per image; for a "
+                        "multi-label run export the fp32 ONNX (--format onnx without --quantize): its probabilities "
+                        "and thresholds are checked against the app")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     said(f"Choosing the images to judge on (at least {judge_set.MIN_IMAGES}) and asking the app about each…", 0.02)

@@ -112,7 +112,10 @@ def _counts(lists: Splits) -> dict[str, list[int]]:
     counts = {name: [0, 0, 0] for name in lists.classes}
     for i, split in enumerate(SPLITS):
         for record in getattr(lists, split):
-            counts.setdefault(record.class_name, [0, 0, 0])[i] += 1
+            names = [c for c, on in zip(lists.classes, record.labels) if on] if record.labels is not None \
+                else [record.class_name]  # a multi-label image counts once for each of its labels
+            for name in names:
+                counts.setdefault(name, [0, 0, 0])[i] += 1
     return counts
 
 
@@ -175,6 +178,8 @@ def _unfinished(scratch: dict) -> str:
 
 
 def _results(evaluation: dict) -> str:
+    if evaluation.get("task") == "multilabel":
+        return _label_results(evaluation)
     images, classes = evaluation["images"], [c["class"] for c in evaluation["per_class"]]
     low, high = words.wilson(round(evaluation["accuracy"] * images), images)
     head = (f"<p class=\"headline\">{_e(SPLIT_NAMES[evaluation['split']].capitalize())} accuracy "
@@ -184,6 +189,21 @@ def _results(evaluation: dict) -> str:
             f"{_e(words.percent(1 / len(classes)))}.</p>")
     return head + "<h3>Confusion matrix</h3><p>Rows: the true class; columns: what the model said.</p>" \
         + _confusion(evaluation["confusion"], classes) + "<h3>Per class</h3>" + _per_class(evaluation["per_class"])
+
+
+def _label_results(evaluation: dict) -> str:
+    """A multi-label run: mean average precision, subset accuracy, and per label its measures at its threshold."""
+    split, images = SPLIT_NAMES[evaluation["split"]], evaluation["images"]
+    head = (f"<p class=\"headline\">{_e(split.capitalize())} mean average precision "
+            f"{_value('map', evaluation['map'], words.percent(evaluation['map']))} on {_value('images', images, str(images))} "
+            f"images; every label right on {_value('subset_accuracy', evaluation['subset_accuracy'], words.percent(evaluation['subset_accuracy']))} "
+            "of them. Each label is a yes or no of its own, at a threshold chosen on the validation images.</p>")
+    rows = [[_e(x["label"])] + [_value(k, x[k], words.percent(x[k]), label=x["label"]) for k in ("ap", "precision", "recall", "f1")]
+            + [_value("threshold", x["threshold"], f"{x['threshold']:.2f}", label=x["label"]),
+               _value("support", x["support"], str(x["support"]), label=x["label"]), _e(x.get("threshold_note", ""))]
+            for x in evaluation["per_label"]]
+    return head + "<h3>Per label</h3>" + _table(["label", "AP", "precision", "recall", "F1", "threshold", "images",
+                                                 "how the threshold was set"], rows, "numbers")
 
 
 def _confusion(matrix: list[list[int]], classes: list[str]) -> str:
@@ -205,6 +225,9 @@ def _per_class(per_class: list[dict]) -> str:
 
 
 def _calibration(evaluation: dict) -> str:
+    if evaluation.get("task") == "multilabel":
+        return ("<p>Not measured for a multi-label run: each label's probability is a yes or no of its own; its "
+                "threshold, chosen on the validation images, is in the results above.</p>")
     ece = evaluation["calibration"]["ece"]
     return (f"<p>Expected calibration error {_value('ece', ece, words.number(ece))} (0 is perfect): how far the "
             "model's confidence is from how often it is right, averaged over confidence bins.</p>"
@@ -213,6 +236,9 @@ def _calibration(evaluation: dict) -> str:
 
 
 def _examples(run_id: str, evaluation: dict, lists: Splits) -> str:
+    if evaluation.get("task") == "multilabel":
+        return (f"<p>Not drawn for a multi-label run: a heat map shows one label at a time (<code>python -m core "
+                f"explain --run {_e(run_id)} IMAGE --class LABEL</code>).</p>")
     records = {r.id: r for r in getattr(lists, evaluation["split"])}
     classes = [c["class"] for c in evaluation["per_class"]]
     chosen = sorted(evaluation["predictions"], key=lambda p: -p["prob"])
@@ -277,5 +303,11 @@ def _page(run: dict, evaluation: dict, body: str) -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
             f'<body data-run="{_e(run["id"])}"><h1>{_e(run["backbone"])} on {_e(run["config"]["data"]["dataset"])}</h1>'
             f'<p class="meta">TransferLab report on run <code>{_e(run["id"])}</code>, made {made}. Trained in '
-            f'{_e(words.duration(summary.get("seconds")))}; {_e(SPLIT_NAMES[evaluation["split"]])} accuracy '
-            f'{_e(words.percent(evaluation["accuracy"]))} on {evaluation["images"]} images.</p>{body}</body></html>')
+            f'{_e(words.duration(summary.get("seconds")))}; {_e(SPLIT_NAMES[evaluation["split"]])} {_e(_headline(evaluation))} '
+            f'on {evaluation["images"]} images.</p>{body}</body></html>')
+
+
+def _headline(evaluation: dict) -> str:
+    if evaluation.get("task") == "multilabel":
+        return f"mean average precision {words.percent(evaluation['map'])}"
+    return f"accuracy {words.percent(evaluation['accuracy'])}"

@@ -13,8 +13,7 @@ from core.data.transforms import normalize
 from core.errors import UserError
 from core.paths import run_dir
 from core.serving.predict import load_run
-from core.training import loss_ranking
-from core.training.evaluate import report
+from core.training import loss_ranking, tasks
 
 BATCH = 32
 
@@ -25,9 +24,10 @@ def evaluate_run(run_id: str, lists: Splits) -> dict:
     if not records:
         raise UserError(f"run {run_id} has no test or validation images to evaluate on")
     loaded = load_run(run_id)
-    labels = torch.tensor([r.label for r in records])
-    return {"run_id": run_id, "split": split,
-            **report(_logits(loaded, records), labels, loaded.classes, [r.id for r in records])}
+    labels = ImageSet(records, loaded.pre).labels()
+    found = tasks.for_name(loaded.config.task).report(_logits(loaded, records), labels, loaded.classes,
+                                                      [r.id for r in records], loaded.meta.get("thresholds"))
+    return {"run_id": run_id, "split": split, **found}
 
 
 def highest_losses(run_id: str, lists: Splits, top: int = 24) -> list[dict]:

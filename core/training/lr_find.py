@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core.config import RunConfig
@@ -28,7 +27,7 @@ from core.data.splits import Splits, for_spec, limit_per_class
 from core.errors import UserError
 from core.models import registry
 from core.models.transfer import TransferModel, build_model, planned_frozen
-from core.training import schedule
+from core.training import schedule, tasks
 from core.training.device import pick_device
 from core.training.sources import FeatureBatches, ImageBatches, extract_features
 
@@ -53,7 +52,7 @@ def find(config: RunConfig, owner: str | None = None, phase: str = "head", devic
     steps = steps or STEPS[phase]
     if steps < 3:
         raise UserError(f"steps: a sweep needs at least 3 batches to read a curve from, got {steps}")
-    splits = splits or for_spec(config.data, owner)
+    splits = splits or for_spec(config.data, owner, config.task)
     generator = torch.Generator().manual_seed(config.seed)
     model, source = _prepare(config, splits, phase, pick_device(device), generator)
     lrs, raw, smooth, stopped = _sweep(model, source, config, phase, steps, generator)
@@ -114,7 +113,7 @@ def _train_mode(model: TransferModel) -> None:
 
 
 def _step(model, source, optimizer, x, y, config: RunConfig) -> float:
-    loss = F.cross_entropy(source.forward(model, x).float(), y, label_smoothing=config.train.label_smoothing)
+    loss = tasks.for_name(config.task).loss(source.forward(model, x).float(), y, {}, config.train)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.train.grad_clip:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from core.config import RunConfig
 from core.data import augment
@@ -27,7 +26,7 @@ from core.data.cache import ImageSet
 from core.data.splits import Splits, for_spec
 from core.models import registry
 from core.models.transfer import TransferModel, build_model, planned_frozen, unfreeze_due
-from core.training import balance, batches, checkpoints, evaluate, feature_cache, loss_ranking, ood, schedule
+from core.training import batches, checkpoints, feature_cache, loss_ranking, ood, schedule, tasks
 from core.training.checkpoints import Progress
 from core.training.device import autocast, configure, pick_device
 from core.training.events import Cancelled, Emit, TrainingFailed
@@ -59,9 +58,10 @@ class Trainer:
     # ---- the whole fit --------------------------------------------------------------------------
     def fit(self) -> dict:
         torch.manual_seed(self.config.seed)
-        self.splits = self.splits or for_spec(self.config.data)
-        labels = torch.tensor([r.label for r in self.splits.train], dtype=torch.long)
-        self.balance = balance.for_config(self.config.train.class_balance, labels, len(self.splits.classes))
+        self.splits = self.splits or for_spec(self.config.data, task=self.config.task)
+        self.task, self.thresholds = tasks.for_name(self.config.task), None
+        labels = ImageSet(self.splits.train, None).labels()
+        self.balance = self.task.balance(self.config.train.class_balance, labels, len(self.splits.classes))
         self.model = self._build()
         self.pre = registry.get(self.config.backbone).preprocess()
         if self.resume:
@@ -178,10 +178,11 @@ class Trainer:
             steps = (epoch * steps_per_epoch, epochs * steps_per_epoch)
             train_loss, train_acc = self._train_epoch(phase, epoch, optimizer, train_src, generator, steps)
             train_seconds = time.monotonic() - started
-            val_loss, val_acc = self._validate(val_src)
+            val_loss, val_acc, more = self._validate(val_src)
             row = {"phase": phase, "epoch": epoch, "train_loss": _r(train_loss), "train_accuracy": _r(train_acc),
-                   "val_loss": _r(val_loss), "val_accuracy": _r(val_acc), "seconds": round(time.monotonic() - started, 3),
-                   "train_seconds": round(train_seconds, 3), "lr": optimizer.param_groups[-1]["lr"], **self._memory()}
+                   "val_loss": _r(val_loss), "val_accuracy": _r(val_acc), **more,
+                   "seconds": round(time.monotonic() - started, 3), "train_seconds": round(train_seconds, 3),
+                   "lr": optimizer.param_groups[-1]["lr"], **self._memory()}
             self.progress.history.append(row)
             self.progress.epoch = epoch + 1
             stop = self._early_stop_check(val_loss)
@@ -224,7 +225,7 @@ class Trainer:
             schedule.apply(optimizer, base_lr, self.config.train.schedule, step / total_steps)
             loss, logits = self._step(optimizer, source, x, y)
             loss_sum += loss * len(y)  # stays on the device: no wait for the step to finish
-            correct += (logits.argmax(-1) == y).sum()
+            correct += self.task.correct(logits, y)
             seen += len(y)
             step += 1
             self._step_event(phase, epoch, step, loss, optimizer, len(y))
@@ -236,9 +237,7 @@ class Trainer:
     def _step(self, optimizer, source, x, y):
         with autocast(self.device):
             logits = source.forward(self.model, x)
-        weight = self.balance.get("loss")
-        loss = F.cross_entropy(logits.float(), y, weight=None if weight is None else weight.to(logits.device),
-                               label_smoothing=self.config.train.label_smoothing)
+        loss = self.task.loss(logits.float(), y, self.balance, self.config.train)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.train.grad_clip:
@@ -262,12 +261,10 @@ class Trainer:
         self.emit({"event": "step", "phase": phase, "epoch": epoch, "step": step, "loss": round(value, 5),
                    "lr": optimizer.param_groups[-1]["lr"], "images_per_second": round(rate, 1)})
 
-    def _validate(self, source) -> tuple[float | None, float | None]:
+    def _validate(self, source) -> tuple[float | None, float | None, dict]:
         if len(source) == 0:
-            return None, None
-        logits, labels = self._predict(source)
-        loss = float(F.cross_entropy(logits, labels))
-        return loss, float((logits.argmax(-1) == labels).float().mean())
+            return None, None, {}
+        return self.task.validate(*self._predict(source))
 
     def _predict(self, source) -> tuple[torch.Tensor, torch.Tensor]:
         self.model.eval()
@@ -309,10 +306,13 @@ class Trainer:
     def _evaluate(self) -> dict | None:
         split = "test" if self.splits.test else "val"
         records = getattr(self.splits, split)
+        # multi-label: one threshold per label, from the validation images alone (before any test image is seen)
+        val = (lambda: self._predict(self._images("val"))) if self.splits.val else None
+        self.thresholds = self.task.thresholds(val, self.splits.classes)
         if not records:
             return None
         logits, labels = self._predict(self._images(split))
-        report = evaluate.report(logits, labels, self.splits.classes, [r.id for r in records])
+        report = self.task.report(logits, labels, self.splits.classes, [r.id for r in records], self.thresholds)
         report["split"] = split
         return report
 
@@ -324,10 +324,10 @@ class Trainer:
             return None
         feats = {split: self._final_features(split) for split in ("train", "val")}
         logits = self._head_logits(torch.cat([feats["train"], feats["val"]]))
-        self._hardest = loss_ranking.rank(logits, self.splits.train, self.splits.val, self.splits.classes)
+        self._hardest = self.task.hardest(logits, self.splits)
         bank, unknown = ood.reference(feats["train"], feats["val"])
         val_labels = self._images("val").labels.cpu()
-        return bank, {"unknown": unknown, "not_sure": ood.suggest_confidence(logits[len(feats["train"]):], val_labels)}
+        return bank, {"unknown": unknown, "not_sure": self.task.not_sure(logits[len(feats["train"]):], val_labels)}
 
     def _head_logits(self, features: torch.Tensor) -> torch.Tensor:
         self.model.eval()
@@ -365,7 +365,7 @@ class Trainer:
         if not self.run_dir:
             return
         meta = {"classes": self.splits.classes, "preprocess": self.pre.to_dict(), "feature_dim": self.model.feature_dim,
-                "stages": self.model.backbone_stages}
+                "stages": self.model.backbone_stages, "task": self.task.name, "thresholds": self.thresholds}
         if self._hardest is not None:
             loss_ranking.save(self.run_dir, self._hardest)
         if reference is not None:

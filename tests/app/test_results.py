@@ -73,7 +73,7 @@ def test_train_page_shows_queued_running_succeeded_and_failed(monkeypatch):
     at.button(key=f"stop-{queued['run_id']}").click().run()
     assert store.job_row(queued["job_id"])["cancel"] == 1
 
-    monkeypatch.setattr(train.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(train.tasks.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     failed = jobs.submit(probe(ds, epochs=1), token)
     worker.process(leases.claim_specific(failed["job_id"]))
     show(at, "views/train.py", failed["run_id"])

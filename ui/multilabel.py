@@ -1,0 +1,74 @@
+"""A multi-label run on the Evaluate page: mean average precision, every label right, per label its measures at
+its threshold with how that threshold was set, and per label a precision–recall curve with the chosen threshold
+marked and a slider to try another (the figures follow). The numbers come from `core.training.multilabel`."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.training import multilabel
+from ui import figures, widgets, words
+
+SPLIT_NAMES = {"test": "test", "val": "validation"}
+
+
+def evaluation(report: dict, run_id: str) -> None:
+    split = SPLIT_NAMES.get(report["split"], report["split"])
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"{split} mean average precision", words.percent(report["map"]))
+    m2.metric("every label right", words.percent(report["subset_accuracy"]),
+              help="images whose labels were all said right: none missed, none added")
+    m3.metric("images", report["images"])
+    st.caption("Several labels per image: each label is a yes or no of its own, at a threshold chosen on the "
+               f"validation images (best F1). {report.get('none_of_the_labels', 0)} of the {split} images carry none "
+               "of the labels.")
+    st.dataframe(pd.DataFrame([{"label": x["label"], "AP": words.percent(x["ap"]), "precision": words.percent(x["precision"]),
+                                "recall": words.percent(x["recall"]), "F1": words.percent(x["f1"]),
+                                "threshold": f"{x['threshold']:.2f}", f"{split} images with it": x["support"],
+                                "how the threshold was set": x.get("threshold_note", "")} for x in report["per_label"]]),
+                 hide_index=True, width="stretch")
+    if report["predictions"] and "probs" in report["predictions"][0]:
+        curve_of_one_label(report, split, run_id)
+    st.caption(f"The per-label numbers are also on the command line: `python -m core evaluate --run {run_id}`.")
+
+
+def curve_of_one_label(report: dict, split: str, run_id: str) -> None:
+    """One label's precision–recall curve on the held-out images; a slider moves its threshold and the
+    precision, recall and F1 below it follow (the run keeps its own threshold: this only shows what another
+    would do)."""
+    st.subheader("One label: precision and recall against its threshold")
+    names = [x["label"] for x in report["per_label"]]
+    left, right = st.columns([1, 2])
+    name = left.selectbox("Label", names, key=f"ml_label:{run_id}")
+    index, row = names.index(name), report["per_label"][names.index(name)]
+    scores = np.array([p["probs"][index] for p in report["predictions"]])
+    truth = np.array([index in p["true"] for p in report["predictions"]])
+    chosen = float(row["threshold"])
+    moved = left.slider("Threshold", 0.0, 1.0, round(chosen, 2), 0.01, key=f"ml_threshold:{run_id}:{name}")
+    measured = multilabel.at_threshold(scores >= moved, truth)
+    left.metric("precision", words.percent(measured["precision"]))
+    left.metric("recall", words.percent(measured["recall"]))
+    left.metric("F1", words.percent(measured["f1"]))
+    said = (f"{name} on {len(scores)} {split} images ({int(truth.sum())} carry it): at threshold {moved:.2f} precision "
+            f"{words.percent(measured['precision'])}, recall {words.percent(measured['recall'])}, F1 "
+            f"{words.percent(measured['f1'])}; at the chosen {chosen:.2f}: precision {words.percent(row['precision'])}, "
+            f"recall {words.percent(row['recall'])}.")
+    widgets.chart(_figure(multilabel.pr_curve(scores, truth), row, (moved, measured)), said, right, width="stretch",
+                  key=f"ml_pr:{run_id}:{name}")
+
+
+def _figure(curve: dict, row: dict, moved: tuple[float, dict]) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=curve["recall"], y=curve["precision"], mode="lines+markers", name="precision–recall",
+                               line=dict(color=figures.TRAINABLE, shape="hv"), customdata=curve["threshold"],
+                               hovertemplate="threshold %{customdata:.2f}: recall %{x:.0%}, precision %{y:.0%}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[row["recall"]], y=[row["precision"]], mode="markers", name="chosen threshold",
+                             marker=dict(symbol="star", size=16, color=figures.OKABE_ITO["vermillion"])))
+    threshold, measured = moved
+    fig.add_trace(go.Scatter(x=[measured["recall"]], y=[measured["precision"]], mode="markers",
+                             name=f"threshold {threshold:.2f}", marker=dict(symbol="diamond-open", size=14,
+                                                                            color=figures.OKABE_ITO["orange"])))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="recall", yaxis_title="precision",
+                      xaxis=dict(range=[0, 1.02], tickformat=".0%"), yaxis=dict(range=[0, 1.02], tickformat=".0%"))
+    return fig
