@@ -113,7 +113,7 @@ def _start_worker(env):
 
 
 def test_killed_worker_leaves_the_run_interrupted_and_resume_completes_it():
-    ds = digits(per_class=20, owner="alice")
+    ds = digits(per_class=12, owner="alice")
     submitted = jobs.submit(finetune(ds, epochs=4), "alice")  # killed after 2: the resume has 2 left to prove it
     run_id = submitted["run_id"]
     env = os.environ.copy()

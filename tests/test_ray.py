@@ -164,7 +164,7 @@ def test_cancel_reaches_the_ray_task_within_a_batch(dispatcher):
 
 
 def test_a_killed_task_leaves_the_run_interrupted_and_resume_continues_it(dispatcher):
-    ds = digits(per_class=20, owner="alice")
+    ds = digits(per_class=12, owner="alice")
     run_id = jobs.submit(finetune(ds, epochs=5), "alice")["run_id"]
     wait_for(lambda: len(store.metrics(run_id, "epoch")) >= 2, timeout=240, every=0.1)
     [placed] = store.metrics(run_id, "placed")
