@@ -56,6 +56,7 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     at.switch_page("views/train.py").run()
     no_exceptions(at)
     assert any(s.value.startswith("Done: test mean average precision") for s in at.success), [s.value for s in at.success]
+    assert any(c.value.startswith("Validation mean average precision ") for c in at.caption)  # the live measure's chart
     at.switch_page("views/evaluate.py").run()
     no_exceptions(at)
     assert [m.label for m in at.metric][:2] == ["test mean average precision", "every label right"]
