@@ -67,6 +67,10 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     no_exceptions(at)
     [said] = [c.value for c in at.caption if c.value.startswith("blue on ")]
     assert "at threshold 0.00 precision" in said and "recall 100%, F1" in said, said
+    opened = [e.label for e in at.expander]  # at 0 every image is on: none missed, every image without blue added
+    assert "Missed: carry blue, not said at 0.00 (0)" in opened, opened
+    assert any(t.startswith("Wrongly added: said blue at 0.00, not carrying it (") and not t.endswith("(0)")
+               for t in opened), opened
 
     at.switch_page("views/predict.py").run()
     no_exceptions(at)
