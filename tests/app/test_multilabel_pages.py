@@ -30,6 +30,10 @@ def _shapes(root, n: int = 40):
     return root
 
 
+def heat_captions(at) -> list[str]:
+    return [i.caption for g in at.get("image") for i in g.proto.imgs if "CAM" in i.caption]
+
+
 def state_task(token: str) -> str:
     return drafts.load(token)[0].task
 
@@ -80,6 +84,11 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     no_exceptions(at)
     said = [m.value for m in at.markdown if m.value.startswith(f"**test #{first.id}")]
     assert said and ("✓" in said[0] or "none of the labels" in said[0]), said
+    picker = at.selectbox(key=next(s.key for s in at.selectbox if s.key and s.key.startswith("cam-label-0-")))
+    other = "blue" if picker.value == "red" else "red"
+    picker.set_value(other).run()  # a heat map for another label of the same picture
+    no_exceptions(at)
+    assert any(c.endswith(f"evidence for {other}") for c in heat_captions(at)), heat_captions(at)
 
     visitor = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
     visitor.query_params["share"] = shares.create(run_id, me)["token"]
