@@ -253,6 +253,12 @@ widgets.chart(figures.class_counts(report["classes"]), chart_words.class_counts(
               width="stretch", key="health_counts")
 widgets.chart(figures.split_sizes(report["splits_by_class"]), chart_words.split_sizes(report["splits_by_class"]), g2,
               width="stretch", key="health_splits")
+if report.get("task") == "multilabel":  # several labels per image: images with none, labels seen together
+    st.caption(f"Several labels per image: {report['no_label']} image(s) carry none of the labels."
+               + ("" if report["co_occurrence"] else " No two labels share an image."))
+    if report["co_occurrence"]:
+        st.dataframe(pd.DataFrame([{"labels together": " + ".join(p["labels"]), "images": p["images"]}
+                                   for p in report["co_occurrence"][:50]]), hide_index=True, key="co_occurrence")
 if report["tiny"]["count"]:
     st.warning(f"{report['tiny']['count']} image(s) are smaller than 32 px; they will be upscaled a lot.")
 if report["mixed_color"]:

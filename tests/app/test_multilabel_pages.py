@@ -51,6 +51,7 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     assert state_task(me) == "multilabel"  # the draft follows the dataset's task
     shown = [m.value for m in at.markdown]
     assert "**red** · 20 image(s)" in shown and "**blue** · 14 image(s)" in shown, shown  # images under each label
+    assert any(c.value.startswith("Several labels per image: 13 image(s) carry none") for c in at.caption)
     more = corpus.zip_of({"more/labels.csv": b"file,labels\nx.png,red\ny.png,\n", "more/x.png": corpus.png(91),
                           "more/y.png": corpus.png(92)})
     at.file_uploader(key="up:zip").set_value([("more.zip", more, "application/zip")]).run()
