@@ -180,6 +180,7 @@ def _exported_and_reported(tmp_path, run: dict, found: dict) -> None:
     assert cli("report", "--run", run["run_id"], "--out", html).returncode == 0
     text = html.read_text()
     assert f'data-metric="map" data-value="{found["map"]}"' in text and text.count('data-metric="threshold"') == 2
+    assert "Mistakes that come together" in text or "No image had one label missed" in text
     written = card.model_card(queue.run(run["run_id"]))
     assert "mean average precision" in written and "**red**: AP" in written and "calibration" not in written
 
