@@ -31,14 +31,16 @@ def ingest(pairs, class_name=None, label="files", entries=None):
     bar.empty()
     log = st.session_state.setdefault("ingest_log", [])
     log[:0] = [{"file": r["file"], "problem": r["reason"]} for r in report.rejected] + \
-              [{"file": d["file"], "problem": f"duplicate of {d['duplicate_of']} ({d['class']}): stored once"}
-               for d in report.duplicates]
+              [{"file": d["file"], "problem": f"same picture as {d['duplicate_of']}: one image, now labelled "
+                                              f"{', '.join(d['labels'])}" if "labels" in d else
+                f"duplicate of {d['duplicate_of']} ({d['class']}): stored once"} for d in report.duplicates]
     st.session_state["last_ingest"] = {"stored": report.stored, "rejected": len(report.rejected),
                                        "duplicates": len(report.duplicates), "label": label, "limit": report.limit}
     cached.health_report.clear()
     state.set_dataset(cfg.data.dataset)  # the draft follows the dataset's task (its first images set it)
 
 
+DUPLICATE_COLUMNS = {"file": "file", "class_name": "given as", "duplicate_of": "same picture as"}
 LEAK_COLUMNS = {"a": "one image", "a_split": "in split", "b": "near-identical image", "b_split": "in split ",
                 "distance": "fingerprint bits that differ (of 63)"}  # the second "in split" differs by a space: unique headings
 
@@ -270,7 +272,7 @@ if report["leaks"]["pairs"]:
                                                                      "b_split": figures.SPLIT_WORDS.get}),
                  hide_index=True, width="stretch", key="leaks")
 if report["duplicates"]:
-    st.dataframe(pd.DataFrame(report["duplicates"]), hide_index=True, width="stretch", key="dups")
+    st.dataframe(words.table(report["duplicates"], DUPLICATE_COLUMNS), hide_index=True, width="stretch", key="dups")
 if (report["imbalance_ratio"] or 0) >= 3:
     remedy = balance.propose(report["imbalance_ratio"])
     st.warning(f"The largest class has {words.number(report['imbalance_ratio'])}× the images of the smallest: a model "

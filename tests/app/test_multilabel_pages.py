@@ -57,6 +57,11 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     at.file_uploader(key="up:zip").set_value([("more.zip", more, "application/zip")]).run()
     no_exceptions(at)
     assert any("stored 2 image(s)" in s.value for s in at.success), [s.value for s in at.success]
+    picture = corpus.png(93)  # tagged by hand: the same picture uploaded under two labels is one image with both
+    at.file_uploader(key="up:red").set_value([("tag.png", picture, "image/png")]).run()
+    at.file_uploader(key="up:blue").set_value([("tag.png", picture, "image/png")]).run()
+    no_exceptions(at)
+    assert [r.class_name for r in data.records("shapes", me) if r.original == "tag.png"] == ["blue;red"]
     at.query_params["run"] = run_id
     at.switch_page("views/train.py").run()
     no_exceptions(at)
