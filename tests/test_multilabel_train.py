@@ -41,6 +41,12 @@ def test_average_precision_and_its_mean_match_scikit_learn():
     assert multilabel.average_precision(SCORES[:, 0], np.zeros(40, bool)) is None  # nothing to find: not a 0
 
 
+def test_mistakes_that_come_together_count_a_missed_and_an_added_label_per_image():
+    predictions = [{"true": [0], "on": [1]}, {"true": [0, 2], "on": [1, 2]}, {"true": [1], "on": [0, 2]},
+                   {"true": [], "on": []}]
+    assert multilabel.mistake_pairs(predictions, 3) == [[0, 2, 0], [1, 0, 1], [0, 0, 0]]
+
+
 def test_the_precision_recall_curve_matches_scikit_learn():
     curve = multilabel.pr_curve(SCORES[:, 1], TRUTH[:, 1])
     precision, recall, thresholds = precision_recall_curve(TRUTH[:, 1], SCORES[:, 1])
@@ -174,6 +180,7 @@ def _exported_and_reported(tmp_path, run: dict, found: dict) -> None:
     assert cli("report", "--run", run["run_id"], "--out", html).returncode == 0
     text = html.read_text()
     assert f'data-metric="map" data-value="{found["map"]}"' in text and text.count('data-metric="threshold"') == 2
+    assert "Mistakes that come together" in text or "No image had one label missed" in text
     written = card.model_card(queue.run(run["run_id"]))
     assert "mean average precision" in written and "**red**: AP" in written and "calibration" not in written
 

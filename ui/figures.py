@@ -155,7 +155,7 @@ def curves(series_by_role: dict[str, list[dict]], metric: str, switch: float | N
         fig.add_vline(x=switch, line_dash="dash", line_color="#7b8794", annotation_text="fine-tune starts")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title=title, xaxis_title="epoch")
     fig.update_xaxes(dtick=1, rangemode="tozero")
-    if metric == "accuracy":
+    if metric in ("accuracy", "map"):
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     else:
         fig.update_yaxes(rangemode="tozero")

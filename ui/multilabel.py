@@ -9,12 +9,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.training import multilabel
-from ui import figures, widgets, words
+from ui import cached, figures, widgets, words
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
 
 
-def evaluation(report: dict, run_id: str) -> None:
+def evaluation(report: dict, run_id: str, records: dict | None = None) -> None:
+    """`records`: the run's pinned images by id (the pictures a label missed or wrongly added are shown)."""
     split = SPLIT_NAMES.get(report["split"], report["split"])
     m1, m2, m3 = st.columns(3)
     m1.metric(f"{split} mean average precision", words.percent(report["map"]))
@@ -29,12 +30,27 @@ def evaluation(report: dict, run_id: str) -> None:
                                 "threshold": f"{x['threshold']:.2f}", f"{split} images with it": x["support"],
                                 "how the threshold was set": x.get("threshold_note", "")} for x in report["per_label"]]),
                  hide_index=True, width="stretch")
+    mistakes_together(report)
     if report["predictions"] and "probs" in report["predictions"][0]:
-        curve_of_one_label(report, split, run_id)
+        curve_of_one_label(report, split, run_id, records or {})
     st.caption(f"The per-label numbers are also on the command line: `python -m core evaluate --run {run_id}`.")
 
 
-def curve_of_one_label(report: dict, split: str, run_id: str) -> None:
+def mistakes_together(report: dict) -> None:
+    """Which labels' mistakes come together: per label missed (rows), how often each other label was wrongly
+    added to the same image (columns), at the run's thresholds."""
+    names = [x["label"] for x in report["per_label"]]
+    pairs = multilabel.mistake_pairs(report["predictions"], len(names))
+    if not any(any(row) for row in pairs):
+        st.caption("No image had one label missed and another wrongly added at the chosen thresholds.")
+        return
+    st.markdown("**Mistakes that come together**: images where the row's label was missed and the column's "
+                "label wrongly added")
+    st.dataframe(pd.DataFrame(pairs, index=[f"missed {n}" for n in names], columns=[f"added {n}" for n in names]),
+                 width="stretch")
+
+
+def curve_of_one_label(report: dict, split: str, run_id: str, records: dict) -> None:
     """One label's precision–recall curve on the held-out images; a slider moves its threshold and the
     precision, recall and F1 below it follow (the run keeps its own threshold: this only shows what another
     would do)."""
@@ -57,6 +73,17 @@ def curve_of_one_label(report: dict, split: str, run_id: str) -> None:
             f"recall {words.percent(row['recall'])}.")
     widgets.chart(_figure(multilabel.pr_curve(scores, truth), row, (moved, measured)), said, right, width="stretch",
                   key=f"ml_pr:{run_id}:{name}")
+    ids = [p["image_id"] for p in report["predictions"]]
+    on = scores >= moved
+    for title, picked in ((f"Missed: carry {name}, not said at {moved:.2f}", truth & ~on),
+                          (f"Wrongly added: said {name} at {moved:.2f}, not carrying it", on & ~truth)):
+        shown = [(ids[i], scores[i]) for i in np.flatnonzero(picked) if ids[i] in records][:24]
+        with st.expander(f"{title} ({int(picked.sum())})"):
+            if shown:
+                st.image([cached.thumbnail(records[i].sha256) for i, _ in shown], width=96,
+                         caption=[f"{records[i].original.split('/')[-1]}: {name} {q:.2f}" for i, q in shown])
+            else:
+                st.caption("No image at this threshold.")
 
 
 def _figure(curve: dict, row: dict, moved: tuple[float, dict]) -> go.Figure:

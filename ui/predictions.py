@@ -123,10 +123,11 @@ def _judged(run_id: str, keys: tuple[str, ...], k: int, _pictures: list) -> list
 
 @st.cache_data(show_spinner="Drawing where the model looks: one pass forward and back through the network…",
                max_entries=256)
-def heat_map(run_id: str, key: str, method: str, k: int, _picture) -> dict:
-    """`predict.explain` once per run, picture (by its content key) and method in this server, the overlay
-    encoded to PNG once (each redraw cost seconds a click, and each rerun encoded it again)."""
-    found = predict.explain(run_id, _picture, method=method, k=k)
+def heat_map(run_id: str, key: str, method: str, k: int, _picture, index: int | None = None) -> dict:
+    """`predict.explain` once per run, picture (by its content key), method and class (`index`; None: the most
+    probable) in this server, the overlay encoded to PNG once (each redraw cost seconds a click, and each
+    rerun encoded it again)."""
+    found = predict.explain(run_id, _picture, class_index=index, method=method, k=k)
     return {"overlay": png(found["overlay"]), "label": found["label"], "judged": found["judged"]}
 
 

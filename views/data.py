@@ -31,14 +31,16 @@ def ingest(pairs, class_name=None, label="files", entries=None):
     bar.empty()
     log = st.session_state.setdefault("ingest_log", [])
     log[:0] = [{"file": r["file"], "problem": r["reason"]} for r in report.rejected] + \
-              [{"file": d["file"], "problem": f"duplicate of {d['duplicate_of']} ({d['class']}): stored once"}
-               for d in report.duplicates]
+              [{"file": d["file"], "problem": f"same picture as {d['duplicate_of']}: one image, now labelled "
+                                              f"{', '.join(d['labels'])}" if "labels" in d else
+                f"duplicate of {d['duplicate_of']} ({d['class']}): stored once"} for d in report.duplicates]
     st.session_state["last_ingest"] = {"stored": report.stored, "rejected": len(report.rejected),
                                        "duplicates": len(report.duplicates), "label": label, "limit": report.limit}
     cached.health_report.clear()
     state.set_dataset(cfg.data.dataset)  # the draft follows the dataset's task (its first images set it)
 
 
+DUPLICATE_COLUMNS = {"file": "file", "class_name": "given as", "duplicate_of": "same picture as"}
 LEAK_COLUMNS = {"a": "one image", "a_split": "in split", "b": "near-identical image", "b_split": "in split ",
                 "distance": "fingerprint bits that differ (of 63)"}  # the second "in split" differs by a space: unique headings
 
@@ -253,6 +255,12 @@ widgets.chart(figures.class_counts(report["classes"]), chart_words.class_counts(
               width="stretch", key="health_counts")
 widgets.chart(figures.split_sizes(report["splits_by_class"]), chart_words.split_sizes(report["splits_by_class"]), g2,
               width="stretch", key="health_splits")
+if report.get("task") == "multilabel":  # several labels per image: images with none, labels seen together
+    st.caption(f"Several labels per image: {report['no_label']} image(s) carry none of the labels."
+               + ("" if report["co_occurrence"] else " No two labels share an image."))
+    if report["co_occurrence"]:
+        st.dataframe(pd.DataFrame([{"labels together": " + ".join(p["labels"]), "images": p["images"]}
+                                   for p in report["co_occurrence"][:50]]), hide_index=True, key="co_occurrence")
 if report["tiny"]["count"]:
     st.warning(f"{report['tiny']['count']} image(s) are smaller than 32 px; they will be upscaled a lot.")
 if report["mixed_color"]:
@@ -264,7 +272,7 @@ if report["leaks"]["pairs"]:
                                                                      "b_split": figures.SPLIT_WORDS.get}),
                  hide_index=True, width="stretch", key="leaks")
 if report["duplicates"]:
-    st.dataframe(pd.DataFrame(report["duplicates"]), hide_index=True, width="stretch", key="dups")
+    st.dataframe(words.table(report["duplicates"], DUPLICATE_COLUMNS), hide_index=True, width="stretch", key="dups")
 if (report["imbalance_ratio"] or 0) >= 3:
     remedy = balance.propose(report["imbalance_ratio"])
     st.warning(f"The largest class has {words.number(report['imbalance_ratio'])}× the images of the smallest: a model "

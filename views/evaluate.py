@@ -35,7 +35,7 @@ if not report:
     st.warning("This run has no evaluation (its dataset had no test or validation images).")
     st.stop()
 if report.get("task") == "multilabel":
-    multilabel.evaluation(report, run_id)
+    multilabel.evaluation(report, run_id, {r.id: r for r in lists.train + lists.val + lists.test})
     st.stop()
 classes = run["summary"]["classes"]
 by_id = {r.id: r for r in lists.train + lists.val + lists.test}  # the run's own lists, as pinned at submit

@@ -46,7 +46,7 @@ def playground(run_id: str, classes: list[str], test: list) -> None:
                                     "unlike the training images": words.number(row["ood_score"])}
                                    for (name, _, _), (row, _) in zip(pictures, found)]), hide_index=True, width="stretch")
     for index, (picture, (row, cam)) in enumerate(zip(pictures, found)):
-        answer(index, picture, row, cam, threshold, method if show_cam else None)
+        answer(index, picture, row, cam, threshold, method if show_cam else None, run_id)
 
 
 def gather(test: list) -> list[tuple[str, str, object]]:
@@ -73,9 +73,15 @@ def gather(test: list) -> list[tuple[str, str, object]]:
 
 
 def answer(index: int, picture: tuple[str, str, object], row: dict, cam: dict | str | None, threshold: float,
-           method: str | None) -> None:
+           method: str | None, run_id: str | None = None) -> None:
     name, key, image = picture
     with st.container(border=True):
+        if isinstance(cam, dict) and "labels" in row and method != "eigencam":  # several labels: a map per label
+            names = [x["label"] for x in row["labels"]]
+            chosen = st.selectbox("Heat map for the label", names, index=names.index(cam["label"]),
+                                  key=f"cam-label-{index}-{key[:12]}")
+            if chosen != cam["label"]:
+                cam = predictions.heat_map(run_id, key, method, len(names), image, names.index(chosen))
         said = predictions.labels_line(row) if "labels" in row else predictions.explained(row["top"], threshold,
                                                                                            row["unknown"])
         st.markdown(f"**{name}** → {said}")

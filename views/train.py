@@ -94,8 +94,10 @@ def render(run: dict) -> None:
     series = series_for(run)
     switch = curves.phase_switch(series.get(run["role"], []))
     c1, c2 = st.columns(2)
-    for slot, metric, key in ((c1, "loss", "loss"), (c2, "accuracy", "acc")):
-        widgets.chart(figures.curves(series, metric, switch, metric), chart_words.curves(series, metric), slot,
+    multi = run["config"].get("task") == "multilabel"  # its live measure: mean average precision on validation
+    for slot, metric, key in ((c1, "loss", "loss"), (c2, "map" if multi else "accuracy", "acc")):
+        title = "mean average precision" if metric == "map" else metric
+        widgets.chart(figures.curves(series, metric, switch, title), chart_words.curves(series, metric), slot,
                       width="stretch", key=f"{key}-{run_id}")
     annotate(series, run["role"])
     steps = live.steps(run_id)

@@ -22,6 +22,7 @@ from core.data.splits import SPLITS, Splits
 from core.errors import UserError
 from core.scenarios import SCENARIOS, size_bucket
 from core.serving import card, charts, deployment, predict, rescore
+from core.training import multilabel
 from core.training.curves import epoch_series
 from core.words import charts as chart_words
 
@@ -203,7 +204,19 @@ def _label_results(evaluation: dict) -> str:
                _value("support", x["support"], str(x["support"]), label=x["label"]), _e(x.get("threshold_note", ""))]
             for x in evaluation["per_label"]]
     return head + "<h3>Per label</h3>" + _table(["label", "AP", "precision", "recall", "F1", "threshold", "images",
-                                                 "how the threshold was set"], rows, "numbers")
+                                                 "how the threshold was set"], rows, "numbers") + _mistakes(evaluation)
+
+
+def _mistakes(evaluation: dict) -> str:
+    """Per label missed (rows), how often each other label was wrongly added to the same image (columns)."""
+    names = [x["label"] for x in evaluation["per_label"]]
+    pairs = multilabel.mistake_pairs(evaluation["predictions"], len(names))
+    if not any(any(row) for row in pairs):
+        return "<p>No image had one label missed and another wrongly added.</p>"
+    rows = [[f"<strong>missed {_e(names[m])}</strong>"] + [_value("mistakes", n, str(n), missed=names[m], added=names[a])
+                                                          for a, n in enumerate(row)] for m, row in enumerate(pairs)]
+    return ("<h3>Mistakes that come together</h3><p>Images where the row's label was missed and the column's label "
+            "wrongly added.</p>" + _table([""] + [f"added {n}" for n in names], rows, "numbers"))
 
 
 def _confusion(matrix: list[list[int]], classes: list[str]) -> str:

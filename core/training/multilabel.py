@@ -99,6 +99,18 @@ def report(probs: np.ndarray, truth: np.ndarray, classes: list[str], thresholds:
                             for i, t, o, p in zip(image_ids, truth, on, probs)]}
 
 
+def mistake_pairs(predictions: list[dict], labels: int) -> list[list[int]]:
+    """[missed][added]: per pair of labels, the images where the first was missed and the second wrongly added
+    (a report's `predictions`: each image's true and on label indices)."""
+    pairs = [[0] * labels for _ in range(labels)]
+    for p in predictions:
+        true, on = set(p["true"]), set(p["on"])
+        for missed in true - on:
+            for added in on - true:
+                pairs[missed][added] += 1
+    return pairs
+
+
 def pr_curve(scores: np.ndarray, truth: np.ndarray) -> dict:
     """Precision and recall at every distinct score taken as the threshold (highest first): a label's curve."""
     positives = max(int(truth.sum()), 1)

@@ -32,8 +32,11 @@ def _values(series: list[dict], metric: str) -> tuple[str, list[float]]:
     return "", []
 
 
+METRIC_WORDS = {"map": "mean average precision"}  # a multi-label run's live measure (`val_map`)
+
+
 def _metric_value(metric: str, value: float) -> str:
-    return percent(value) if metric == "accuracy" else number(value)
+    return percent(value) if metric in ("accuracy", "map") else number(value)
 
 
 def curves(series_by_role: dict[str, list[dict]], metric: str) -> str:
@@ -41,9 +44,9 @@ def curves(series_by_role: dict[str, list[dict]], metric: str) -> str:
     The first role is the run the chart is about; every other one is named with its last value."""
     roles = [(role, *_values(series, metric)) for role, series in series_by_role.items()]
     if not roles or not roles[0][2]:
-        return f"No {metric} yet: no epoch has finished."
+        return f"No {METRIC_WORDS.get(metric, metric)} yet: no epoch has finished."
     _, split, values = roles[0]
-    told = _trend(f"{split.capitalize()} {metric}", values, lambda v: _metric_value(metric, v))
+    told = _trend(f"{split.capitalize()} {METRIC_WORDS.get(metric, metric)}", values, lambda v: _metric_value(metric, v))
     others = [f"{_role(role)} reached {_metric_value(metric, vals[-1])}" for role, _, vals in roles[1:] if vals]
     return told + (f"; {listed(others)}" if others else "") + "."
 

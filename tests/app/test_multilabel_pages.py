@@ -30,6 +30,10 @@ def _shapes(root, n: int = 40):
     return root
 
 
+def heat_captions(at) -> list[str]:
+    return [i.caption for g in at.get("image") for i in g.proto.imgs if "CAM" in i.caption]
+
+
 def state_task(token: str) -> str:
     return drafts.load(token)[0].task
 
@@ -47,15 +51,22 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     assert state_task(me) == "multilabel"  # the draft follows the dataset's task
     shown = [m.value for m in at.markdown]
     assert "**red** · 20 image(s)" in shown and "**blue** · 14 image(s)" in shown, shown  # images under each label
+    assert any(c.value.startswith("Several labels per image: 13 image(s) carry none") for c in at.caption)
     more = corpus.zip_of({"more/labels.csv": b"file,labels\nx.png,red\ny.png,\n", "more/x.png": corpus.png(91),
                           "more/y.png": corpus.png(92)})
     at.file_uploader(key="up:zip").set_value([("more.zip", more, "application/zip")]).run()
     no_exceptions(at)
     assert any("stored 2 image(s)" in s.value for s in at.success), [s.value for s in at.success]
+    picture = corpus.png(93)  # tagged by hand: the same picture uploaded under two labels is one image with both
+    at.file_uploader(key="up:red").set_value([("tag.png", picture, "image/png")]).run()
+    at.file_uploader(key="up:blue").set_value([("tag.png", picture, "image/png")]).run()
+    no_exceptions(at)
+    assert [r.class_name for r in data.records("shapes", me) if r.original == "tag.png"] == ["blue;red"]
     at.query_params["run"] = run_id
     at.switch_page("views/train.py").run()
     no_exceptions(at)
     assert any(s.value.startswith("Done: test mean average precision") for s in at.success), [s.value for s in at.success]
+    assert any(c.value.startswith("Validation mean average precision ") for c in at.caption)  # the live measure's chart
     at.switch_page("views/evaluate.py").run()
     no_exceptions(at)
     assert [m.label for m in at.metric][:2] == ["test mean average precision", "every label right"]
@@ -66,6 +77,10 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     no_exceptions(at)
     [said] = [c.value for c in at.caption if c.value.startswith("blue on ")]
     assert "at threshold 0.00 precision" in said and "recall 100%, F1" in said, said
+    opened = [e.label for e in at.expander]  # at 0 every image is on: none missed, every image without blue added
+    assert "Missed: carry blue, not said at 0.00 (0)" in opened, opened
+    assert any(t.startswith("Wrongly added: said blue at 0.00, not carrying it (") and not t.endswith("(0)")
+               for t in opened), opened
 
     at.switch_page("views/predict.py").run()
     no_exceptions(at)
@@ -75,6 +90,11 @@ def test_evaluate_and_predict_pages_show_a_multilabel_run(tmp_path, me):
     no_exceptions(at)
     said = [m.value for m in at.markdown if m.value.startswith(f"**test #{first.id}")]
     assert said and ("✓" in said[0] or "none of the labels" in said[0]), said
+    picker = at.selectbox(key=next(s.key for s in at.selectbox if s.key and s.key.startswith("cam-label-0-")))
+    other = "blue" if picker.value == "red" else "red"
+    picker.set_value(other).run()  # a heat map for another label of the same picture
+    no_exceptions(at)
+    assert any(c.endswith(f"evidence for {other}") for c in heat_captions(at)), heat_captions(at)
 
     visitor = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
     visitor.query_params["share"] = shares.create(run_id, me)["token"]
