@@ -195,7 +195,7 @@ def test_the_device_bound_comes_from_the_environment(monkeypatch):
 def test_a_non_finite_loss_is_still_caught_without_a_wait_per_step(monkeypatch):
     """The loss is read back only at step events and the epoch's end: a NaN still fails the run clearly."""
     monkeypatch.setattr(trainer_module, "STEP_EVENT_SECONDS", 1e9)  # no step event: only the epoch's end reads it
-    monkeypatch.setattr(trainer_module.F, "cross_entropy",
+    monkeypatch.setattr(trainer_module.tasks.F, "cross_entropy",
                         lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(trainer_module.TrainingFailed, match="loss became nan.*learning rate"):
         fit(probe(digits(per_class=6), epochs=1))
