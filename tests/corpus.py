@@ -88,3 +88,22 @@ def zip_of(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes
 
 def zip_bomb() -> bytes:
     return zip_of({"cats/bomb.png": b"\0" * (30 * 1024 * 1024)})
+
+
+def red_and_blue_squares(root, n: int, seed: int = 0):
+    """A multi-label folder: grey noise with a red square (label red) and/or a blue one (label blue), or neither
+    (every 2nd image red, every 3rd blue), named img0.png …, and its labels.csv. Returns the folder."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["file,labels"]
+    for i in range(n):
+        red, blue = i % 2 == 0, i % 3 == 0
+        pixels = (rng.random((32, 32, 3)) * 60 + 100).astype(np.uint8)
+        if red:
+            pixels[2:14, 2:14] = [230, 20, 20]
+        if blue:
+            pixels[18:30, 18:30] = [20, 20, 230]
+        Image.fromarray(pixels).save(root / f"img{i}.png")
+        rows.append(f"img{i}.png," + ";".join(name for name, on in (("red", red), ("blue", blue)) if on))
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root

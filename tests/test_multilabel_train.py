@@ -26,6 +26,7 @@ from core.runs import queue
 from core.serving import card, export, predict
 from core.training import multilabel, tasks
 from core.training.trainer import Trainer
+from tests import corpus
 from tests.cli import cli
 
 RNG = np.random.default_rng(3)
@@ -103,21 +104,7 @@ def test_options_for_one_class_per_image_are_refused_by_name_for_a_multilabel_ru
 
 
 def _shapes(root, n: int = 48, seed: int = 0):
-    """Grey noise with a red square (label red) and/or a blue one (label blue), or neither: a labels CSV."""
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    rows = ["file,labels"]
-    for i in range(n):
-        red, blue = i % 2 == 0, i % 3 == 0
-        pixels = (rng.random((32, 32, 3)) * 60 + 100).astype(np.uint8)
-        if red:
-            pixels[2:14, 2:14] = [230, 20, 20]
-        if blue:
-            pixels[18:30, 18:30] = [20, 20, 230]
-        Image.fromarray(pixels).save(root / f"img{i}.png")
-        rows.append(f"img{i}.png," + ";".join(name for name, on in (("red", red), ("blue", blue)) if on))
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    return root
+    return corpus.red_and_blue_squares(root, n, seed)
 
 
 def _probe(dataset: str) -> RunConfig:

@@ -1,7 +1,5 @@
 """A multi-label run on the Evaluate and Predict pages (issue 32): mean average precision and the per-label table
 with each threshold; a test picture's labels as "red ✓ 0.91 · blue 0.08", and no "not sure" slider."""
-import numpy as np
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core import data
@@ -14,20 +12,8 @@ from tests.app.conftest import TIMEOUT, no_exceptions, open_app
 from tests.conftest import ROOT
 
 
-def _shapes(root, n: int = 40):
-    root.mkdir(parents=True)
-    rows, rng = ["file,labels"], np.random.default_rng(0)
-    for i in range(n):
-        pixels = (rng.random((32, 32, 3)) * 60 + 100).astype(np.uint8)
-        red, blue = i % 2 == 0, i % 3 == 0
-        if red:
-            pixels[2:14, 2:14] = [230, 20, 20]
-        if blue:
-            pixels[18:30, 18:30] = [20, 20, 230]
-        Image.fromarray(pixels).save(root / f"{i}.png")
-        rows.append(f"{i}.png," + ";".join(n for n, on in (("red", red), ("blue", blue)) if on))
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    return root
+def _shapes(root, n: int = 40, seed: int = 0):
+    return corpus.red_and_blue_squares(root, n, seed)
 
 
 def heat_captions(at) -> list[str]:
